@@ -1,0 +1,63 @@
+// Package app holds Tiyn's use cases. Service implements ports.Ledger on top
+// of a ports.Store, a ports.Clock and a ports.IDs; business rules come from
+// the domain, transactions from the store.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tiyn/tiyn/domain"
+	"github.com/tiyn/tiyn/ports"
+)
+
+// MaxConflictAttempts bounds how often a use case re-reads and decides again
+// after losing a race (ports.ErrConflict). Each retry sees the winner's
+// committed state, so the second attempt almost always settles it; the
+// bound keeps a bug from looping forever.
+const MaxConflictAttempts = 5
+
+// Service implements ports.Ledger.
+type Service struct {
+	store ports.Store
+	clock ports.Clock
+	ids   ports.IDs
+}
+
+var _ ports.Ledger = (*Service)(nil)
+
+// NewService wires the use cases. It panics on a nil dependency: that is a
+// programmer error in the composition root, not something to handle.
+func NewService(store ports.Store, clock ports.Clock, ids ports.IDs) *Service {
+	if store == nil || clock == nil || ids == nil {
+		panic("app.NewService: nil dependency")
+	}
+	return &Service{store: store, clock: clock, ids: ids}
+}
+
+// retryOnConflict runs attempt until it returns something other than
+// ports.ErrConflict, at most MaxConflictAttempts times.
+func retryOnConflict[T any](ctx context.Context, attempt func() (T, error)) (T, error) {
+	var (
+		result T
+		err    error
+	)
+	for range MaxConflictAttempts {
+		result, err = attempt()
+		if !errors.Is(err, ports.ErrConflict) {
+			return result, err
+		}
+		if ctx.Err() != nil {
+			return result, ctx.Err()
+		}
+	}
+	return result, fmt.Errorf("gave up after %d conflicting attempts: %w", MaxConflictAttempts, err)
+}
+
+func validateChannel(ch domain.Channel) error {
+	if ch.Provider == "" || ch.Method == "" || ch.Project == "" {
+		return fmt.Errorf("%w: channel needs provider, method and project", domain.ErrInvalidInput)
+	}
+	return nil
+}

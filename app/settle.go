@@ -1,0 +1,167 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/tiyn/tiyn/domain"
+	"github.com/tiyn/tiyn/ports"
+)
+
+// SettleDeposit applies one authenticated callback. In one transaction it
+// reads the deposit, lets the domain decide, applies the decision (a
+// conditional state transition plus a credit transfer, a decline, or an
+// exception), and stores the raw body in the inbox with the outcome. It
+// returns only after that transaction committed.
+//
+// Exactly-once crediting rests on three things, any one of which stops a
+// double credit: the domain answers a replay for an already-succeeded
+// deposit; the transition is conditional on the status read (a concurrent
+// settler loses with ports.ErrConflict, re-reads and sees a replay); and the
+// store allows one deposit_credit transfer per deposit (a unique index).
+func (s *Service) SettleDeposit(ctx context.Context, cmd ports.SettleDeposit) (ports.SettleResult, error) {
+	if err := validateChannel(cmd.Channel); err != nil {
+		return ports.SettleResult{}, err
+	}
+	if cmd.DedupeKey == "" {
+		cmd.DedupeKey = DedupeKey(cmd.Channel, cmd.PaymentID, cmd.Outcome)
+	}
+	return retryOnConflict(ctx, func() (ports.SettleResult, error) {
+		var res ports.SettleResult
+		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+			var err error
+			res, err = s.settle(ctx, tx, cmd)
+			return err
+		})
+		return res, err
+	})
+}
+
+func (s *Service) settle(ctx context.Context, tx ports.Tx, cmd ports.SettleDeposit) (ports.SettleResult, error) {
+	now := s.clock.Now()
+	res := ports.SettleResult{}
+	dep, err := tx.DepositByPaymentID(ctx, cmd.Channel, cmd.PaymentID)
+	switch {
+	case errors.Is(err, ports.ErrNotFound):
+		res.Decision = domain.DecideUnknown(cmd.Outcome)
+	case err != nil:
+		return res, err
+	default:
+		res.Deposit = &dep
+		res.Decision = dep.Decide(cmd.Outcome)
+	}
+	res.Effect = res.Decision.Effect
+
+	switch res.Decision.Effect {
+	case domain.EffectCredit:
+		if err := s.credit(ctx, tx, cmd, &res, now); err != nil {
+			return res, err
+		}
+	case domain.EffectDecline:
+		next, err := dep.Apply(res.Decision, cmd.Outcome, now)
+		if err != nil {
+			return res, err
+		}
+		if err := tx.TransitionDeposit(ctx, next, dep.Status); err != nil {
+			return res, err
+		}
+		res.Deposit = &next
+	}
+	if res.Effect == domain.EffectException {
+		if err := s.raise(ctx, tx, cmd, &res, now); err != nil {
+			return res, err
+		}
+	}
+	rec := ports.InboxRecord{
+		Channel: cmd.Channel, PaymentID: cmd.PaymentID, OperationID: cmd.Outcome.OperationID,
+		Status: cmd.Outcome.Status, Body: cmd.RawBody, Outcome: res.Effect, ReceivedAt: cmd.ReceivedAt,
+	}
+	if res.Deposit != nil {
+		rec.DepositID = res.Deposit.ID
+	}
+	if res.Exception != nil {
+		rec.ExceptionID = res.Exception.ID
+	}
+	res.InboxID, err = tx.InsertInbox(ctx, rec)
+	return res, err
+}
+
+// credit moves a pending or declined deposit to succeeded and credits its
+// account from the channel's clearing account. A closed account cannot take
+// money: the callback becomes an exception instead, for an operator.
+func (s *Service) credit(ctx context.Context, tx ports.Tx, cmd ports.SettleDeposit, res *ports.SettleResult, now time.Time) error {
+	dep := *res.Deposit
+	acc, err := tx.AccountByID(ctx, dep.AccountID)
+	if err != nil {
+		return err
+	}
+	if acc.Status() == domain.AccountClosed {
+		res.Decision = domain.Decision{Effect: domain.EffectException, Reason: domain.ReasonAccountClosed,
+			Detail: "account " + acc.ID() + " was closed before the payment succeeded"}
+		res.Effect = domain.EffectException
+		return nil
+	}
+	next, err := dep.Apply(res.Decision, cmd.Outcome, now)
+	if err != nil {
+		return err
+	}
+	if err := tx.TransitionDeposit(ctx, next, dep.Status); err != nil {
+		return err
+	}
+	t, err := domain.NewTransfer(s.ids.NewID("trf"), domain.TransferDepositCredit,
+		dep.Channel.ClearingAccountID(), dep.AccountID, dep.Amount, now)
+	if err != nil {
+		return err
+	}
+	t.DepositID = dep.ID
+	t.Description = "deposit " + dep.PaymentID + " operation " + cmd.Outcome.OperationID
+	t.Actor = dep.Channel.Provider + ":" + dep.Channel.Project
+	applied, err := tx.ApplyTransfer(ctx, t)
+	if err != nil {
+		return err
+	}
+	res.Deposit = &next
+	res.Transfer = &applied
+	return nil
+}
+
+// raise records an exception, once per distinct callback: a redelivery of
+// the same callback finds the existing exception and is a replay.
+func (s *Service) raise(ctx context.Context, tx ports.Tx, cmd ports.SettleDeposit, res *ports.SettleResult, now time.Time) error {
+	e := domain.Exception{
+		ID: s.ids.NewID("exc"), Reason: res.Decision.Reason, Detail: res.Decision.Detail,
+		Channel: cmd.Channel, PaymentID: cmd.PaymentID, OperationID: cmd.Outcome.OperationID,
+		Status: cmd.Outcome.Status, Amount: cmd.Outcome.Amount, Evidence: cmd.RawBody,
+		DedupeKey: cmd.DedupeKey, State: domain.ExceptionOpen, CreatedAt: now,
+	}
+	if res.Deposit != nil {
+		e.DepositID = res.Deposit.ID
+		e.AccountID = res.Deposit.AccountID
+	}
+	stored, created, err := tx.InsertException(ctx, e)
+	if err != nil {
+		return err
+	}
+	if !created {
+		res.Effect = domain.EffectReplay
+	}
+	res.Exception = &stored
+	return nil
+}
+
+// DedupeKey identifies "the same callback" across redeliveries: the channel,
+// the payment, the operation, the status and the amount. Two deliveries with
+// the same key raise at most one exception.
+func DedupeKey(ch domain.Channel, paymentID string, o domain.Outcome) string {
+	h := sha256.New()
+	for _, part := range []string{ch.Provider, ch.Method, ch.Project, paymentID, o.OperationID, o.Status,
+		strconv.FormatInt(o.Amount.Minor(), 10), o.Amount.Currency().Code()} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

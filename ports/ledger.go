@@ -1,0 +1,160 @@
+package ports
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tiyn/tiyn/domain"
+)
+
+// Ledger is the driving port: the use cases that the Monetix and REST
+// adapters (and anything embedding Tiyn) call. app.Service implements it.
+//
+// Errors are the domain's sentinels (domain.ErrInvalidAmount,
+// domain.ErrAccountBlocked, domain.ErrInsufficientFunds, …), the store's
+// (ErrNotFound, ErrUnavailable) and the ones below; adapters map them to
+// their wire codes with errors.Is / errors.As.
+type Ledger interface {
+	// OpenAccount opens an account for (customer id, currency), or returns
+	// the existing one with Created=false: opening is idempotent.
+	OpenAccount(ctx context.Context, cmd OpenAccount) (AccountResult, error)
+	// Account returns an account by id (ErrNotFound).
+	Account(ctx context.Context, id string) (domain.Account, error)
+	// AccountByCustomer returns a customer's account in a currency (ErrNotFound).
+	AccountByCustomer(ctx context.Context, customerID string, currency domain.Currency) (domain.Account, error)
+	// ListAccounts pages through accounts.
+	ListAccounts(ctx context.Context, q AccountQuery) ([]domain.Account, error)
+	// ChangeAccountStatus blocks, unblocks or closes an account
+	// (domain.ErrAccountClosed, domain.ErrAccountHasBalance, ErrNotFound).
+	ChangeAccountStatus(ctx context.Context, cmd ChangeAccountStatus) (domain.Account, error)
+
+	// VerifyCustomer answers the platform's "does this account exist and can
+	// it take a payment": ErrNotFound, domain.ErrAccountBlocked,
+	// domain.ErrAccountClosed.
+	VerifyCustomer(ctx context.Context, customerID string, currency domain.Currency) (domain.Account, error)
+	// OpenDeposit opens a pending deposit with a fresh payment id
+	// (ErrNotFound, domain.ErrAccountBlocked/Closed, domain.ErrAmountOutOfLimits,
+	// domain.ErrCurrencyMismatch).
+	OpenDeposit(ctx context.Context, cmd OpenDeposit) (domain.Deposit, error)
+	// SettleDeposit applies one authenticated callback: the inbox record, the
+	// decision and its effect (credit, decline, exception) are committed in
+	// one transaction, before SettleDeposit returns. Replays change nothing.
+	// ErrUnavailable when nothing could be committed.
+	SettleDeposit(ctx context.Context, cmd SettleDeposit) (SettleResult, error)
+	// Deposit returns a deposit by channel and payment id (ErrNotFound).
+	Deposit(ctx context.Context, ch domain.Channel, paymentID string) (domain.Deposit, error)
+	// DepositByPaymentID finds a deposit by payment id in any channel
+	// (ErrNotFound; ErrAmbiguous when two channels share the id).
+	DepositByPaymentID(ctx context.Context, paymentID string) (domain.Deposit, error)
+	// ListDeposits pages through deposits.
+	ListDeposits(ctx context.Context, q DepositQuery) ([]domain.Deposit, error)
+
+	// Debit spends from a customer account into merchant revenue, once per
+	// idempotency key. A replay returns the original result with
+	// Replayed=true; the same key with another request is ErrIdempotencyMismatch;
+	// domain.ErrInsufficientFunds, domain.ErrAccountBlocked/Closed, ErrNotFound.
+	Debit(ctx context.Context, cmd Debit) (DebitResult, error)
+	// Balance returns an account's balance now, or as of a moment when at is
+	// not zero (ErrNotFound).
+	Balance(ctx context.Context, accountID string, at time.Time) (domain.Amount, error)
+	// Statement pages through an account's postings (ErrNotFound).
+	Statement(ctx context.Context, q StatementQuery) ([]StatementLine, error)
+
+	// ListExceptions pages through exceptions.
+	ListExceptions(ctx context.Context, q ExceptionQuery) ([]domain.Exception, error)
+	// Exception returns one exception (ErrNotFound).
+	Exception(ctx context.Context, id string) (domain.Exception, error)
+	// ResolveException credits a chosen account (an audited transfer from the
+	// exception's clearing account) or dismisses the exception, with a note
+	// (domain.ErrInvalidTransition when it is not open).
+	ResolveException(ctx context.Context, cmd ResolveException) (domain.Exception, error)
+
+	// ListInbox pages through stored callbacks.
+	ListInbox(ctx context.Context, q InboxQuery) ([]InboxRecord, error)
+	// CheckLedger recomputes the ledger's invariants.
+	CheckLedger(ctx context.Context) (LedgerCheck, error)
+}
+
+// Errors of the driving port beyond the domain's and the store's.
+var (
+	// ErrIdempotencyMismatch: an idempotency key reused with another request.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	// ErrAmbiguous: a lookup matched more than one row.
+	ErrAmbiguous = errors.New("ambiguous")
+)
+
+// OpenAccount opens a customer account.
+type OpenAccount struct {
+	CustomerID           string
+	AdditionalCustomerID string
+	Currency             domain.Currency
+	Actor                string
+}
+
+// AccountResult is an opened (or already existing) account.
+type AccountResult struct {
+	Account domain.Account
+	Created bool
+}
+
+// ChangeAccountStatus is an operator's block, unblock or close.
+type ChangeAccountStatus struct {
+	AccountID string
+	To        domain.AccountStatus
+	Actor     string
+}
+
+// OpenDeposit asks for a payment id for an incoming payment.
+type OpenDeposit struct {
+	Channel    domain.Channel
+	CustomerID string
+	Amount     domain.Amount
+	Limits     domain.AmountLimits
+}
+
+// SettleDeposit is one authenticated callback.
+type SettleDeposit struct {
+	Channel    domain.Channel
+	PaymentID  string
+	Outcome    domain.Outcome
+	RawBody    string // stored in the inbox exactly as received
+	DedupeKey  string // identifies "the same callback" for exceptions
+	ReceivedAt time.Time
+}
+
+// SettleResult is what a callback did.
+type SettleResult struct {
+	Decision  domain.Decision
+	Effect    domain.Effect // Decision.Effect, or EffectReplay when an exception was already raised
+	Deposit   *domain.Deposit
+	Exception *domain.Exception
+	Transfer  *domain.Transfer
+	InboxID   int64
+}
+
+// Debit spends money from a customer account.
+type Debit struct {
+	AccountID      string
+	Amount         domain.Amount
+	Description    string
+	IdempotencyKey string
+	RequestHash    string // a hash of the request body: a reused key with another body is refused
+	Actor          string
+}
+
+// DebitResult is a debit's outcome; Replayed says it was made earlier.
+type DebitResult struct {
+	Record   DebitRecord
+	Replayed bool
+}
+
+// ResolveException is an operator's decision on an exception.
+type ResolveException struct {
+	ExceptionID string
+	Credit      bool   // true: credit AccountID with Amount; false: dismiss
+	AccountID   string // defaults to the deposit's account
+	Amount      domain.Amount
+	Note        string
+	Actor       string
+}

@@ -1,0 +1,277 @@
+// Package ports holds the interfaces between Tiyn's core and the world:
+// the driven side (the store, the clock, the id source) that adapters
+// implement, and nothing else. No bun, database/sql or net/http type
+// appears here.
+package ports
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tiyn/tiyn/domain"
+)
+
+// Errors a Store returns, besides the domain's own (domain.ErrInsufficientFunds
+// from ApplyTransfer). Store adapters translate driver errors into these in
+// one place; callers match them with errors.Is.
+var (
+	// ErrNotFound: the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique constraint or a conditional update refused the
+	// write because another writer got there first. The caller re-reads and
+	// decides again (a replay, usually).
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: the store cannot be reached or cannot commit right now.
+	// Nothing was committed; the request may be retried later. (After a
+	// failed COMMIT the outcome can be unknown; idempotent use cases make a
+	// retry safe either way.)
+	ErrUnavailable = errors.New("store unavailable")
+	// ErrNotMigrated: the schema is older than this binary expects.
+	ErrNotMigrated = errors.New("store not migrated")
+)
+
+// Store is the driven port for all persistent state.
+//
+// Transaction contract: Update runs fn inside one read-write transaction
+// and commits it when fn returns nil, or rolls everything fn did back when
+// fn returns an error (which Update then returns unchanged). Update may run
+// fn more than once (after a serialization failure, or when a group commit
+// falls back to single transactions), so fn must have no effect outside tx.
+// Update may also share one database transaction among concurrent calls
+// (group commit): each fn is still atomic on its own (a savepoint), and
+// Update returns only after the commit that made fn's writes durable.
+//
+// Reads on the Store itself see the latest committed state; reads through a
+// Tx see the transaction's own writes.
+type Store interface {
+	Reader
+	// Update runs fn in a transaction, as described above. It returns
+	// ErrUnavailable when the store cannot begin or commit.
+	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// Ping checks that the store is reachable and migrated (ErrUnavailable,
+	// ErrNotMigrated).
+	Ping(ctx context.Context) error
+	// Close releases connections; Update and reads fail afterwards.
+	Close() error
+}
+
+// Reader holds the queries, available on the Store and inside a Tx. Every
+// list is keyset-paginated: it returns at most Limit items after the cursor
+// (Limit is clamped to MaxPageSize).
+type Reader interface {
+	// AccountByID returns ErrNotFound when no such account exists.
+	AccountByID(ctx context.Context, id string) (domain.Account, error)
+	// AccountByCustomer returns ErrNotFound when the customer has no account
+	// in that currency.
+	AccountByCustomer(ctx context.Context, customerID string, currency domain.Currency) (domain.Account, error)
+	// ListAccounts returns accounts ordered by id.
+	ListAccounts(ctx context.Context, q AccountQuery) ([]domain.Account, error)
+	// DepositByPaymentID returns ErrNotFound for an unknown payment id.
+	DepositByPaymentID(ctx context.Context, ch domain.Channel, paymentID string) (domain.Deposit, error)
+	// ListDeposits returns deposits ordered by id (ids sort by creation time).
+	ListDeposits(ctx context.Context, q DepositQuery) ([]domain.Deposit, error)
+	// Statement returns a customer account's postings ordered by posting
+	// sequence, each with the balance right after it.
+	Statement(ctx context.Context, q StatementQuery) ([]StatementLine, error)
+	// BalanceAt returns a customer account's balance right after the last
+	// posting made at or before at (zero before the first). ErrNotFound for
+	// an unknown account.
+	BalanceAt(ctx context.Context, accountID string, at time.Time) (int64, error)
+	// DerivedBalance sums all postings of an account: the balance of a
+	// system account (clearing, revenue), and a cross-check for customers.
+	DerivedBalance(ctx context.Context, accountID string) (int64, error)
+	// ExceptionByID returns ErrNotFound for an unknown id.
+	ExceptionByID(ctx context.Context, id string) (domain.Exception, error)
+	// ListExceptions returns exceptions ordered by id.
+	ListExceptions(ctx context.Context, q ExceptionQuery) ([]domain.Exception, error)
+	// ListInbox returns stored callbacks ordered by id.
+	ListInbox(ctx context.Context, q InboxQuery) ([]InboxRecord, error)
+	// DebitByKey returns the debit recorded under an idempotency key, or
+	// ErrNotFound.
+	DebitByKey(ctx context.Context, accountID, key string) (DebitRecord, error)
+	// CheckLedger recomputes the ledger's invariants from the rows.
+	CheckLedger(ctx context.Context) (LedgerCheck, error)
+}
+
+// Tx is one transaction's view of the store: the reads plus the writes.
+// Every write method is a single conditional or constrained statement, so
+// two processes racing on the same row are settled by the database.
+type Tx interface {
+	Reader
+	// InsertAccount stores a new account. ErrConflict when the customer
+	// already has an account in that currency.
+	InsertAccount(ctx context.Context, a domain.Account) error
+	// UpdateAccountStatus stores a's status if the stored version is still
+	// fromVersion. ErrConflict otherwise; ErrNotFound for an unknown id.
+	UpdateAccountStatus(ctx context.Context, a domain.Account, fromVersion int64) error
+	// InsertDeposit stores a new pending deposit. ErrConflict when the
+	// payment id is taken within its channel.
+	InsertDeposit(ctx context.Context, d domain.Deposit) error
+	// TransitionDeposit stores d's status, operation and settle time only if
+	// the stored status is still from (a conditional update). ErrConflict
+	// when it is not: someone else settled the deposit first.
+	TransitionDeposit(ctx context.Context, d domain.Deposit, from domain.DepositStatus) error
+	// ApplyTransfer stores t and its postings and moves customer balances
+	// with atomic "balance = balance + amount" updates (no read-modify-write,
+	// and no row is updated for system accounts). It returns t with each
+	// customer posting's BalanceAfter filled in.
+	// Errors: domain.ErrInsufficientFunds when a customer balance would go
+	// negative; ErrNotFound when a customer posting names no account;
+	// ErrConflict when the transfer breaks a uniqueness rule (a second
+	// credit for one deposit, a second credit for one exception).
+	ApplyTransfer(ctx context.Context, t domain.Transfer) (domain.Transfer, error)
+	// InsertInbox stores a received callback and returns its id.
+	InsertInbox(ctx context.Context, r InboxRecord) (int64, error)
+	// InsertException stores e unless an exception with the same DedupeKey
+	// exists; then it returns that one and created=false.
+	InsertException(ctx context.Context, e domain.Exception) (stored domain.Exception, created bool, err error)
+	// ResolveException stores e's resolution if the stored exception is still
+	// open. ErrConflict otherwise; ErrNotFound for an unknown id.
+	ResolveException(ctx context.Context, e domain.Exception) error
+	// InsertDebit records a debit under its idempotency key. ErrConflict when
+	// the key is taken for the account.
+	InsertDebit(ctx context.Context, r DebitRecord) error
+	// AppendAudit writes one line of the audit trail.
+	AppendAudit(ctx context.Context, e AuditEntry) error
+}
+
+// MaxPageSize bounds every list query.
+const MaxPageSize = 1000
+
+// ClampLimit returns limit bounded to 1..MaxPageSize, with def for <= 0.
+func ClampLimit(limit, def int) int {
+	if limit <= 0 {
+		limit = def
+	}
+	if limit > MaxPageSize {
+		limit = MaxPageSize
+	}
+	return limit
+}
+
+// AccountQuery filters ListAccounts.
+type AccountQuery struct {
+	CustomerID string // exact match, optional
+	Status     domain.AccountStatus
+	AfterID    string
+	Limit      int
+}
+
+// DepositQuery filters ListDeposits. Zero fields do not filter.
+type DepositQuery struct {
+	Status     domain.DepositStatus
+	CustomerID string
+	AccountID  string
+	PaymentID  string
+	From, To   time.Time // created_at in [From, To)
+	AfterID    string
+	Limit      int
+}
+
+// StatementQuery selects postings of one customer account.
+type StatementQuery struct {
+	AccountID string
+	From, To  time.Time // created_at in [From, To)
+	AfterSeq  int64
+	Limit     int
+}
+
+// StatementLine is one posting on a customer account.
+type StatementLine struct {
+	Seq          int64 // posting sequence, the cursor
+	TransferID   string
+	Kind         domain.TransferKind
+	DepositID    string
+	PaymentID    string
+	Amount       domain.Amount // signed: positive credits the account
+	BalanceAfter domain.Amount
+	Description  string
+	CreatedAt    time.Time
+}
+
+// ExceptionQuery filters ListExceptions.
+type ExceptionQuery struct {
+	State   domain.ExceptionStatus // zero: all
+	AfterID string
+	Limit   int
+}
+
+// InboxQuery filters ListInbox.
+type InboxQuery struct {
+	PaymentID string
+	AfterID   int64
+	Limit     int
+}
+
+// InboxRecord is one callback as received: the raw body, exactly as sent,
+// and what Tiyn did with it.
+type InboxRecord struct {
+	ID          int64
+	Channel     domain.Channel
+	PaymentID   string
+	OperationID string
+	Status      string
+	Body        string
+	Outcome     domain.Effect
+	DepositID   string
+	ExceptionID string
+	ReceivedAt  time.Time
+}
+
+// DebitRecord is the idempotency record of one debit: the key, a hash of
+// the request it was made with, and the transfer it produced.
+type DebitRecord struct {
+	AccountID      string
+	IdempotencyKey string
+	RequestHash    string
+	TransferID     string
+	Amount         domain.Amount
+	Description    string
+	BalanceAfter   domain.Amount
+	Actor          string
+	CreatedAt      time.Time
+}
+
+// AuditEntry is one line of the audit trail: who did what to which subject.
+type AuditEntry struct {
+	Actor   string
+	Action  string
+	Subject string
+	Detail  string
+	At      time.Time
+}
+
+// LedgerCheck is the ledger's invariants recomputed from the rows. A healthy
+// ledger has every count field zero.
+type LedgerCheck struct {
+	Transfers              int64
+	UnbalancedTransfers    int64 // transfers whose postings do not sum to zero
+	BalanceMismatches      int64 // customer accounts whose balance differs from the sum of their postings or their last balance_after
+	NegativeBalances       int64
+	CreditsWithoutDeposit  int64 // deposit_credit transfers whose deposit is not succeeded
+	SucceededWithoutCredit int64 // succeeded deposits with no credit transfer
+	DuplicateCredits       int64 // deposits with more than one credit transfer
+	CustomerBalanceTotal   int64 // sum of customer balances (minor units, all currencies added: Tiyn has one today)
+	SystemBalanceTotal     int64 // sum of system accounts' derived balances; equals -CustomerBalanceTotal
+}
+
+// Healthy reports whether every invariant holds.
+func (c LedgerCheck) Healthy() bool {
+	return c.UnbalancedTransfers == 0 && c.BalanceMismatches == 0 && c.NegativeBalances == 0 &&
+		c.CreditsWithoutDeposit == 0 && c.SucceededWithoutCredit == 0 && c.DuplicateCredits == 0 &&
+		c.CustomerBalanceTotal+c.SystemBalanceTotal == 0
+}
+
+// Clock tells the time. The app never calls time.Now itself, so tests can
+// control time.
+type Clock interface {
+	Now() time.Time
+}
+
+// IDs makes unique identifiers. Ids sort by creation time within one
+// process, which makes id order a usable creation order for cursors.
+type IDs interface {
+	// NewID returns a new id starting with prefix and "_".
+	NewID(prefix string) string
+}
