@@ -68,11 +68,6 @@ func (s *Service) debit(ctx context.Context, tx ports.Tx, cmd ports.Debit) (port
 		AccountID: acc.ID(), IdempotencyKey: cmd.IdempotencyKey, RequestHash: cmd.RequestHash,
 		TransferID: t.ID, Amount: cmd.Amount, Description: cmd.Description, Actor: cmd.Actor, CreatedAt: now,
 	}
-	// The key goes in first: a concurrent twin blocks on it (PostgreSQL) or
-	// fails fast, before either touches the balance.
-	if err := tx.InsertDebit(ctx, rec); err != nil {
-		return ports.DebitRecord{}, err
-	}
 	applied, err := tx.ApplyTransfer(ctx, t)
 	if err != nil {
 		return ports.DebitRecord{}, err
@@ -81,6 +76,12 @@ func (s *Service) debit(ctx context.Context, tx ports.Tx, cmd ports.Debit) (port
 		if p.AccountID == acc.ID() && p.BalanceAfter != nil {
 			rec.BalanceAfter = *p.BalanceAfter
 		}
+	}
+	// A concurrent twin with the same key fails here on the key's primary
+	// key, and its whole transaction (transfer included) rolls back; the
+	// retry then finds this record and answers a replay.
+	if err := tx.InsertDebit(ctx, rec); err != nil {
+		return ports.DebitRecord{}, err
 	}
 	return rec, nil
 }

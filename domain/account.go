@@ -201,7 +201,7 @@ func validateOptionalText(field, s string, maxLen int) error {
 		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidInput, field)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		if r < 0x20 && unicode.IsControl(r) {
 			return fmt.Errorf("%w: %s contains a control character", ErrInvalidInput, field)
 		}
 	}

@@ -45,7 +45,6 @@ type Exception struct {
 	DepositID   string // "" for an unknown payment
 	AccountID   string // the deposit's account, if any
 	Amount      Amount // what the callback claimed
-	InboxID     int64  // the inbox row holding the raw body
 	Evidence    string // the raw callback body
 	DedupeKey   string // the same callback redelivered maps to the same exception
 	State       ExceptionStatus

@@ -99,8 +99,9 @@ func NewTransfer(id string, kind TransferKind, source, target string, amount Amo
 	return t, t.Validate()
 }
 
-// Validate checks the double-entry rule: at least two postings, none zero,
-// one currency, and a zero sum (computed without overflow).
+// Validate checks the double-entry rule: at least two postings, each on a
+// named account and none zero, one (registered) currency, and a zero sum
+// (computed without overflow).
 func (t Transfer) Validate() error {
 	if len(t.Postings) < 2 || len(t.Postings) > MaxPostingsPerTransfer {
 		return fmt.Errorf("%w: transfer %s has %d postings", ErrUnbalancedTransfer, t.ID, len(t.Postings))
@@ -109,8 +110,14 @@ func (t Transfer) Validate() error {
 		return fmt.Errorf("%w: description longer than %d bytes", ErrInvalidInput, MaxDescriptionLen)
 	}
 	currency := t.Postings[0].Amount.currency
+	if currency.IsZero() {
+		return fmt.Errorf("%w: transfer %s has no currency", ErrUnknownCurrency, t.ID)
+	}
 	sum := NewAmount(0, currency)
 	for _, p := range t.Postings {
+		if p.AccountID == "" {
+			return fmt.Errorf("%w: transfer %s has a posting without an account", ErrInvalidInput, t.ID)
+		}
 		if p.Amount.IsZero() {
 			return fmt.Errorf("%w: transfer %s has a zero posting on %s", ErrUnbalancedTransfer, t.ID, p.AccountID)
 		}

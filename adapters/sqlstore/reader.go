@@ -1,0 +1,424 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/tiyn/tiyn/domain"
+	"github.com/tiyn/tiyn/ports"
+)
+
+// reader implements ports.Reader on any bun.IDB: the read pool, or a
+// transaction.
+type reader struct {
+	db      bun.IDB
+	dialect string
+}
+
+func us(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromUS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+func currency(code string) (domain.Currency, error) {
+	c, err := domain.LookupCurrency(code)
+	if err != nil {
+		return domain.Currency{}, fmt.Errorf("stored row: %w", err)
+	}
+	return c, nil
+}
+
+const accountColumns = `id, customer_id, additional_customer_id, currency, status, balance_minor, version, created_at_us, updated_at_us`
+
+func scanAccount(row interface{ Scan(...any) error }) (domain.Account, error) {
+	var (
+		id, customerID, additional, cur, status string
+		balance, version, created, updated      int64
+	)
+	if err := row.Scan(&id, &customerID, &additional, &cur, &status, &balance, &version, &created, &updated); err != nil {
+		return domain.Account{}, classify(err)
+	}
+	c, err := currency(cur)
+	if err != nil {
+		return domain.Account{}, err
+	}
+	st, err := domain.ParseAccountStatus(status)
+	if err != nil {
+		return domain.Account{}, err
+	}
+	return domain.RehydrateAccount(id, customerID, additional, c, st, balance, version, fromUS(created), fromUS(updated))
+}
+
+func (r reader) AccountByID(ctx context.Context, id string) (domain.Account, error) {
+	a, err := scanAccount(r.db.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
+	if err != nil {
+		return a, fmt.Errorf("account %q: %w", id, err)
+	}
+	return a, nil
+}
+
+func (r reader) AccountByCustomer(ctx context.Context, customerID string, c domain.Currency) (domain.Account, error) {
+	a, err := scanAccount(r.db.QueryRowContext(ctx,
+		`SELECT `+accountColumns+` FROM accounts WHERE customer_id = ? AND currency = ?`, customerID, c.Code()))
+	if err != nil {
+		return a, fmt.Errorf("account of customer %q in %s: %w", customerID, c, err)
+	}
+	return a, nil
+}
+
+// where builds a WHERE clause from optional conditions.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func (r reader) ListAccounts(ctx context.Context, q ports.AccountQuery) ([]domain.Account, error) {
+	var w where
+	if q.CustomerID != "" {
+		w.add("customer_id = ?", q.CustomerID)
+	}
+	if !q.Status.IsZero() {
+		w.add("status = ?", q.Status.String())
+	}
+	if q.AfterID != "" {
+		w.add("id > ?", q.AfterID)
+	}
+	rows, err := r.db.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts`+w.String()+
+		` ORDER BY id LIMIT ?`, append(w.args, ports.ClampLimit(q.Limit, 100))...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return collect(rows, scanAccount)
+}
+
+func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(err)
+	}
+	return out, nil
+}
+
+const depositColumns = `id, provider, method, project, payment_id, account_id, customer_id, amount_minor, currency, status, operation_id, version, created_at_us, settled_at_us`
+
+func scanDeposit(row interface{ Scan(...any) error }) (domain.Deposit, error) {
+	var (
+		d                        domain.Deposit
+		cur, status              string
+		amount, created, settled int64
+	)
+	if err := row.Scan(&d.ID, &d.Channel.Provider, &d.Channel.Method, &d.Channel.Project, &d.PaymentID, &d.AccountID,
+		&d.CustomerID, &amount, &cur, &status, &d.OperationID, &d.Version, &created, &settled); err != nil {
+		return domain.Deposit{}, classify(err)
+	}
+	c, err := currency(cur)
+	if err != nil {
+		return domain.Deposit{}, err
+	}
+	if d.Status, err = domain.ParseDepositStatus(status); err != nil {
+		return domain.Deposit{}, err
+	}
+	d.Amount = domain.NewAmount(amount, c)
+	d.CreatedAt, d.SettledAt = fromUS(created), fromUS(settled)
+	return d, nil
+}
+
+func (r reader) DepositByPaymentID(ctx context.Context, ch domain.Channel, paymentID string) (domain.Deposit, error) {
+	d, err := scanDeposit(r.db.QueryRowContext(ctx, `SELECT `+depositColumns+
+		` FROM deposits WHERE provider = ? AND project = ? AND payment_id = ?`, ch.Provider, ch.Project, paymentID))
+	if err != nil {
+		return d, fmt.Errorf("deposit %q: %w", paymentID, err)
+	}
+	return d, nil
+}
+
+func (r reader) ListDeposits(ctx context.Context, q ports.DepositQuery) ([]domain.Deposit, error) {
+	var w where
+	if !q.Status.IsZero() {
+		w.add("status = ?", q.Status.String())
+	}
+	if q.CustomerID != "" {
+		w.add("customer_id = ?", q.CustomerID)
+	}
+	if q.AccountID != "" {
+		w.add("account_id = ?", q.AccountID)
+	}
+	if q.PaymentID != "" {
+		w.add("payment_id = ?", q.PaymentID)
+	}
+	if !q.From.IsZero() {
+		w.add("created_at_us >= ?", us(q.From))
+	}
+	if !q.To.IsZero() {
+		w.add("created_at_us < ?", us(q.To))
+	}
+	if q.AfterID != "" {
+		w.add("id > ?", q.AfterID)
+	}
+	rows, err := r.db.QueryContext(ctx, `SELECT `+depositColumns+` FROM deposits`+w.String()+
+		` ORDER BY id LIMIT ?`, append(w.args, ports.ClampLimit(q.Limit, 100))...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return collect(rows, scanDeposit)
+}
+
+func (r reader) Statement(ctx context.Context, q ports.StatementQuery) ([]ports.StatementLine, error) {
+	var w where
+	w.add("p.account_id = ?", q.AccountID)
+	if q.AfterSeq > 0 {
+		w.add("p.id > ?", q.AfterSeq)
+	}
+	if !q.From.IsZero() {
+		w.add("p.created_at_us >= ?", us(q.From))
+	}
+	if !q.To.IsZero() {
+		w.add("p.created_at_us < ?", us(q.To))
+	}
+	rows, err := r.db.QueryContext(ctx, `SELECT p.id, p.transfer_id, t.kind, COALESCE(t.deposit_id, ''),
+		COALESCE(d.payment_id, ''), p.amount_minor, p.currency, COALESCE(p.balance_after_minor, 0), t.description, p.created_at_us
+		FROM postings p JOIN transfers t ON t.id = p.transfer_id LEFT JOIN deposits d ON d.id = t.deposit_id`+
+		w.String()+` ORDER BY p.id LIMIT ?`, append(w.args, ports.ClampLimit(q.Limit, 100))...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return collect(rows, func(row interface{ Scan(...any) error }) (ports.StatementLine, error) {
+		var (
+			l                        ports.StatementLine
+			kind, cur                string
+			amount, after, createdAt int64
+		)
+		if err := row.Scan(&l.Seq, &l.TransferID, &kind, &l.DepositID, &l.PaymentID, &amount, &cur, &after,
+			&l.Description, &createdAt); err != nil {
+			return l, classify(err)
+		}
+		c, err := currency(cur)
+		if err != nil {
+			return l, err
+		}
+		if l.Kind, err = domain.ParseTransferKind(kind); err != nil {
+			return l, err
+		}
+		l.Amount, l.BalanceAfter = domain.NewAmount(amount, c), domain.NewAmount(after, c)
+		l.CreatedAt = fromUS(createdAt)
+		return l, nil
+	})
+}
+
+func (r reader) BalanceAt(ctx context.Context, accountID string, at time.Time) (int64, error) {
+	if _, err := r.AccountByID(ctx, accountID); err != nil {
+		return 0, err
+	}
+	var balance int64
+	err := r.db.QueryRowContext(ctx, `SELECT balance_after_minor FROM postings
+		WHERE account_id = ? AND created_at_us <= ? ORDER BY id DESC LIMIT 1`, accountID, us(at)).Scan(&balance)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return balance, classify(err)
+}
+
+func (r reader) DerivedBalance(ctx context.Context, accountID string) (int64, error) {
+	var sum int64
+	err := r.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(amount_minor), 0) FROM postings WHERE account_id = ?`, accountID).Scan(&sum)
+	return sum, classify(err)
+}
+
+const exceptionColumns = `id, reason, detail, provider, method, project, payment_id, operation_id, callback_status,
+	deposit_id, account_id, amount_minor, currency, evidence, dedupe_key, state, resolution_credit,
+	resolution_account_id, resolution_amount_minor, resolution_transfer_id, resolution_note, resolved_by,
+	resolved_at_us, created_at_us`
+
+func scanException(row interface{ Scan(...any) error }) (domain.Exception, error) {
+	var (
+		e                                            domain.Exception
+		reason, cur, state                           string
+		evidence                                     []byte
+		amount, resAmount, resolvedAt, createdAt     int64
+		resCredit                                    bool
+		resAccount, resTransfer, resNote, resolvedBy string
+	)
+	if err := row.Scan(&e.ID, &reason, &e.Detail, &e.Channel.Provider, &e.Channel.Method, &e.Channel.Project,
+		&e.PaymentID, &e.OperationID, &e.Status, &e.DepositID, &e.AccountID, &amount, &cur, &evidence, &e.DedupeKey,
+		&state, &resCredit, &resAccount, &resAmount, &resTransfer, &resNote, &resolvedBy, &resolvedAt, &createdAt); err != nil {
+		return e, classify(err)
+	}
+	var err error
+	if e.Reason, err = domain.ParseExceptionReason(reason); err != nil {
+		return e, err
+	}
+	if e.State, err = domain.ParseExceptionStatus(state); err != nil {
+		return e, err
+	}
+	// The claimed currency may be one Tiyn does not know (that is often why
+	// the exception exists): keep the code, with no exponent knowledge.
+	c, cerr := domain.LookupCurrency(cur)
+	if cerr != nil {
+		c = domain.Currency{}
+	}
+	e.Amount = domain.NewAmount(amount, c)
+	e.Evidence = string(evidence)
+	e.CreatedAt = fromUS(createdAt)
+	if e.State != domain.ExceptionOpen {
+		e.Resolution = &domain.Resolution{Credit: resCredit, AccountID: resAccount, Amount: domain.NewAmount(resAmount, c),
+			TransferID: resTransfer, Note: resNote, Actor: resolvedBy, ResolvedAt: fromUS(resolvedAt)}
+	}
+	return e, nil
+}
+
+func (r reader) ExceptionByID(ctx context.Context, id string) (domain.Exception, error) {
+	e, err := scanException(r.db.QueryRowContext(ctx, `SELECT `+exceptionColumns+` FROM exceptions WHERE id = ?`, id))
+	if err != nil {
+		return e, fmt.Errorf("exception %q: %w", id, err)
+	}
+	return e, nil
+}
+
+func (r reader) ListExceptions(ctx context.Context, q ports.ExceptionQuery) ([]domain.Exception, error) {
+	var w where
+	if q.State.String() != "" {
+		w.add("state = ?", q.State.String())
+	}
+	if q.AfterID != "" {
+		w.add("id > ?", q.AfterID)
+	}
+	rows, err := r.db.QueryContext(ctx, `SELECT `+exceptionColumns+` FROM exceptions`+w.String()+
+		` ORDER BY id LIMIT ?`, append(w.args, ports.ClampLimit(q.Limit, 100))...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return collect(rows, scanException)
+}
+
+func (r reader) ListInbox(ctx context.Context, q ports.InboxQuery) ([]ports.InboxRecord, error) {
+	var w where
+	if q.PaymentID != "" {
+		w.add("payment_id = ?", q.PaymentID)
+	}
+	if q.AfterID > 0 {
+		w.add("id > ?", q.AfterID)
+	}
+	rows, err := r.db.QueryContext(ctx, `SELECT id, provider, method, project, payment_id, operation_id, status, body,
+		outcome, deposit_id, exception_id, received_at_us FROM callback_inbox`+w.String()+
+		` ORDER BY id LIMIT ?`, append(w.args, ports.ClampLimit(q.Limit, 100))...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return collect(rows, func(row interface{ Scan(...any) error }) (ports.InboxRecord, error) {
+		var (
+			rec      ports.InboxRecord
+			body     []byte
+			outcome  string
+			received int64
+		)
+		if err := row.Scan(&rec.ID, &rec.Channel.Provider, &rec.Channel.Method, &rec.Channel.Project, &rec.PaymentID,
+			&rec.OperationID, &rec.Status, &body, &outcome, &rec.DepositID, &rec.ExceptionID, &received); err != nil {
+			return rec, classify(err)
+		}
+		rec.Body = string(body)
+		rec.Outcome = parseEffect(outcome)
+		rec.ReceivedAt = fromUS(received)
+		return rec, nil
+	})
+}
+
+func parseEffect(s string) domain.Effect {
+	for _, e := range []domain.Effect{domain.EffectCredit, domain.EffectDecline, domain.EffectReplay,
+		domain.EffectRecord, domain.EffectException} {
+		if e.String() == s {
+			return e
+		}
+	}
+	return domain.Effect{}
+}
+
+func (r reader) DebitByKey(ctx context.Context, accountID, key string) (ports.DebitRecord, error) {
+	var (
+		rec                      ports.DebitRecord
+		cur                      string
+		amount, after, createdAt int64
+	)
+	err := r.db.QueryRowContext(ctx, `SELECT account_id, idempotency_key, request_hash, transfer_id, amount_minor, currency,
+		description, balance_after_minor, actor, created_at_us FROM debits WHERE account_id = ? AND idempotency_key = ?`,
+		accountID, key).Scan(&rec.AccountID, &rec.IdempotencyKey, &rec.RequestHash, &rec.TransferID, &amount, &cur,
+		&rec.Description, &after, &rec.Actor, &createdAt)
+	if err != nil {
+		return rec, fmt.Errorf("debit %q: %w", key, classify(err))
+	}
+	c, err := currency(cur)
+	if err != nil {
+		return rec, err
+	}
+	rec.Amount, rec.BalanceAfter = domain.NewAmount(amount, c), domain.NewAmount(after, c)
+	rec.CreatedAt = fromUS(createdAt)
+	return rec, nil
+}
+
+// CheckLedger recomputes every invariant with one query per invariant.
+func (r reader) CheckLedger(ctx context.Context) (ports.LedgerCheck, error) {
+	var c ports.LedgerCheck
+	checks := []struct {
+		dest  *int64
+		query string
+	}{
+		{&c.Transfers, `SELECT COUNT(*) FROM transfers`},
+		{&c.UnbalancedTransfers, `SELECT COUNT(*) FROM transfers t WHERE
+			(SELECT COALESCE(SUM(p.amount_minor), 0) FROM postings p WHERE p.transfer_id = t.id) <> 0
+			OR (SELECT COUNT(*) FROM postings p WHERE p.transfer_id = t.id) < 2`},
+		{&c.BalanceMismatches, `SELECT COUNT(*) FROM accounts a WHERE
+			a.balance_minor <> (SELECT COALESCE(SUM(p.amount_minor), 0) FROM postings p WHERE p.account_id = a.id)
+			OR a.balance_minor <> COALESCE((SELECT p.balance_after_minor FROM postings p WHERE p.account_id = a.id
+				ORDER BY p.id DESC LIMIT 1), 0)`},
+		{&c.NegativeBalances, `SELECT COUNT(*) FROM accounts WHERE balance_minor < 0`},
+		{&c.CreditsWithoutDeposit, `SELECT COUNT(*) FROM transfers t WHERE t.kind = 'deposit_credit' AND NOT EXISTS
+			(SELECT 1 FROM deposits d WHERE d.id = t.deposit_id AND d.status = 'succeeded')`},
+		{&c.SucceededWithoutCredit, `SELECT COUNT(*) FROM deposits d WHERE d.status = 'succeeded' AND NOT EXISTS
+			(SELECT 1 FROM transfers t WHERE t.deposit_id = d.id AND t.kind = 'deposit_credit')`},
+		{&c.DuplicateCredits, `SELECT COUNT(*) FROM (SELECT deposit_id FROM transfers WHERE kind = 'deposit_credit'
+			GROUP BY deposit_id HAVING COUNT(*) > 1) x`},
+		{&c.CustomerBalanceTotal, `SELECT COALESCE(SUM(balance_minor), 0) FROM accounts`},
+		{&c.SystemBalanceTotal, `SELECT COALESCE(SUM(amount_minor), 0) FROM postings
+			WHERE account_id LIKE 'clearing:%' OR account_id LIKE 'revenue:%'`},
+	}
+	for _, chk := range checks {
+		if err := r.db.QueryRowContext(ctx, chk.query).Scan(chk.dest); err != nil {
+			return c, classify(err)
+		}
+	}
+	return c, nil
+}

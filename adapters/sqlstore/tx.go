@@ -1,0 +1,229 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tiyn/tiyn/domain"
+	"github.com/tiyn/tiyn/ports"
+)
+
+// tx implements ports.Tx on a bun transaction.
+type tx struct {
+	reader
+}
+
+var _ ports.Tx = (*tx)(nil)
+
+func (t *tx) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := t.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, classify(err)
+	}
+	n, err := res.RowsAffected()
+	return n, classify(err)
+}
+
+func (t *tx) InsertAccount(ctx context.Context, a domain.Account) error {
+	_, err := t.exec(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID(), a.CustomerID(), a.AdditionalCustomerID(), a.Currency().Code(), a.Status().String(),
+		a.Balance().Minor(), a.Version(), us(a.CreatedAt()), us(a.UpdatedAt()))
+	if err != nil {
+		return fmt.Errorf("insert account for customer %q: %w", a.CustomerID(), err)
+	}
+	return nil
+}
+
+func (t *tx) UpdateAccountStatus(ctx context.Context, a domain.Account, fromVersion int64) error {
+	n, err := t.exec(ctx, `UPDATE accounts SET status = ?, version = ?, updated_at_us = ? WHERE id = ? AND version = ?`,
+		a.Status().String(), a.Version(), us(a.UpdatedAt()), a.ID(), fromVersion)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		if _, err := t.AccountByID(ctx, a.ID()); err != nil {
+			return err
+		}
+		return fmt.Errorf("account %s changed since version %d: %w", a.ID(), fromVersion, ports.ErrConflict)
+	}
+	return nil
+}
+
+func (t *tx) InsertDeposit(ctx context.Context, d domain.Deposit) error {
+	_, err := t.exec(ctx, `INSERT INTO deposits (`+depositColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.Channel.Provider, d.Channel.Method, d.Channel.Project, d.PaymentID, d.AccountID, d.CustomerID,
+		d.Amount.Minor(), d.Amount.Currency().Code(), d.Status.String(), d.OperationID, d.Version,
+		us(d.CreatedAt), us(d.SettledAt))
+	if err != nil {
+		return fmt.Errorf("insert deposit %s: %w", d.PaymentID, err)
+	}
+	return nil
+}
+
+// TransitionDeposit is the conditional update at the heart of exactly-once
+// crediting: it changes the row only if its status is still the one the
+// decision was made on.
+func (t *tx) TransitionDeposit(ctx context.Context, d domain.Deposit, from domain.DepositStatus) error {
+	n, err := t.exec(ctx, `UPDATE deposits SET status = ?, operation_id = ?, settled_at_us = ?, version = version + 1
+		WHERE id = ? AND status = ?`, d.Status.String(), d.OperationID, us(d.SettledAt), d.ID, from.String())
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("deposit %s is no longer %s: %w", d.PaymentID, from, ports.ErrConflict)
+	}
+	return nil
+}
+
+// ApplyTransfer writes the transfer row first (so a second credit for the
+// same deposit fails on the unique index before any balance moves), then
+// moves customer balances with conditional atomic updates, then inserts all
+// postings in one multi-row statement.
+func (t *tx) ApplyTransfer(ctx context.Context, tr domain.Transfer) (domain.Transfer, error) {
+	if err := tr.Validate(); err != nil {
+		return tr, err
+	}
+	_, err := t.exec(ctx, `INSERT INTO transfers (id, kind, deposit_id, exception_id, description, actor, created_at_us)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, tr.ID, tr.Kind.String(), nullable(tr.DepositID), nullable(tr.ExceptionID),
+		tr.Description, tr.Actor, us(tr.CreatedAt))
+	if err != nil {
+		return tr, fmt.Errorf("insert transfer %s (%s): %w", tr.ID, tr.Kind, err)
+	}
+	postings := make([]domain.Posting, len(tr.Postings))
+	copy(postings, tr.Postings)
+	var values strings.Builder
+	args := make([]any, 0, 6*len(postings))
+	for i := range postings {
+		p := &postings[i]
+		var after any // NULL for system accounts
+		if !domain.IsSystemAccount(p.AccountID) {
+			balance, err := t.moveBalance(ctx, p.AccountID, p.Amount, tr)
+			if err != nil {
+				return tr, err
+			}
+			b := domain.NewAmount(balance, p.Amount.Currency())
+			p.BalanceAfter = &b
+			after = balance
+		}
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		values.WriteString("(?, ?, ?, ?, ?, ?)")
+		args = append(args, tr.ID, p.AccountID, p.Amount.Minor(), p.Amount.Currency().Code(), after, us(tr.CreatedAt))
+	}
+	if _, err := t.exec(ctx, `INSERT INTO postings (transfer_id, account_id, amount_minor, currency, balance_after_minor,
+		created_at_us) VALUES `+values.String(), args...); err != nil {
+		return tr, fmt.Errorf("insert postings of %s: %w", tr.ID, err)
+	}
+	tr.Postings = postings
+	return tr, nil
+}
+
+func (t *tx) moveBalance(ctx context.Context, accountID string, amount domain.Amount, tr domain.Transfer) (int64, error) {
+	var balance int64
+	err := t.db.QueryRowContext(ctx, `UPDATE accounts SET balance_minor = balance_minor + ?, version = version + 1,
+		updated_at_us = ? WHERE id = ? AND currency = ? AND balance_minor + ? >= 0 RETURNING balance_minor`,
+		amount.Minor(), us(tr.CreatedAt), accountID, amount.Currency().Code(), amount.Minor()).Scan(&balance)
+	if err == nil {
+		return balance, nil
+	}
+	err = classify(err)
+	if !errors.Is(err, ports.ErrNotFound) {
+		return 0, fmt.Errorf("transfer %s on %s: %w", tr.ID, accountID, err)
+	}
+	// No row matched: find out why, for a precise error.
+	acc, lookErr := t.AccountByID(ctx, accountID)
+	switch {
+	case lookErr != nil:
+		return 0, fmt.Errorf("transfer %s: %w", tr.ID, lookErr)
+	case acc.Currency() != amount.Currency():
+		return 0, fmt.Errorf("transfer %s: %w: account %s is %s, posting is %s", tr.ID, domain.ErrCurrencyMismatch,
+			accountID, acc.Currency(), amount.Currency())
+	}
+	return 0, fmt.Errorf("transfer %s: %w: account %s holds %s, posting %s", tr.ID, domain.ErrInsufficientFunds,
+		accountID, acc.Balance(), amount)
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (t *tx) InsertInbox(ctx context.Context, r ports.InboxRecord) (int64, error) {
+	var id int64
+	err := t.db.QueryRowContext(ctx, `INSERT INTO callback_inbox (provider, method, project, payment_id, operation_id,
+		status, body, outcome, deposit_id, exception_id, received_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING id`, r.Channel.Provider, r.Channel.Method, r.Channel.Project, r.PaymentID, r.OperationID, r.Status,
+		[]byte(r.Body), r.Outcome.String(), r.DepositID, r.ExceptionID, us(r.ReceivedAt)).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("insert inbox record for %s: %w", r.PaymentID, classify(err))
+	}
+	return id, nil
+}
+
+// InsertException relies on the dedupe key's unique constraint: ON CONFLICT
+// DO NOTHING, then read whichever row holds the key.
+func (t *tx) InsertException(ctx context.Context, e domain.Exception) (domain.Exception, bool, error) {
+	n, err := t.exec(ctx, `INSERT INTO exceptions (id, reason, detail, provider, method, project, payment_id, operation_id,
+		callback_status, deposit_id, account_id, amount_minor, currency, evidence, dedupe_key, state, created_at_us)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
+		e.ID, e.Reason.String(), e.Detail, e.Channel.Provider, e.Channel.Method, e.Channel.Project, e.PaymentID,
+		e.OperationID, e.Status, e.DepositID, e.AccountID, e.Amount.Minor(), e.Amount.Currency().Code(),
+		[]byte(e.Evidence), e.DedupeKey, e.State.String(), us(e.CreatedAt))
+	if err != nil {
+		return e, false, fmt.Errorf("insert exception for %s: %w", e.PaymentID, err)
+	}
+	if n == 1 {
+		return e, true, nil
+	}
+	stored, err := scanException(t.db.QueryRowContext(ctx, `SELECT `+exceptionColumns+` FROM exceptions WHERE dedupe_key = ?`, e.DedupeKey))
+	if err != nil {
+		return e, false, fmt.Errorf("read exception for %s: %w", e.PaymentID, err)
+	}
+	return stored, false, nil
+}
+
+func (t *tx) ResolveException(ctx context.Context, e domain.Exception) error {
+	r := e.Resolution
+	if r == nil {
+		return fmt.Errorf("%w: exception %s has no resolution", domain.ErrInvalidInput, e.ID)
+	}
+	n, err := t.exec(ctx, `UPDATE exceptions SET state = ?, resolution_credit = ?, resolution_account_id = ?,
+		resolution_amount_minor = ?, resolution_transfer_id = ?, resolution_note = ?, resolved_by = ?, resolved_at_us = ?
+		WHERE id = ? AND state = 'open'`, e.State.String(), r.Credit, r.AccountID, r.Amount.Minor(), r.TransferID,
+		r.Note, r.Actor, us(r.ResolvedAt), e.ID)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		if _, err := t.ExceptionByID(ctx, e.ID); err != nil {
+			return err
+		}
+		return fmt.Errorf("exception %s is no longer open: %w", e.ID, ports.ErrConflict)
+	}
+	return nil
+}
+
+func (t *tx) InsertDebit(ctx context.Context, r ports.DebitRecord) error {
+	_, err := t.exec(ctx, `INSERT INTO debits (account_id, idempotency_key, request_hash, transfer_id, amount_minor,
+		currency, description, balance_after_minor, actor, created_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.AccountID, r.IdempotencyKey, r.RequestHash, r.TransferID, r.Amount.Minor(), r.Amount.Currency().Code(),
+		r.Description, r.BalanceAfter.Minor(), r.Actor, us(r.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("insert debit %q: %w", r.IdempotencyKey, err)
+	}
+	return nil
+}
+
+func (t *tx) AppendAudit(ctx context.Context, e ports.AuditEntry) error {
+	_, err := t.exec(ctx, `INSERT INTO audit_log (at_us, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)`,
+		us(e.At), e.Actor, e.Action, e.Subject, e.Detail)
+	if err != nil {
+		return fmt.Errorf("append audit %s: %w", e.Action, err)
+	}
+	return nil
+}
