@@ -194,6 +194,12 @@ func ValidateCustomerID(id string) error {
 }
 
 func validateOptionalText(field, s string, maxLen int) error {
+	return validateText(field, s, maxLen, false)
+}
+
+// validateText checks length, UTF-8 and control characters; multiline
+// allows newlines and tabs (free-text notes), never other controls.
+func validateText(field, s string, maxLen int, multiline bool) error {
 	if len(s) > maxLen {
 		return fmt.Errorf("%w: %s longer than %d bytes", ErrInvalidInput, field, maxLen)
 	}
@@ -201,7 +207,10 @@ func validateOptionalText(field, s string, maxLen int) error {
 		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidInput, field)
 	}
 	for _, r := range s {
-		if r < 0x20 && unicode.IsControl(r) {
+		if multiline && (r == '\n' || r == '\t') {
+			continue
+		}
+		if unicode.IsControl(r) {
 			return fmt.Errorf("%w: %s contains a control character", ErrInvalidInput, field)
 		}
 	}

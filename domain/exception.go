@@ -75,7 +75,7 @@ func (e Exception) Resolve(r Resolution) (Exception, error) {
 	if r.Note == "" {
 		return Exception{}, fmt.Errorf("%w: a resolution needs a note", ErrInvalidInput)
 	}
-	if err := validateOptionalText("note", r.Note, MaxNoteLen); err != nil {
+	if err := validateText("note", r.Note, MaxNoteLen, true); err != nil {
 		return Exception{}, err
 	}
 	if r.Credit {

@@ -1,0 +1,75 @@
+# Tiyn — every target has a "## " line; `make help` lists them.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/tiyn
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+PKGS := ./...
+# Rapid checks per property in `make test` (modest, so CI stays in minutes)
+# and in `make test-prop` (a long run).
+RAPID_CHECKS ?= 2000
+FUZZTIME ?= 30s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/tiyn (pure Go: CGO_ENABLED=0 works too).
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./app/cmd/tiyn
+
+.PHONY: run
+run: build ## Serve on the embedded SQLite file ./tiyn.db (demo token and key printed on first run).
+	./$(BIN) serve
+
+.PHONY: test
+test: ## Run every test with -race (PostgreSQL tests use TIYN_TEST_POSTGRES_URL, else Docker, else 127.0.0.1:5432).
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+.PHONY: test-prop
+test-prop: ## Long property run: the rapid state machine with RAPID_CHECKS checks, printing action counts.
+	TIYN_PROP_REPORT=1 $(GO) test -count=1 -timeout 60m -run 'Property|Machine' -v ./tests/property/ -rapid.checks=$(RAPID_CHECKS) | grep -Ev '^=== (RUN|PAUSE|CONT)'
+
+.PHONY: lint
+lint: ## go vet, gofmt check and the layer check (domain/ports/app stay pure).
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) test -count=1 ./tests/arch/
+
+.PHONY: fmt
+fmt: ## gofmt every Go file.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: tidy
+tidy: ## go mod tidy.
+	$(GO) mod tidy
+
+.PHONY: demo
+demo: build ## Serve on a temporary SQLite file and run a simulation of a few thousand payments.
+	./scripts/demo.sh
+
+.PHONY: bench
+bench: build ## The benchmark table: Tiyn vs pgbench baseline on PostgreSQL and SQLite (a few minutes).
+	./bench/run.sh
+
+.PHONY: microbench
+microbench: ## Go micro-benchmarks (signer, amount parsing, callback decoding, settle per store).
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./adapters/... ./domain/... ./tests/bench/...
+
+.PHONY: drills
+drills: build ## Reliability drills: crashes, database outages, shutdown, hostile input, slow clients.
+	TIYN_DRILLS=full $(GO) test -count=1 -timeout 30m -v -run 'Drill' ./tests/drills/
+
+.PHONY: soak
+soak: build ## Bounded soak against PostgreSQL (SOAK_DURATION, default 5m): RSS, goroutines, latency over time.
+	SOAK_DURATION=$${SOAK_DURATION:-5m} ./scripts/soak.sh
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each.
+	./scripts/fuzz.sh $(FUZZTIME)
+
+.PHONY: cover
+cover: ## Test coverage summary.
+	$(GO) test -count=1 -coverprofile=.tmp/cover.out $(PKGS) >/dev/null && $(GO) tool cover -func=.tmp/cover.out | tail -1
