@@ -44,6 +44,10 @@ func (s *Service) SettleDeposit(ctx context.Context, cmd ports.SettleDeposit) (p
 func (s *Service) settle(ctx context.Context, tx ports.Tx, cmd ports.SettleDeposit) (ports.SettleResult, error) {
 	now := s.clock.Now()
 	res := ports.SettleResult{}
+	seen, err := tx.InboxSeen(ctx, cmd.DedupeKey)
+	if err != nil {
+		return res, err
+	}
 	dep, err := tx.DepositByPaymentID(ctx, cmd.Channel, cmd.PaymentID)
 	switch {
 	case errors.Is(err, ports.ErrNotFound):
@@ -53,6 +57,12 @@ func (s *Service) settle(ctx context.Context, tx ports.Tx, cmd ports.SettleDepos
 	default:
 		res.Deposit = &dep
 		res.Decision = dep.Decide(cmd.Outcome)
+	}
+	// A callback already applied is a replay whatever happened to the
+	// deposit since: an old decline redelivered after a late success must
+	// not raise "decline after success".
+	if seen && res.Decision.Effect != domain.EffectRecord {
+		res.Decision = domain.Decision{Effect: domain.EffectReplay, Detail: "callback already applied"}
 	}
 	res.Effect = res.Decision.Effect
 
@@ -78,7 +88,8 @@ func (s *Service) settle(ctx context.Context, tx ports.Tx, cmd ports.SettleDepos
 	}
 	rec := ports.InboxRecord{
 		Channel: cmd.Channel, PaymentID: cmd.PaymentID, OperationID: cmd.Outcome.OperationID,
-		Status: cmd.Outcome.Status, Body: cmd.RawBody, Outcome: res.Effect, ReceivedAt: cmd.ReceivedAt,
+		Status: cmd.Outcome.Status, Body: cmd.RawBody, Outcome: res.Effect, DedupeKey: cmd.DedupeKey,
+		ReceivedAt: cmd.ReceivedAt,
 	}
 	if res.Deposit != nil {
 		rec.DepositID = res.Deposit.ID

@@ -87,6 +87,9 @@ type Reader interface {
 	ListExceptions(ctx context.Context, q ExceptionQuery) ([]domain.Exception, error)
 	// ListInbox returns stored callbacks ordered by id.
 	ListInbox(ctx context.Context, q InboxQuery) ([]InboxRecord, error)
+	// InboxSeen reports whether a callback with this dedupe key was stored
+	// (applied) before.
+	InboxSeen(ctx context.Context, dedupeKey string) (bool, error)
 	// DebitByKey returns the debit recorded under an idempotency key, or
 	// ErrNotFound.
 	DebitByKey(ctx context.Context, accountID, key string) (DebitRecord, error)
@@ -214,6 +217,7 @@ type InboxRecord struct {
 	Status      string
 	Body        string
 	Outcome     domain.Effect
+	DedupeKey   string // identifies the same callback across redeliveries
 	DepositID   string
 	ExceptionID string
 	ReceivedAt  time.Time

@@ -334,7 +334,7 @@ func (r reader) ListInbox(ctx context.Context, q ports.InboxQuery) ([]ports.Inbo
 		w.add("id > ?", q.AfterID)
 	}
 	rows, err := r.db.QueryContext(ctx, `SELECT id, provider, method, project, payment_id, operation_id, status, body,
-		outcome, deposit_id, exception_id, received_at_us FROM callback_inbox`+w.String()+
+		outcome, deposit_id, exception_id, dedupe_key, received_at_us FROM callback_inbox`+w.String()+
 		` ORDER BY id LIMIT ?`, append(w.args, ports.ClampLimit(q.Limit, 100))...)
 	if err != nil {
 		return nil, classify(err)
@@ -347,7 +347,7 @@ func (r reader) ListInbox(ctx context.Context, q ports.InboxQuery) ([]ports.Inbo
 			received int64
 		)
 		if err := row.Scan(&rec.ID, &rec.Channel.Provider, &rec.Channel.Method, &rec.Channel.Project, &rec.PaymentID,
-			&rec.OperationID, &rec.Status, &body, &outcome, &rec.DepositID, &rec.ExceptionID, &received); err != nil {
+			&rec.OperationID, &rec.Status, &body, &outcome, &rec.DepositID, &rec.ExceptionID, &rec.DedupeKey, &received); err != nil {
 			return rec, classify(err)
 		}
 		rec.Body = string(body)
@@ -355,6 +355,12 @@ func (r reader) ListInbox(ctx context.Context, q ports.InboxQuery) ([]ports.Inbo
 		rec.ReceivedAt = fromUS(received)
 		return rec, nil
 	})
+}
+
+func (r reader) InboxSeen(ctx context.Context, dedupeKey string) (bool, error) {
+	var n int
+	err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM callback_inbox WHERE dedupe_key = ? LIMIT 1) x`, dedupeKey).Scan(&n)
+	return n > 0, classify(err)
 }
 
 func parseEffect(s string) domain.Effect {

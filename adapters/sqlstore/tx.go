@@ -156,9 +156,9 @@ func nullable(s string) any {
 func (t *tx) InsertInbox(ctx context.Context, r ports.InboxRecord) (int64, error) {
 	var id int64
 	err := t.db.QueryRowContext(ctx, `INSERT INTO callback_inbox (provider, method, project, payment_id, operation_id,
-		status, body, outcome, deposit_id, exception_id, received_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		status, body, outcome, deposit_id, exception_id, dedupe_key, received_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`, r.Channel.Provider, r.Channel.Method, r.Channel.Project, r.PaymentID, r.OperationID, r.Status,
-		[]byte(r.Body), r.Outcome.String(), r.DepositID, r.ExceptionID, us(r.ReceivedAt)).Scan(&id)
+		[]byte(r.Body), r.Outcome.String(), r.DepositID, r.ExceptionID, r.DedupeKey, us(r.ReceivedAt)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert inbox record for %s: %w", r.PaymentID, classify(err))
 	}

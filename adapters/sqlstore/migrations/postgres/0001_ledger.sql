@@ -80,9 +80,14 @@ CREATE TABLE callback_inbox (
     outcome        TEXT NOT NULL,
     deposit_id     TEXT NOT NULL DEFAULT '',
     exception_id   TEXT NOT NULL DEFAULT '',
+    -- Identifies "the same callback" across redeliveries: an exact replay
+    -- of a callback already applied changes nothing, whatever happened to
+    -- the deposit since.
+    dedupe_key     TEXT NOT NULL,
     received_at_us BIGINT NOT NULL
 );
 CREATE INDEX callback_inbox_payment_idx ON callback_inbox (payment_id, id);
+CREATE INDEX callback_inbox_dedupe_idx ON callback_inbox (dedupe_key);
 
 CREATE TABLE exceptions (
     id                      TEXT PRIMARY KEY,

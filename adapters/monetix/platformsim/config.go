@@ -1,0 +1,220 @@
+package platformsim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ErrConfig is wrapped by every error Run returns for a Config it refuses,
+// so a command line can answer it as a usage error (exit code 2).
+var ErrConfig = errors.New("platformsim: invalid config")
+
+// Modes of a run.
+const (
+	// ModeFull plays whole payments: verify → check_deposit → callbacks,
+	// all timed. It is the demo and the end-to-end driver.
+	ModeFull = "full"
+	// ModeCallbacks opens every deposit first (untimed), then times only
+	// the callbacks, to measure crediting on its own.
+	ModeCallbacks = "callbacks"
+)
+
+// Defaults and limits of a Config. The limits keep a typo on the command
+// line from starting a run that cannot end or exhausts the machine.
+const (
+	// DefaultBaseURL is where `tiyn serve` listens by default.
+	DefaultBaseURL = "http://127.0.0.1:8080"
+	// DefaultRequestTimeout bounds one HTTP request.
+	DefaultRequestTimeout = 10 * time.Second
+	// DefaultRetryFor bounds how long Platform mode keeps retrying one
+	// request or callback: long enough to survive a server restart, short
+	// enough that a broken server ends the run.
+	DefaultRetryFor = 2 * time.Minute
+	// MaxCustomers bounds the accounts a run opens (and reads at the end).
+	MaxCustomers = 100_000
+	// MaxPayments bounds the payments of one run.
+	MaxPayments = 50_000_000
+	// MaxConcurrency bounds the workers (each holds one connection, two
+	// with concurrent duplicates).
+	MaxConcurrency = 1024
+	// MaxDuration bounds a fixed-time run.
+	MaxDuration = 24 * time.Hour
+	// MaxRetryFor bounds Config.RetryFor.
+	MaxRetryFor = time.Hour
+)
+
+// Config is one simulator run. Zero values get the defaults noted; Run
+// refuses anything out of range with an error wrapping ErrConfig.
+type Config struct {
+	// BaseURL is the running Tiyn, e.g. http://127.0.0.1:8080. Only
+	// loopback hosts are accepted: the simulator is a test and benchmark
+	// tool, not a way to push fake payments into a remote ledger.
+	BaseURL string
+	// APIToken is a REST bearer token with the write role (accounts are
+	// opened through the API).
+	APIToken string
+	// ProjectID and Secret are the Monetix project the requests and
+	// callbacks are signed for; Tiyn must have the same pair configured.
+	ProjectID int64
+	Secret    []byte
+	// Customers is how many accounts are opened through REST. Customer ids
+	// carry a random per-run prefix, so runs never collide.
+	Customers int
+	// Payments is how many payments are played. 0 with Duration > 0 means
+	// "until Duration".
+	Payments int
+	// Duration bounds the run (fixed-time mode for benchmarks). With both
+	// Payments and Duration set the run stops at whichever comes first.
+	// Payments in flight when it expires are completed.
+	Duration time.Duration
+	// Concurrency is the number of workers (default 8).
+	Concurrency int
+	// Rate caps payments started per second (0 = unbounded), for soak runs.
+	Rate float64
+	// Mode is ModeFull (default) or ModeCallbacks. ModeCallbacks needs
+	// Payments > 0 (the deposits are opened before the clock starts).
+	Mode string
+	// DuplicateShare of payments get their final callback delivered again
+	// after the first 200 (a replay).
+	DuplicateShare float64
+	// ConcurrentDupShare of payments get their final callback delivered
+	// twice at the same moment.
+	ConcurrentDupShare float64
+	// DeclineShare of payments are declined.
+	DeclineShare float64
+	// LateSuccessShare of payments are declined first, then succeed with a
+	// new operation id; they must be credited.
+	LateSuccessShare float64
+	// IntermediateShare of payments get a "processing" callback first.
+	IntermediateShare float64
+	// UnknownVerifyShare of payments come with an extra verify for a
+	// customer that does not exist (Tiyn must answer code 404).
+	UnknownVerifyShare float64
+	// Platform makes the simulator behave like the platform: every non-200
+	// or timed-out callback is retried with backoff (50 ms, doubling, capped
+	// at 2 s, jittered) until it gets 200, and verify/check_deposit
+	// failures (connection refused, 5xx, code 500, timeouts) are retried
+	// too, so a server restart mid-run is survived. Each request gives up
+	// after RetryFor.
+	Platform bool
+	// RetryFor bounds the retries of one request in Platform mode (default
+	// DefaultRetryFor).
+	RetryFor time.Duration
+	// RequestTimeout bounds one HTTP request (default DefaultRequestTimeout).
+	RequestTimeout time.Duration
+	// Progress receives a one-line progress bar, redrawn at most 5 times a
+	// second; pass a terminal or nil (none).
+	Progress io.Writer
+	// Seed makes the payment plan (customers, amounts, scenarios)
+	// reproducible; customer ids and operation ids stay unique per run.
+	Seed int64
+}
+
+// withDefaults fills the zero values.
+func (c Config) withDefaults() Config {
+	if c.BaseURL == "" {
+		c.BaseURL = DefaultBaseURL
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.Concurrency == 0 {
+		c.Concurrency = 8
+	}
+	if c.Mode == "" {
+		c.Mode = ModeFull
+	}
+	if c.RetryFor == 0 {
+		c.RetryFor = DefaultRetryFor
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	return c
+}
+
+// validate checks a Config that went through withDefaults.
+func (c Config) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	if err := checkLoopbackURL(c.BaseURL); err != nil {
+		return bad("%v", err)
+	}
+	switch {
+	case c.APIToken == "":
+		return bad("no REST API token (a write token is needed to open accounts)")
+	case c.ProjectID <= 0:
+		return bad("project id must be a positive integer, got %d", c.ProjectID)
+	case len(c.Secret) == 0:
+		return bad("no project secret")
+	case c.Customers < 1 || c.Customers > MaxCustomers:
+		return bad("customers must be between 1 and %d, got %d", MaxCustomers, c.Customers)
+	case c.Payments < 0 || c.Payments > MaxPayments:
+		return bad("payments must be between 0 and %d, got %d", MaxPayments, c.Payments)
+	case c.Duration < 0 || c.Duration > MaxDuration:
+		return bad("duration must be between 0 and %s, got %s", MaxDuration, c.Duration)
+	case c.Payments == 0 && c.Duration == 0:
+		return bad("set payments or a duration: a run must be bounded")
+	case c.Concurrency < 1 || c.Concurrency > MaxConcurrency:
+		return bad("concurrency must be between 1 and %d, got %d", MaxConcurrency, c.Concurrency)
+	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) || c.Rate < 0:
+		return bad("rate must be a finite number >= 0, got %v", c.Rate)
+	case c.Mode != ModeFull && c.Mode != ModeCallbacks:
+		return bad("mode must be %q or %q, got %q", ModeFull, ModeCallbacks, c.Mode)
+	case c.Mode == ModeCallbacks && c.Payments == 0:
+		return bad("mode %q needs a payment count (deposits are opened before the clock starts)", ModeCallbacks)
+	case c.RetryFor < 0 || c.RetryFor > MaxRetryFor:
+		return bad("retry-for must be between 0 and %s, got %s", MaxRetryFor, c.RetryFor)
+	case c.RequestTimeout < 0 || c.RequestTimeout > MaxRetryFor:
+		return bad("request timeout must be between 0 and %s, got %s", MaxRetryFor, c.RequestTimeout)
+	}
+	shares := []struct {
+		name string
+		v    float64
+	}{
+		{"duplicates", c.DuplicateShare},
+		{"concurrent duplicates", c.ConcurrentDupShare},
+		{"declines", c.DeclineShare},
+		{"late successes", c.LateSuccessShare},
+		{"intermediates", c.IntermediateShare},
+		{"unknown verifies", c.UnknownVerifyShare},
+	}
+	for _, s := range shares {
+		if math.IsNaN(s.v) || s.v < 0 || s.v > 1 {
+			return bad("share of %s must be between 0 and 1, got %v", s.name, s.v)
+		}
+	}
+	if c.DeclineShare+c.LateSuccessShare > 1 {
+		return bad("declines + late successes must not exceed 1, got %v", c.DeclineShare+c.LateSuccessShare)
+	}
+	return nil
+}
+
+// checkLoopbackURL accepts http(s) URLs whose host is localhost or a
+// loopback IP literal, with no path beyond "/", query or credentials.
+func checkLoopbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("base URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("base URL %q: scheme must be http or https", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+		return fmt.Errorf("base URL %q: give only scheme, host and port", raw)
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("base URL %q: host must be a loopback address (127.0.0.1, ::1 or localhost)", raw)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package rest
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/tiyn/tiyn/domain"
+	"github.com/tiyn/tiyn/ports"
+)
+
+// defaultCurrency is the currency when a request names none: Tiyn keeps
+// KZT balances for the kassa24 method.
+const defaultCurrency = "KZT"
+
+type openAccountRequest struct {
+	CustomerID           string `json:"customer_id"`
+	Currency             string `json:"currency"`
+	AdditionalCustomerID string `json:"additional_customer_id"`
+}
+
+// openAccount: POST /v1/accounts. 201 for a new account, 200 for the one
+// the customer already has in that currency.
+func (a *api) openAccount(w http.ResponseWriter, r *http.Request) error {
+	var req openAccountRequest
+	if err := decodeJSON(r, &req, true); err != nil {
+		return err
+	}
+	if err := domain.ValidateCustomerID(req.CustomerID); err != nil {
+		return err
+	}
+	currency, err := parseCurrency(req.Currency)
+	if err != nil {
+		return err
+	}
+	res, err := a.ledger.OpenAccount(r.Context(), ports.OpenAccount{
+		CustomerID:           req.CustomerID,
+		AdditionalCustomerID: req.AdditionalCustomerID,
+		Currency:             currency,
+		Actor:                ActorFrom(r.Context()),
+	})
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if res.Created {
+		status = http.StatusCreated
+	}
+	w.Header().Set("Location", "/v1/accounts/"+url.PathEscape(res.Account.ID()))
+	return a.writeJSON(w, status, viewAccount(res.Account))
+}
+
+func parseCurrency(code string) (domain.Currency, error) {
+	if code == "" {
+		code = defaultCurrency
+	}
+	c, err := domain.LookupCurrency(code)
+	if err != nil {
+		return domain.Currency{}, errInvalidRequest("unknown currency %q", truncate(code, 16))
+	}
+	return c, nil
+}
+
+// listAccounts: GET /v1/accounts. With ?customer_id= it answers that
+// customer's one account in ?currency= (404 when there is none); otherwise
+// a page of accounts.
+func (a *api) listAccounts(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if q.Has("customer_id") {
+		customerID := q.Get("customer_id")
+		if err := domain.ValidateCustomerID(customerID); err != nil {
+			return err
+		}
+		currency, err := parseCurrency(q.Get("currency"))
+		if err != nil {
+			return err
+		}
+		acc, err := a.ledger.AccountByCustomer(r.Context(), customerID, currency)
+		if err != nil {
+			return notFound(err, "account of customer", customerID)
+		}
+		return a.writeJSON(w, http.StatusOK, viewAccount(acc))
+	}
+	limit, err := queryLimit(q)
+	if err != nil {
+		return err
+	}
+	after, err := queryCursor(q, cursorAccount)
+	if err != nil {
+		return err
+	}
+	query := ports.AccountQuery{AfterID: after, Limit: limit}
+	if s := q.Get("status"); s != "" {
+		if query.Status, err = domain.ParseAccountStatus(s); err != nil {
+			return errInvalidRequest("status must be active, blocked or closed")
+		}
+	}
+	accounts, err := a.ledger.ListAccounts(r.Context(), query)
+	if err != nil {
+		return err
+	}
+	out := accountList{Items: make([]accountView, 0, len(accounts))}
+	for _, acc := range accounts {
+		out.Items = append(out.Items, viewAccount(acc))
+	}
+	if n := len(accounts); n > 0 {
+		out.NextCursor = nextCursor(cursorAccount, n, limit, accounts[n-1].ID())
+	}
+	return a.writeJSON(w, http.StatusOK, out)
+}
+
+// getAccount: GET /v1/accounts/{id}.
+func (a *api) getAccount(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	acc, err := a.ledger.Account(r.Context(), id)
+	if err != nil {
+		return notFound(err, "account", id)
+	}
+	return a.writeJSON(w, http.StatusOK, viewAccount(acc))
+}
+
+func (a *api) blockAccount(w http.ResponseWriter, r *http.Request) error {
+	return a.changeStatus(w, r, domain.AccountBlocked)
+}
+
+func (a *api) unblockAccount(w http.ResponseWriter, r *http.Request) error {
+	return a.changeStatus(w, r, domain.AccountActive)
+}
+
+func (a *api) closeAccount(w http.ResponseWriter, r *http.Request) error {
+	return a.changeStatus(w, r, domain.AccountClosed)
+}
+
+// changeStatus: POST /v1/accounts/{id}/block|unblock|close. The body is
+// optional and, when sent, must be an empty JSON object. Asking for the
+// status the account already has is a no-op answered 200.
+func (a *api) changeStatus(w http.ResponseWriter, r *http.Request, to domain.AccountStatus) error {
+	var req struct{}
+	if err := decodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	acc, err := a.ledger.ChangeAccountStatus(r.Context(), ports.ChangeAccountStatus{
+		AccountID: id, To: to, Actor: ActorFrom(r.Context()),
+	})
+	if err != nil {
+		return notFound(err, "account", id)
+	}
+	return a.writeJSON(w, http.StatusOK, viewAccount(acc))
+}
+
+// balance: GET /v1/accounts/{id}/balance[?at=RFC3339].
+func (a *api) balance(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	at, err := queryTime(r.URL.Query(), "at")
+	if err != nil {
+		return err
+	}
+	amount, err := a.ledger.Balance(r.Context(), id, at)
+	if err != nil {
+		return notFound(err, "account", id)
+	}
+	asOf := at
+	if asOf.IsZero() {
+		asOf = a.now()
+	}
+	return a.writeJSON(w, http.StatusOK, balanceView{
+		AccountID:    id,
+		Currency:     amount.Currency().Code(),
+		BalanceMinor: amount.Minor(),
+		Balance:      amount.String(),
+		AsOf:         mustTime(asOf),
+	})
+}
+
+// statement: GET /v1/accounts/{id}/statement?from=&to=&limit=&cursor=.
+func (a *api) statement(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	id := r.PathValue("id")
+	from, to, err := queryRange(q)
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(q)
+	if err != nil {
+		return err
+	}
+	after, err := querySeqCursor(q, cursorStatement)
+	if err != nil {
+		return err
+	}
+	lines, err := a.ledger.Statement(r.Context(), ports.StatementQuery{
+		AccountID: id, From: from, To: to, AfterSeq: after, Limit: limit,
+	})
+	if err != nil {
+		return notFound(err, "account", id)
+	}
+	out := statementView{AccountID: id, Items: make([]statementLineView, 0, len(lines))}
+	for _, l := range lines {
+		out.Items = append(out.Items, viewStatementLine(l))
+	}
+	if n := len(lines); n > 0 {
+		out.NextCursor = nextCursor(cursorStatement, n, limit, strconv.FormatInt(lines[n-1].Seq, 10))
+	}
+	return a.writeJSON(w, http.StatusOK, out)
+}

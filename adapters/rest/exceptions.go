@@ -1,0 +1,165 @@
+package rest
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/tiyn/tiyn/domain"
+	"github.com/tiyn/tiyn/ports"
+)
+
+// statusAll is the ?status= value that lists exceptions in every state.
+const statusAll = "all"
+
+// listExceptions: GET /v1/exceptions?status=open|resolved|dismissed|all
+// (default open: the operator's work queue)&limit=&cursor=.
+func (a *api) listExceptions(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	query := ports.ExceptionQuery{State: domain.ExceptionOpen}
+	var err error
+	switch s := q.Get("status"); s {
+	case "":
+	case statusAll:
+		query.State = domain.ExceptionStatus{}
+	default:
+		if query.State, err = domain.ParseExceptionStatus(s); err != nil {
+			return errInvalidRequest("status must be open, resolved, dismissed or all")
+		}
+	}
+	if query.Limit, err = queryLimit(q); err != nil {
+		return err
+	}
+	if query.AfterID, err = queryCursor(q, cursorException); err != nil {
+		return err
+	}
+	list, err := a.ledger.ListExceptions(r.Context(), query)
+	if err != nil {
+		return err
+	}
+	out := exceptionList{Items: make([]exceptionView, 0, len(list))}
+	for _, e := range list {
+		out.Items = append(out.Items, viewException(e))
+	}
+	if n := len(list); n > 0 {
+		out.NextCursor = nextCursor(cursorException, n, query.Limit, list[n-1].ID)
+	}
+	return a.writeJSON(w, http.StatusOK, out)
+}
+
+// getException: GET /v1/exceptions/{id}.
+func (a *api) getException(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	e, err := a.ledger.Exception(r.Context(), id)
+	if err != nil {
+		return notFound(err, "exception", id)
+	}
+	return a.writeJSON(w, http.StatusOK, viewException(e))
+}
+
+type resolveRequest struct {
+	Action    string      `json:"action"`
+	AccountID string      `json:"account_id"`
+	Amount    decimalText `json:"amount"`
+	Note      string      `json:"note"`
+}
+
+// resolveException: POST /v1/exceptions/{id}/resolve. "credit" moves money
+// from the channel's clearing account to an account (default the
+// deposit's) for an amount (default what the callback claimed); "dismiss"
+// moves nothing. Both need a note, kept in the audit trail.
+func (a *api) resolveException(w http.ResponseWriter, r *http.Request) error {
+	var req resolveRequest
+	if err := decodeJSON(r, &req, true); err != nil {
+		return err
+	}
+	if req.Note == "" {
+		return errInvalidRequest("note is required: say why")
+	}
+	if err := validateText("note", req.Note, domain.MaxNoteLen); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	// Read the exception first: a 404 then names the right thing, and a
+	// credit's default account and currency come from it.
+	e, err := a.ledger.Exception(r.Context(), id)
+	if err != nil {
+		return notFound(err, "exception", id)
+	}
+	cmd := ports.ResolveException{ExceptionID: id, Note: req.Note, Actor: ActorFrom(r.Context())}
+	switch req.Action {
+	case actionDismiss:
+		if req.AccountID != "" || req.Amount.set {
+			return errInvalidRequest("a dismissal takes no account_id or amount")
+		}
+	case actionCredit:
+		cmd.Credit = true
+		cmd.AccountID = req.AccountID
+		target := req.AccountID
+		if target == "" {
+			target = e.AccountID
+		}
+		if target == "" {
+			return errInvalidRequest("exception %s has no deposit account; name an account_id", id)
+		}
+		if req.Amount.set {
+			// The amount's decimals depend on the currency of the account
+			// the money goes to.
+			acc, err := a.ledger.Account(r.Context(), target)
+			if err != nil {
+				return notFound(err, "account", target)
+			}
+			if cmd.Amount, err = domain.ParsePositiveAmount(req.Amount.text, acc.Currency()); err != nil {
+				return err
+			}
+		}
+		resolved, err := a.ledger.ResolveException(r.Context(), cmd)
+		if err != nil {
+			return notFound(err, "account", target)
+		}
+		return a.writeJSON(w, http.StatusOK, viewException(resolved))
+	default:
+		return errInvalidRequest("action must be %q or %q", actionCredit, actionDismiss)
+	}
+	resolved, err := a.ledger.ResolveException(r.Context(), cmd)
+	if err != nil {
+		return notFound(err, "exception", id)
+	}
+	return a.writeJSON(w, http.StatusOK, viewException(resolved))
+}
+
+// listCallbacks: GET /v1/callbacks?payment_id=&limit=&cursor=: the inbox,
+// every callback as received, raw body included.
+func (a *api) listCallbacks(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	query := ports.InboxQuery{PaymentID: q.Get("payment_id")}
+	var err error
+	if query.Limit, err = queryLimit(q); err != nil {
+		return err
+	}
+	if query.AfterID, err = querySeqCursor(q, cursorCallback); err != nil {
+		return err
+	}
+	records, err := a.ledger.ListInbox(r.Context(), query)
+	if err != nil {
+		return err
+	}
+	out := callbackList{Items: make([]callbackView, 0, len(records))}
+	for _, rec := range records {
+		out.Items = append(out.Items, viewCallback(rec))
+	}
+	if n := len(records); n > 0 {
+		out.NextCursor = nextCursor(cursorCallback, n, query.Limit, strconv.FormatInt(records[n-1].ID, 10))
+	}
+	return a.writeJSON(w, http.StatusOK, out)
+}
+
+// checkLedger: GET /v1/ledger/check: the invariants recomputed, with
+// "healthy". It answers 200 either way: the request worked, and the body
+// says what it found.
+func (a *api) checkLedger(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.ledger.CheckLedger(r.Context())
+	if err != nil {
+		return err
+	}
+	return a.writeJSON(w, http.StatusOK, viewLedgerCheck(c))
+}

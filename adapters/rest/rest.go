@@ -1,0 +1,219 @@
+// Package rest is the merchant's REST API: the back office reads accounts,
+// balances, statements, deposits, exceptions and the callback inbox, and
+// spends balances with idempotent debits. It drives ports.Ledger only; the
+// HTTP concerns (bearer tokens, JSON bodies, error codes, cursors, CSV
+// streaming) live here and nowhere else.
+//
+// Every route is in one table (routeTable) so that the handler, the
+// OpenAPI document and its test cannot drift apart.
+package rest
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tiyn/tiyn/ports"
+)
+
+// DefaultMaxBodyBytes bounds request bodies when Options.MaxBodyBytes is
+// zero. The largest body the API takes is an exception resolution with a
+// 1000-byte note; 64 KiB leaves ample room and keeps a hostile client from
+// making the server buffer megabytes.
+const DefaultMaxBodyBytes = 64 << 10
+
+// Options configure the REST handler. Only Tokens is needed; the rest have
+// sensible defaults.
+type Options struct {
+	// Tokens are the bearer tokens allowed in (see ParseTokens). With none,
+	// every request is refused with 401.
+	Tokens []Token
+	// MaxBodyBytes bounds request bodies (DefaultMaxBodyBytes when <= 0).
+	MaxBodyBytes int64
+	// Logger receives internal errors with their request (slog.Default when nil).
+	Logger *slog.Logger
+	// Now is the clock for "as of now" answers (time.Now when nil), so tests
+	// can pin it.
+	Now func() time.Time
+}
+
+// Route describes one registered route: what the OpenAPI test compares
+// with the document, and what tooling may list.
+type Route struct {
+	Method string // GET or POST (GET routes also answer HEAD, as net/http does)
+	Path   string // a Go 1.22 ServeMux path pattern, e.g. /v1/accounts/{id}
+	Role   Role   // the least role a token needs
+}
+
+// handlerFunc is a route's handler: it writes a success response or
+// returns an error that api.fail turns into the one JSON error shape.
+type handlerFunc func(a *api, w http.ResponseWriter, r *http.Request) error
+
+type route struct {
+	Route
+	handle handlerFunc
+}
+
+// routeTable is every route this package serves, in one place.
+var routeTable = []route{
+	{Route{http.MethodPost, "/v1/accounts", RoleWrite}, (*api).openAccount},
+	{Route{http.MethodGet, "/v1/accounts", RoleRead}, (*api).listAccounts},
+	{Route{http.MethodGet, "/v1/accounts/{id}", RoleRead}, (*api).getAccount},
+	{Route{http.MethodPost, "/v1/accounts/{id}/block", RoleWrite}, (*api).blockAccount},
+	{Route{http.MethodPost, "/v1/accounts/{id}/unblock", RoleWrite}, (*api).unblockAccount},
+	{Route{http.MethodPost, "/v1/accounts/{id}/close", RoleWrite}, (*api).closeAccount},
+	{Route{http.MethodGet, "/v1/accounts/{id}/balance", RoleRead}, (*api).balance},
+	{Route{http.MethodGet, "/v1/accounts/{id}/statement", RoleRead}, (*api).statement},
+	{Route{http.MethodGet, "/v1/accounts/{id}/statement.csv", RoleRead}, (*api).statementCSV},
+	{Route{http.MethodPost, "/v1/accounts/{id}/debits", RoleWrite}, (*api).debit},
+	{Route{http.MethodGet, "/v1/deposits", RoleRead}, (*api).listDeposits},
+	{Route{http.MethodGet, "/v1/deposits.csv", RoleRead}, (*api).depositsCSV},
+	{Route{http.MethodGet, "/v1/deposits/{payment_id}", RoleRead}, (*api).getDeposit},
+	{Route{http.MethodGet, "/v1/exceptions", RoleRead}, (*api).listExceptions},
+	{Route{http.MethodGet, "/v1/exceptions/{id}", RoleRead}, (*api).getException},
+	{Route{http.MethodPost, "/v1/exceptions/{id}/resolve", RoleWrite}, (*api).resolveException},
+	{Route{http.MethodGet, "/v1/callbacks", RoleRead}, (*api).listCallbacks},
+	{Route{http.MethodGet, "/v1/ledger/check", RoleRead}, (*api).checkLedger},
+	{Route{http.MethodGet, "/v1/openapi.json", RoleRead}, (*api).openAPI},
+}
+
+// fallbackPattern catches every other path under /v1 so that unknown routes
+// and wrong methods answer the same JSON error shape as everything else.
+const fallbackPattern = "/v1/"
+
+// Routes returns the routes New and Register serve (a copy), so the OpenAPI
+// document can be checked against them and tooling can list them.
+func Routes() []Route {
+	out := make([]Route, len(routeTable))
+	for i, rt := range routeTable {
+		out[i] = rt.Route
+	}
+	return out
+}
+
+// api holds what every handler needs.
+type api struct {
+	ledger  ports.Ledger
+	auth    *authenticator
+	maxBody int64
+	log     *slog.Logger
+	now     func() time.Time
+	// matcher has every route registered with a no-op handler; the fallback
+	// asks it whether a path exists with another method (405) or not (404).
+	matcher *http.ServeMux
+}
+
+// New returns a handler serving every /v1 REST route of this package (not
+// /v1/monetix/*, /healthz and the like, which other adapters serve), plus
+// JSON 404/405 answers for anything else under /v1.
+func New(ledger ports.Ledger, opts Options) http.Handler {
+	mux := http.NewServeMux()
+	Register(mux, ledger, opts)
+	return mux
+}
+
+// Register mounts the same routes on an existing mux, for a program that
+// embeds Tiyn next to its own handlers. It also registers the catch-all
+// pattern "/v1/" (JSON 404/405); more specific patterns registered by
+// others, such as POST /v1/monetix/callbacks, still take precedence. It
+// panics if a pattern is already registered, as ServeMux does.
+func Register(mux *http.ServeMux, ledger ports.Ledger, opts Options) {
+	if ledger == nil {
+		panic("rest.Register: nil ledger")
+	}
+	a := &api{
+		ledger:  ledger,
+		auth:    newAuthenticator(opts.Tokens),
+		maxBody: opts.MaxBodyBytes,
+		log:     opts.Logger,
+		now:     opts.Now,
+		matcher: http.NewServeMux(),
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = DefaultMaxBodyBytes
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	for _, rt := range routeTable {
+		pattern := rt.Method + " " + rt.Path
+		mux.Handle(pattern, a.wrap(rt))
+		a.matcher.Handle(pattern, noop)
+	}
+	mux.HandleFunc(fallbackPattern, a.fallback)
+}
+
+// fallback answers paths under /v1 that no route serves: 405 with an Allow
+// header when the path exists for another method, 404 otherwise.
+func (a *api) fallback(w http.ResponseWriter, r *http.Request) {
+	h, pattern := a.matcher.Handler(r)
+	if pattern == "" {
+		// The matcher's own answer is 404 or 405 (with Allow); capture the
+		// status and headers, drop its plain-text body.
+		probe := &statusProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			if allow := probe.header.Get("Allow"); allow != "" {
+				w.Header().Set("Allow", allow)
+			}
+			a.writeError(w, r, errMethodNotAllowed(r.Method))
+			return
+		}
+	}
+	a.writeError(w, r, errRouteNotFound(r.URL.Path))
+}
+
+// statusProbe is a ResponseWriter that only remembers the status and
+// headers a handler chose.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header { return p.header }
+
+func (p *statusProbe) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+
+func (p *statusProbe) WriteHeader(status int) {
+	if p.status == 0 {
+		p.status = status
+	}
+}
+
+// wrap turns a route's handler into an http.Handler: authenticate, check
+// the role, bound and check the body, run, and map any error.
+func (a *api) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		tok, err := a.auth.authenticate(r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		setActorSlot(r.Context(), tok.Name)
+		r = r.WithContext(withActor(r.Context(), tok.Name))
+		if !tok.Role.allows(rt.Role) {
+			a.writeError(w, r, errForbidden(tok.Name, rt.Role))
+			return
+		}
+		if r.Method == http.MethodPost {
+			if err := a.checkBody(r); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+		}
+		if err := rt.handle(a, w, r); err != nil {
+			a.writeError(w, r, err)
+		}
+	})
+}

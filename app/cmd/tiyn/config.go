@@ -1,0 +1,571 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tiyn/tiyn/adapters/monetix"
+	"github.com/tiyn/tiyn/adapters/rest"
+	"github.com/tiyn/tiyn/adapters/server"
+	"github.com/tiyn/tiyn/adapters/sqlstore"
+)
+
+// Limits of the settings: anything outside is a typo, not a choice.
+const (
+	// MaxShutdownTimeout: an orchestrator kills a process long before this.
+	MaxShutdownTimeout = 10 * time.Minute
+	// MaxDBConns: far beyond what one instance can use on any database.
+	MaxDBConns = 1000
+	// MaxGroupCommitBatch: a bigger transaction holds its locks too long.
+	MaxGroupCommitBatch = 4096
+	// MaxGroupCommitWait: every write waits this long at worst; above a
+	// second it is a misconfiguration.
+	MaxGroupCommitWait = time.Second
+	// MaxSecretFileBytes bounds a …_FILE: a token or project list is a few
+	// kilobytes; a bigger file is the wrong file.
+	MaxSecretFileBytes = 1 << 20
+)
+
+// settingGroup selects the settings a command reads: `account show` needs
+// the database but not the listen address or any secret.
+type settingGroup uint8
+
+const (
+	groupDB settingGroup = 1 << iota
+	groupLog
+	groupServe
+)
+
+// setting is one configuration knob, read from its environment variable
+// and its flag (the flag wins). The same table drives parsing, validation
+// and `--help`, so they cannot disagree.
+type setting struct {
+	Env     string
+	Flag    string
+	Metavar string
+	Default string
+	Usage   string
+	Group   settingGroup
+	Bool    bool
+	// Pair names the settings that are two forms of one secret (X and
+	// X_FILE): a flag for either hides the environment for both. Paired
+	// settings have no apply: resolveSecrets reads them last.
+	Pair  string
+	apply func(c *Config, v string) error
+}
+
+// Config is everything a command may need, validated.
+type Config struct {
+	Listen              string
+	DatabaseURL         string
+	LogLevel            slog.Level
+	LogFormat           string
+	ShutdownTimeout     time.Duration
+	Pprof               bool
+	DBMaxConns          int
+	GroupCommit         bool
+	GroupCommitMaxBatch int
+	GroupCommitWait     time.Duration
+	PGDriver            string
+
+	// APITokens and MonetixProjects hold secrets: never log them whole
+	// (their String methods redact; log names and ids).
+	APITokens       []rest.Token
+	MonetixProjects []monetix.Project
+	// …From says which setting they came from, for the start-up log.
+	APITokensFrom       string
+	MonetixProjectsFrom string
+
+	secrets map[string]sourced // raw secret inputs by env name, parsed last
+}
+
+// sourced is a raw value and the name of where it came from ("TIYN_X" or
+// "--x"), which every error message starts with.
+type sourced struct {
+	value string
+	from  string
+}
+
+// StoreOptions turns the database settings into sqlstore's.
+func (c Config) StoreOptions() sqlstore.Options {
+	return sqlstore.Options{
+		URL:          c.DatabaseURL,
+		PGDriver:     c.PGDriver,
+		MaxOpenConns: c.DBMaxConns,
+		GroupCommit:  c.GroupCommit,
+		BatchMax:     c.GroupCommitMaxBatch,
+		BatchWait:    c.GroupCommitWait,
+	}
+}
+
+// Names of the settings other code refers to.
+const (
+	envListen          = "TIYN_LISTEN"
+	envDatabaseURL     = "TIYN_DATABASE_URL"
+	envProjects        = "TIYN_MONETIX_PROJECTS"
+	envProjectsFile    = "TIYN_MONETIX_PROJECTS_FILE"
+	envTokens          = "TIYN_API_TOKENS"
+	envTokensFile      = "TIYN_API_TOKENS_FILE"
+	defaultListen      = "127.0.0.1:8080"
+	defaultDatabaseURL = "sqlite:tiyn.db"
+	defaultShutdown    = server.DefaultShutdownTimeout
+	pairProjects       = "projects"
+	pairTokens         = "tokens"
+	secretFlagNote     = " Prefer the _FILE form or the environment: a flag's value shows in the process list."
+)
+
+// settings is every setting, in the order --help lists them.
+var settings = []setting{
+	{Env: envListen, Flag: "listen", Metavar: "HOST:PORT", Default: defaultListen, Group: groupServe,
+		Usage: "Address to serve HTTP on. Port 0 picks a free port. Without credentials configured, only a loopback address is allowed (demo setup).",
+		apply: func(c *Config, v string) error { c.Listen = v; return validateListen(v) }},
+	{Env: envDatabaseURL, Flag: "database-url", Metavar: "URL", Default: defaultDatabaseURL, Group: groupDB,
+		Usage: "Database: postgres://USER[:PASSWORD]@HOST/DB?… for PostgreSQL, or sqlite:PATH for an embedded SQLite file.",
+		apply: func(c *Config, v string) error { c.DatabaseURL = v; return validateDatabaseURL(v) }},
+	{Env: envProjects, Flag: "monetix-projects", Metavar: "ID=SECRET,…", Group: groupServe, Pair: pairProjects,
+		Usage: "Monetix projects and their secret keys: ID=SECRET[;option…][,ID=SECRET…]." + secretFlagNote},
+	{Env: envProjectsFile, Flag: "monetix-projects-file", Metavar: "PATH", Group: groupServe, Pair: pairProjects,
+		Usage: "File with the Monetix projects, one ID=SECRET per line (# comments allowed)."},
+	{Env: envTokens, Flag: "api-tokens", Metavar: "NAME:ROLE:TOKEN,…", Group: groupServe, Pair: pairTokens,
+		Usage: "REST API bearer tokens, ROLE read or write." + secretFlagNote},
+	{Env: envTokensFile, Flag: "api-tokens-file", Metavar: "PATH", Group: groupServe, Pair: pairTokens,
+		Usage: "File with the REST API tokens, one NAME:ROLE:TOKEN per line (# comments allowed)."},
+	{Env: "TIYN_LOG_LEVEL", Flag: "log-level", Metavar: "LEVEL", Default: "info", Group: groupLog,
+		Usage: "Least level logged: debug, info, warn or error.",
+		apply: func(c *Config, v string) error {
+			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+				return fmt.Errorf("%q is not one of debug, info, warn, error", v)
+			}
+			return nil
+		}},
+	{Env: "TIYN_LOG_FORMAT", Flag: "log-format", Metavar: "FORMAT", Default: server.LogFormatAuto, Group: groupLog,
+		Usage: "Log format: json, text, or auto (text on a terminal, JSON otherwise).",
+		apply: func(c *Config, v string) error {
+			c.LogFormat = v
+			if server.ValidateLogFormat(v) != nil {
+				return fmt.Errorf("%q is not one of auto, json, text", v)
+			}
+			return nil
+		}},
+	{Env: "TIYN_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Metavar: "DURATION", Default: defaultShutdown.String(), Group: groupServe,
+		Usage: "How long a graceful shutdown waits for requests in flight (SIGTERM, SIGINT).",
+		apply: func(c *Config, v string) (err error) {
+			c.ShutdownTimeout, err = parseDuration(v, time.Millisecond, MaxShutdownTimeout)
+			return err
+		}},
+	{Env: "TIYN_PPROF", Flag: "pprof", Metavar: "BOOL", Default: "false", Group: groupServe, Bool: true,
+		Usage: "Serve /debug/pprof/* (profiling; exposes internals, keep it off on a public address).",
+		apply: func(c *Config, v string) (err error) { c.Pprof, err = parseBool(v); return err }},
+	{Env: "TIYN_DB_MAX_CONNS", Flag: "db-max-conns", Metavar: "N", Default: "0", Group: groupDB,
+		Usage: "Database connection pool size; 0 picks the store's default.",
+		apply: func(c *Config, v string) (err error) { c.DBMaxConns, err = parseInt(v, 0, MaxDBConns); return err }},
+	{Env: "TIYN_GROUP_COMMIT", Flag: "group-commit", Metavar: "BOOL", Default: "true", Group: groupDB, Bool: true,
+		Usage: "Let concurrent writes share one database transaction (each still atomic on its own): fewer commits under load.",
+		apply: func(c *Config, v string) (err error) { c.GroupCommit, err = parseBool(v); return err }},
+	{Env: "TIYN_GROUP_COMMIT_MAX_BATCH", Flag: "group-commit-max-batch", Metavar: "N", Default: strconv.Itoa(sqlstore.DefaultBatchMax), Group: groupDB,
+		Usage: "Most writes one group commit may carry.",
+		apply: func(c *Config, v string) (err error) {
+			c.GroupCommitMaxBatch, err = parseInt(v, 1, MaxGroupCommitBatch)
+			return err
+		}},
+	{Env: "TIYN_GROUP_COMMIT_WAIT", Flag: "group-commit-wait", Metavar: "DURATION", Default: sqlstore.DefaultBatchWait.String(), Group: groupDB,
+		Usage: "How long a group commit waits for more writes once it has one (0: only what is already queued).",
+		apply: func(c *Config, v string) (err error) {
+			c.GroupCommitWait, err = parseDuration(v, 0, MaxGroupCommitWait)
+			return err
+		}},
+	{Env: "TIYN_PG_DRIVER", Flag: "pg-driver", Metavar: "DRIVER", Default: sqlstore.DriverPG, Group: groupDB,
+		Usage: "PostgreSQL driver: pgdriver (bun's, fastest here) or pgx.",
+		apply: func(c *Config, v string) error {
+			c.PGDriver = v
+			if v != sqlstore.DriverPG && v != sqlstore.DriverPGX {
+				return fmt.Errorf("%q is not one of %s, %s", v, sqlstore.DriverPG, sqlstore.DriverPGX)
+			}
+			return nil
+		}},
+}
+
+// cmdSpec describes a command for its --help.
+type cmdSpec struct {
+	Name        string // "serve", "account open"
+	Args        string // "CUSTOMER [flags]"
+	Description string
+	Groups      settingGroup
+}
+
+// LoadConfig defines the settings of spec.Groups as flags on fs, parses
+// args and reads the environment: a flag wins over its variable, a
+// variable over the default; an empty variable counts as unset. It returns
+// the positional arguments, flag.ErrHelp after printing help for --help,
+// and otherwise every invalid setting at once, each named, as a usage
+// error. Secret values never appear in an error.
+func (m *Main) LoadConfig(fs *flag.FlagSet, spec cmdSpec, args []string) (Config, []string, error) {
+	flagVals := map[string]string{}
+	var own []setting
+	for _, s := range settings {
+		if s.Group&spec.Groups == 0 {
+			continue
+		}
+		own = append(own, s)
+		record := func(v string) error { flagVals[s.Env] = v; return nil }
+		if s.Bool {
+			fs.BoolFunc(s.Flag, s.Usage, record)
+		} else {
+			fs.Func(s.Flag, s.Usage, record)
+		}
+	}
+	help := wantsHelp(args)
+	fs.SetOutput(io.Discard) // errors are returned; help is printed below
+	fs.Usage = func() {}
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, flag.ErrHelp) || help {
+		m.printHelp(fs, spec, own)
+		return Config{}, nil, flag.ErrHelp
+	}
+	if err != nil {
+		return Config{}, nil, usagef("%v (see tiyn %s --help)", err, spec.Name)
+	}
+
+	flagPairs := map[string]bool{}
+	for _, s := range own {
+		if _, ok := flagVals[s.Env]; ok && s.Pair != "" {
+			flagPairs[s.Pair] = true
+		}
+	}
+	var c Config
+	var errs []error
+	for _, s := range own {
+		src := sourced{value: s.Default, from: s.Env}
+		if v, ok := m.LookupEnv(s.Env); ok && v != "" && !(s.Pair != "" && flagPairs[s.Pair]) {
+			src = sourced{value: v, from: s.Env}
+		}
+		if v, ok := flagVals[s.Env]; ok {
+			src = sourced{value: v, from: "--" + s.Flag}
+		}
+		if s.Pair != "" {
+			if c.secrets == nil {
+				c.secrets = map[string]sourced{}
+			}
+			c.secrets[s.Env] = src
+			continue
+		}
+		if err := s.apply(&c, src.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", src.from, err))
+		}
+	}
+	if spec.Groups&groupServe != 0 {
+		errs = append(errs, c.resolveSecrets()...)
+	}
+	c.secrets = nil
+	if len(errs) > 0 {
+		return Config{}, nil, &usageError{configError(errs)}
+	}
+	return c, pos, nil
+}
+
+// configError is every invalid setting at once, so an operator fixes them
+// in one round. Each error starts with the setting's name.
+type configError []error
+
+func (e configError) Error() string {
+	if len(e) == 1 {
+		return e[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d invalid settings:", len(e))
+	for _, err := range e {
+		b.WriteString("\n  " + err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap gives errors.Is and errors.As every setting's error.
+func (e configError) Unwrap() []error { return e }
+
+// resolveSecrets reads the token and project settings (inline or from a
+// file) and parses them with their adapters' parsers.
+func (c *Config) resolveSecrets() []error {
+	var errs []error
+	raw, from, err := c.secretValue(envTokens, envTokensFile)
+	if err != nil {
+		errs = append(errs, err)
+	} else if raw != "" {
+		toks, err := rest.ParseTokens(raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s", from, redact(err.Error(), raw)))
+		} else if len(toks) > 0 {
+			c.APITokens, c.APITokensFrom = toks, from
+		}
+	}
+	raw, from, err = c.secretValue(envProjects, envProjectsFile)
+	if err != nil {
+		errs = append(errs, err)
+	} else if raw != "" {
+		ps, err := monetix.ParseProjects(raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s", from, redact(err.Error(), raw)))
+		} else {
+			c.MonetixProjects, c.MonetixProjectsFrom = ps, from
+		}
+	}
+	return errs
+}
+
+// secretValue returns the value of a secret given inline or in a file, and
+// the name of the setting it came from. Both at once is an error: which one
+// would win is not obvious to whoever reads the deployment.
+func (c *Config) secretValue(valueEnv, fileEnv string) (raw, from string, err error) {
+	inline, file := c.secrets[valueEnv], c.secrets[fileEnv]
+	switch {
+	case inline.value != "" && file.value != "":
+		return "", "", fmt.Errorf("%s and %s are both set: set one", inline.from, file.from)
+	case inline.value != "":
+		return inline.value, inline.from, nil
+	case file.value != "":
+		b, err := readSecretFile(file.value)
+		if err != nil {
+			return "", "", fmt.Errorf("%s: %w", file.from, err)
+		}
+		return b, file.from + "=" + file.value, nil
+	}
+	return "", "", nil
+}
+
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > MaxSecretFileBytes {
+		return "", fmt.Errorf("%s is larger than %d bytes", path, MaxSecretFileBytes)
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return string(b), nil
+}
+
+// minRedactLen: shorter pieces are not worth hiding (and would blank out
+// ordinary words of an error message).
+const minRedactLen = 8
+
+// redact removes from msg every secret-looking piece of raw (the part after
+// the last ':' of a token entry, after the first '=' of a project entry up
+// to its options). The parsers promise not to echo secrets; this keeps the
+// promise even if one slips.
+func redact(msg, raw string) string {
+	for _, entry := range strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == '\n' }) {
+		entry = strings.TrimSpace(entry)
+		var secrets []string
+		if i := strings.IndexByte(entry, '='); i >= 0 {
+			s := entry[i+1:]
+			if j := strings.IndexByte(s, ';'); j >= 0 {
+				s = s[:j]
+			}
+			secrets = append(secrets, strings.TrimSpace(s))
+		}
+		if i := strings.LastIndexByte(entry, ':'); i >= 0 {
+			secrets = append(secrets, strings.TrimSpace(entry[i+1:]))
+		}
+		for _, s := range secrets {
+			if len(s) >= minRedactLen {
+				msg = strings.ReplaceAll(msg, s, "[redacted]")
+			}
+		}
+	}
+	return msg
+}
+
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Main) printHelp(fs *flag.FlagSet, spec cmdSpec, own []setting) {
+	w := m.Stdout
+	fmt.Fprintf(w, "Usage: tiyn %s %s\n\n%s\n", spec.Name, spec.Args, spec.Description)
+	if len(own) > 0 {
+		fmt.Fprintf(w, "\nSettings (environment variable or flag; the flag wins):\n")
+		for _, s := range own {
+			def := s.Default
+			if def == "" {
+				def = "unset"
+			}
+			arg := " " + s.Metavar
+			if s.Bool {
+				arg = "[=" + s.Metavar + "]" // a bare --flag means true; a value needs '='
+			}
+			fmt.Fprintf(w, "  %s, --%s%s  (default %s)\n", s.Env, s.Flag, arg, def)
+			fmt.Fprint(w, wrap(s.Usage, helpIndent, helpWidth))
+		}
+	}
+	isSetting := map[string]bool{}
+	for _, s := range own {
+		isSetting[s.Flag] = true
+	}
+	var other []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		if !isSetting[f.Name] {
+			other = append(other, f)
+		}
+	})
+	if len(other) > 0 {
+		fmt.Fprintf(w, "\nFlags:\n")
+		slices.SortFunc(other, func(a, b *flag.Flag) int { return strings.Compare(a.Name, b.Name) })
+		for _, f := range other {
+			name, usage := flag.UnquoteUsage(f)
+			line := "  --" + f.Name
+			if name != "" {
+				line += " " + name
+			}
+			if f.DefValue != "" && f.DefValue != "false" {
+				line += "  (default " + f.DefValue + ")"
+			}
+			fmt.Fprintf(w, "%s\n%s", line, wrap(usage, helpIndent, helpWidth))
+		}
+	}
+}
+
+// Layout of --help.
+const (
+	helpIndent = 6
+	helpWidth  = 100
+)
+
+// wrap breaks text into lines of at most width columns (a longer word
+// stands alone), each indented, each ending in a newline.
+func wrap(text string, indent, width int) string {
+	var b strings.Builder
+	pad := strings.Repeat(" ", indent)
+	col := 0
+	for _, word := range strings.Fields(text) {
+		switch {
+		case col == 0:
+			b.WriteString(pad)
+			col = indent
+		case col+1+len(word) > width:
+			b.WriteString("\n" + pad)
+			col = indent
+		default:
+			b.WriteByte(' ')
+			col++
+		}
+		b.WriteString(word)
+		col += len(word)
+	}
+	if col > 0 {
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// validateListen accepts HOST:PORT with a numeric port (HOST may be empty:
+// every interface).
+func validateListen(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number in 0..65535", v, port)
+	}
+	return nil
+}
+
+// validateDatabaseURL accepts the forms sqlstore opens. The value may hold
+// a password, so errors show it redacted.
+func validateDatabaseURL(v string) error {
+	switch {
+	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+		u, err := url.Parse(v)
+		if err != nil {
+			return fmt.Errorf("not a valid postgres:// URL (%s)", redactURLError(err, v))
+		}
+		if u.Host == "" && u.Query().Get("host") == "" {
+			return fmt.Errorf("%s: no host", u.Redacted())
+		}
+		return nil
+	case strings.HasPrefix(v, "sqlite:"), strings.HasPrefix(v, "file:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(v, "sqlite:"), "//"), "file:")
+		if strings.TrimSpace(path) == "" {
+			return fmt.Errorf("%q has no file path (e.g. sqlite:tiyn.db)", v)
+		}
+		if strings.Contains(path, "?") {
+			return fmt.Errorf("%q: give only the file path; Tiyn sets SQLite's parameters", v)
+		}
+		return nil
+	}
+	return fmt.Errorf("%s is neither postgres://… nor sqlite:PATH", redactDSN(v))
+}
+
+// redactDSN shows a database setting without a password that may be in it.
+func redactDSN(v string) string {
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		return strconv.Quote(u.Redacted())
+	}
+	if strings.ContainsAny(v, "@=") { // user:pass@host or key=value DSN: show nothing
+		return "the value"
+	}
+	return strconv.Quote(v)
+}
+
+// redactURLError: url.Parse errors quote the whole input, password and all.
+func redactURLError(err error, v string) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return strings.ReplaceAll(err.Error(), v, "…")
+}
+
+func parseBool(v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%q is not true or false", v)
+	}
+	return b, nil
+}
+
+func parseInt(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a whole number", v)
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("%d is outside %d..%d", n, lo, hi)
+	}
+	return n, nil
+}
+
+func parseDuration(v string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (e.g. 20s, 2ms)", v)
+	}
+	if d < lo || d > hi {
+		return 0, fmt.Errorf("%s is outside %s..%s", d, lo, hi)
+	}
+	return d, nil
+}

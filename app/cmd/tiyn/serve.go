@@ -1,0 +1,313 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tiyn/tiyn/adapters/monetix"
+	"github.com/tiyn/tiyn/adapters/rest"
+	"github.com/tiyn/tiyn/adapters/server"
+	"github.com/tiyn/tiyn/adapters/sqlstore"
+	"github.com/tiyn/tiyn/adapters/system"
+	"github.com/tiyn/tiyn/app"
+	"github.com/tiyn/tiyn/domain"
+	"github.com/tiyn/tiyn/ports"
+)
+
+// DemoProjectID is the Monetix project id of the demo setup.
+const DemoProjectID = "1234"
+
+// demoSecretBytes is the randomness of the demo token and project secret:
+// 16 bytes, 32 hex characters.
+const demoSecretBytes = 16
+
+// MaxExceptionPages bounds the open exceptions count behind the gauge: at
+// ports.MaxPageSize a page, anything above is reported as the bound (an
+// operator with that many has bigger problems than an exact number).
+const MaxExceptionPages = 100
+
+func init() {
+	registerCommand("serve", Command{Summary: "run the service (Monetix endpoints, REST API, health, metrics)", Run: runServe})
+}
+
+var serveSpec = cmdSpec{
+	Name: "serve",
+	Args: "[flags]",
+	Description: `Serves the Monetix platform endpoints (POST /v1/monetix/requests, /v1/monetix/callbacks),
+the merchant REST API under /v1, and /healthz, /readyz, /metrics. Migrates the database at start.
+Stops gracefully on SIGTERM or SIGINT.
+
+With no API token and no Monetix project configured and a loopback listen address, it
+makes up demo credentials and prints them (not for production).`,
+	Groups: groupDB | groupLog | groupServe,
+}
+
+func runServe(ctx context.Context, m *Main, args []string) error {
+	fs := m.FlagSet("serve")
+	cfg, pos, err := m.LoadConfig(fs, serveSpec, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("serve takes no arguments, got %q", pos)
+	}
+	demo, err := demoSetup(&cfg, rand.Reader)
+	if err != nil {
+		return err
+	}
+	logger := server.NewLogger(m.Stderr, cfg.LogLevel, cfg.LogFormat)
+	logConfig(logger, cfg, demo != nil)
+
+	// Listen before the slow parts, so a taken port fails fast.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("%s: %w", envListen, err)
+	}
+	lnOwned := true
+	defer func() {
+		if lnOwned {
+			_ = ln.Close()
+		}
+	}()
+
+	store, err := m.openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	ledger := app.NewService(store, system.Clock{}, &system.IDs{})
+
+	reg := prometheus.NewRegistry()
+	srv := server.New(server.Options{
+		Logger:         logger,
+		Registry:       reg,
+		Ready:          store,
+		DBStats:        store.DBStats,
+		Pprof:          cfg.Pprof,
+		ExceptionsOpen: func(ctx context.Context) (int, error) { return countOpenExceptions(ctx, ledger) },
+		PrepareContext: rest.ContextWithActorSlot,
+		Actor:          rest.ActorFrom,
+	})
+	if err := mount(srv.Mux(), ledger, cfg, logger, reg); err != nil {
+		return err
+	}
+
+	addr := ln.Addr().String()
+	if demo != nil {
+		demo.print(m.Stderr, addr)
+	}
+	if m.OnListening != nil {
+		m.OnListening(addr)
+	}
+	t := server.DefaultTimeouts()
+	t.Shutdown = cfg.ShutdownTimeout
+	lnOwned = false
+	return srv.Serve(ctx, ln, t)
+}
+
+// mount puts the REST API and the Monetix endpoints on mux. The Monetix
+// endpoints go first: their exact patterns win over REST's "/v1/"
+// catch-all either way, but registering them first keeps a clash loud.
+func mount(mux *http.ServeMux, ledger ports.Ledger, cfg Config, logger *slog.Logger, reg *prometheus.Registry) error {
+	if len(cfg.MonetixProjects) > 0 {
+		h, err := monetix.New(ledger, monetix.Config{
+			Projects: cfg.MonetixProjects,
+			Logger:   logger,
+			Metrics:  monetix.NewMetrics(reg),
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", cfg.MonetixProjectsFrom, err)
+		}
+		h.Register(mux)
+	} else {
+		mountNoMonetix(mux)
+	}
+	rest.Register(mux, ledger, rest.Options{Tokens: cfg.APITokens, Logger: logger})
+	return nil
+}
+
+// msgNoProjects explains the answer of the Monetix endpoints when no project
+// is configured.
+const msgNoProjects = "unknown project: no Monetix project is configured"
+
+// mountNoMonetix answers the platform endpoints when no project is
+// configured as the Monetix handler answers an unknown project: a request
+// gets code 400 (in an HTTP 200, as the protocol wants), a callback HTTP
+// 400, so the platform keeps retrying it until an operator fixes the setup.
+func mountNoMonetix(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+monetix.RequestsPath, func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"code": monetix.CodeInvalidSignature, "errors": map[string]string{"message": msgNoProjects},
+		})
+	})
+	mux.HandleFunc("POST "+monetix.CallbacksPath, func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusBadRequest, monetix.CallbackReply{Status: "error", Error: msgNoProjects})
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// countOpenExceptions pages through the open exceptions, at most
+// MaxExceptionPages pages.
+func countOpenExceptions(ctx context.Context, ledger ports.Ledger) (int, error) {
+	n, after := 0, ""
+	for range MaxExceptionPages {
+		page, err := ledger.ListExceptions(ctx, ports.ExceptionQuery{State: domain.ExceptionOpen, AfterID: after, Limit: ports.MaxPageSize})
+		if err != nil {
+			return 0, err
+		}
+		n += len(page)
+		if len(page) < ports.MaxPageSize {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	return n, nil
+}
+
+// logConfig logs the effective configuration: token names and project ids,
+// never a secret; the database URL without its password.
+func logConfig(logger *slog.Logger, cfg Config, demo bool) {
+	names := make([]string, len(cfg.APITokens))
+	for i, t := range cfg.APITokens {
+		names[i] = t.Name + ":" + string(t.Role)
+	}
+	ids := make([]string, len(cfg.MonetixProjects))
+	for i, p := range cfg.MonetixProjects {
+		ids[i] = p.ID
+	}
+	logger.Info("starting tiyn",
+		slog.String("version", version),
+		slog.String("listen", cfg.Listen),
+		slog.String("database", redactedURL(cfg.DatabaseURL)),
+		slog.Bool("group_commit", cfg.GroupCommit),
+		slog.Any("api_tokens", names),
+		slog.String("api_tokens_from", cfg.APITokensFrom),
+		slog.Any("monetix_projects", ids),
+		slog.String("monetix_projects_from", cfg.MonetixProjectsFrom),
+		slog.Bool("demo", demo),
+		slog.Bool("pprof", cfg.Pprof))
+	switch {
+	case demo:
+	case len(cfg.APITokens) == 0:
+		logger.Warn("no REST API token configured: every /v1 REST request will be refused with 401 (set " + envTokens + ")")
+	case len(cfg.MonetixProjects) == 0:
+		logger.Warn("no Monetix project configured: the platform's requests and callbacks will be refused as from an unknown project (set " + envProjects + ")")
+	}
+}
+
+// redactedURL is a database URL safe to log.
+func redactedURL(raw string) string {
+	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
+		return strings.Trim(redactDSN(raw), `"`)
+	}
+	return raw
+}
+
+// demo is the made-up configuration of a first run.
+type demo struct {
+	token   string
+	project string
+	secret  string
+}
+
+// demoSetup makes demo credentials when neither tokens nor projects are
+// configured and the listen address is loopback, so a first `tiyn serve`
+// just works on a laptop. On any other address it refuses to start:
+// an open ledger on a network must be configured on purpose.
+func demoSetup(cfg *Config, random io.Reader) (*demo, error) {
+	if len(cfg.APITokens) > 0 || len(cfg.MonetixProjects) > 0 {
+		return nil, nil
+	}
+	if !isLoopback(cfg.Listen) {
+		return nil, usagef("refusing to serve on %s without credentials: set %s (or %s) and %s (or %s); "+
+			"a demo setup is only made on a loopback address such as %s",
+			cfg.Listen, envTokens, envTokensFile, envProjects, envProjectsFile, defaultListen)
+	}
+	hexOf := func() (string, error) {
+		b := make([]byte, demoSecretBytes)
+		if _, err := io.ReadFull(random, b); err != nil {
+			return "", fmt.Errorf("demo setup: %w", err)
+		}
+		return hex.EncodeToString(b), nil
+	}
+	d := &demo{project: DemoProjectID}
+	var err error
+	if d.token, err = hexOf(); err != nil {
+		return nil, err
+	}
+	if d.secret, err = hexOf(); err != nil {
+		return nil, err
+	}
+	if cfg.APITokens, err = rest.ParseTokens("demo:write:" + d.token); err != nil {
+		return nil, fmt.Errorf("demo setup: %w", err)
+	}
+	if cfg.MonetixProjects, err = monetix.ParseProjects(d.project + "=" + d.secret); err != nil {
+		return nil, fmt.Errorf("demo setup: %w", err)
+	}
+	cfg.APITokensFrom, cfg.MonetixProjectsFrom = "demo setup", "demo setup"
+	return d, nil
+}
+
+// isLoopback reports whether a listen address only accepts local
+// connections: "localhost" or a loopback IP. An empty host means every
+// interface.
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (d *demo) print(w io.Writer, addr string) {
+	base := "http://" + addr
+	fmt.Fprintf(w, `
+==================== DEMO SETUP — not for production ====================
+No %s and no %s are set, and Tiyn listens on a loopback
+address, so it made up credentials for this run (new ones on every start):
+
+  REST API token (write):  %s
+  Monetix project id:      %s
+  Monetix secret key:      %s
+
+Try it:
+  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+       -d '{"customer_id":"6552"}' %s/v1/accounts
+
+Set %s and %s (or their _FILE forms) for real use.
+=========================================================================
+
+`, envTokens, envProjects, d.token, d.project, d.secret, d.token, base, envTokens, envProjects)
+}
+
+// openStore opens the store named by the configuration and registers its
+// Close with Main.
+func (m *Main) openStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
+	store, err := sqlstore.Open(ctx, cfg.StoreOptions())
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", redactedURL(cfg.DatabaseURL), err)
+	}
+	m.OnClose(store.Close)
+	return store, nil
+}

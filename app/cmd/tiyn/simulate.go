@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/tiyn/tiyn/adapters/monetix"
+	"github.com/tiyn/tiyn/adapters/monetix/platformsim"
+	"github.com/tiyn/tiyn/adapters/rest"
+)
+
+func init() {
+	registerCommand("simulate", Command{
+		Summary: "play the Monetix platform against a running tiyn and check every balance",
+		Run:     runSimulate,
+	})
+}
+
+// Settings only `tiyn simulate` reads. Without them it falls back on the
+// settings `tiyn serve` reads (TIYN_LISTEN, TIYN_API_TOKENS[_FILE],
+// TIYN_MONETIX_PROJECTS[_FILE]), so running it with the same environment
+// as the server just works.
+const (
+	envSimulateToken   = "TIYN_SIMULATE_TOKEN"
+	envSimulateProject = "TIYN_SIMULATE_PROJECT"
+	envSimulateSecret  = "TIYN_SIMULATE_SECRET"
+)
+
+// Defaults of `tiyn simulate`: a short demo that exercises every case.
+const (
+	simDefaultCustomers   = 20
+	simDefaultPayments    = 1000
+	simDefaultConcurrency = 8
+)
+
+var simulateSpec = cmdSpec{
+	Name: "simulate",
+	Args: "[flags]",
+	Description: "Plays the Monetix platform against a running tiyn (loopback only): opens --customers accounts through\n" +
+		"the REST API, sends signed verify → check_deposit → callback sequences from --concurrency workers, with\n" +
+		"declined, late, intermediate, replayed and concurrently duplicated callbacks, then reads every balance back\n" +
+		"and compares it with the expected one. Prints throughput, latency percentiles, mismatches and errors.\n\n" +
+		"Credentials: --token, else " + envSimulateToken + ", else the first write token of " + envTokens + "[_FILE].\n" +
+		"Project: --project/--secret, else " + envSimulateProject + "/" + envSimulateSecret + ", else the first entry of\n" +
+		envProjects + "[_FILE]. URL: --url, else http:// + " + envListen + ", else " + platformsim.DefaultBaseURL + ".\n\n" +
+		"--mode callbacks opens every deposit first and times only the callbacks (crediting in isolation).\n" +
+		"--platform retries like the platform (every non-200 callback, and failed requests) so a restart is survived.\n\n" +
+		"Exit status: 0 all balances as expected and nothing unexpected, 1 mismatches or errors, 2 bad usage.",
+}
+
+// simFlags are the command line of `tiyn simulate`.
+type simFlags struct {
+	url, token, secret, mode      string
+	project                       int64
+	customers, payments, conc     int
+	duration, retryFor, timeout   time.Duration
+	rate                          float64
+	dup, concDup, decline, late   float64
+	intermediate, unknown         float64
+	platform, jsonOut, noProgress bool
+	seed                          int64
+}
+
+func (f *simFlags) define(fs *flag.FlagSet) {
+	fs.StringVar(&f.url, "url", "", "base URL of the running tiyn (default http://$TIYN_LISTEN or "+platformsim.DefaultBaseURL+")")
+	fs.StringVar(&f.token, "token", "", "REST bearer token with the write role (or "+envSimulateToken+")")
+	fs.Int64Var(&f.project, "project", 0, "Monetix project id (or "+envSimulateProject+")")
+	fs.StringVar(&f.secret, "secret", "", "the project's secret key (or "+envSimulateSecret+"; a flag's value shows in the process list)")
+	fs.IntVar(&f.customers, "customers", simDefaultCustomers, "accounts to open")
+	fs.IntVar(&f.payments, "payments", simDefaultPayments, "payments to play (with --duration and no --payments: until the time is up)")
+	fs.DurationVar(&f.duration, "duration", 0, "stop starting payments after this long (fixed-time benchmark)")
+	fs.IntVar(&f.conc, "concurrency", simDefaultConcurrency, "concurrent workers")
+	fs.Float64Var(&f.rate, "rate", 0, "at most this many payments per second (0 = as fast as possible)")
+	fs.StringVar(&f.mode, "mode", platformsim.ModeFull, "full (verify → check_deposit → callbacks) or callbacks (time the callbacks only)")
+	fs.Float64Var(&f.dup, "duplicates", 0.1, "share of payments whose final callback is replayed after its 200")
+	fs.Float64Var(&f.concDup, "concurrent-duplicates", 0.05, "share of payments whose final callback is sent twice at once")
+	fs.Float64Var(&f.decline, "declines", 0.05, "share of payments declined")
+	fs.Float64Var(&f.late, "late-success", 0.02, "share of payments declined, then successful with a new operation (credited)")
+	fs.Float64Var(&f.intermediate, "intermediate", 0.05, "share of payments with a \"processing\" callback first")
+	fs.Float64Var(&f.unknown, "unknown-verify", 0.02, "share of payments with an extra verify of an unknown customer (expects 404)")
+	fs.BoolVar(&f.platform, "platform", false, "retry like the platform: every non-200 callback and failed request, with backoff")
+	fs.DurationVar(&f.retryFor, "retry-for", platformsim.DefaultRetryFor, "with --platform, give up on one request after this long")
+	fs.DurationVar(&f.timeout, "timeout", platformsim.DefaultRequestTimeout, "timeout of one HTTP request")
+	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
+	fs.BoolVar(&f.noProgress, "no-progress", false, "no progress bar (it is drawn only on a terminal anyway)")
+	fs.Int64Var(&f.seed, "seed", 1, "seed of the payment plan (customers, amounts, scenarios)")
+}
+
+func runSimulate(ctx context.Context, m *Main, args []string) error {
+	var f simFlags
+	fs := m.FlagSet("simulate")
+	f.define(fs)
+	_, pos, err := m.LoadConfig(fs, simulateSpec, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("simulate takes no arguments, got %q (see tiyn simulate --help)", pos)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+
+	cfg, err := f.config(m, set)
+	if err != nil {
+		return err
+	}
+	if !f.noProgress && isTerminal(m.Stderr) {
+		cfg.Progress = m.Stderr
+	}
+
+	report, runErr := platformsim.Run(ctx, cfg)
+	switch {
+	case errors.Is(runErr, platformsim.ErrConfig):
+		return usagef("%v", strings.TrimPrefix(runErr.Error(), "platformsim: invalid config: "))
+	case errors.Is(runErr, platformsim.ErrSetup):
+		return runErr
+	}
+	if err := printReport(m.Stdout, report, f.jsonOut); err != nil {
+		return err
+	}
+	switch {
+	case runErr != nil:
+		return fmt.Errorf("simulation interrupted: %w", runErr)
+	case !report.OK():
+		return fmt.Errorf("simulation found %d balance mismatches and %d errors", len(report.Mismatches), report.Errors)
+	}
+	return nil
+}
+
+func printReport(w io.Writer, r platformsim.Report, asJSON bool) error {
+	if !asJSON {
+		return r.WriteText(w)
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// config turns the flags and the environment into a platformsim.Config.
+// set names the flags given on the command line.
+func (f *simFlags) config(m *Main, set map[string]bool) (platformsim.Config, error) {
+	cfg := platformsim.Config{
+		Customers: f.customers, Payments: f.payments, Duration: f.duration, Concurrency: f.conc, Rate: f.rate,
+		Mode: f.mode, DuplicateShare: f.dup, ConcurrentDupShare: f.concDup, DeclineShare: f.decline,
+		LateSuccessShare: f.late, IntermediateShare: f.intermediate, UnknownVerifyShare: f.unknown,
+		Platform: f.platform, RetryFor: f.retryFor, RequestTimeout: f.timeout, Seed: f.seed,
+	}
+	if f.duration > 0 && !set["payments"] {
+		cfg.Payments = 0 // a fixed-time run: until the duration is up
+	}
+	if f.conc <= 0 || f.timeout <= 0 || f.retryFor <= 0 {
+		return cfg, usagef("--concurrency, --timeout and --retry-for must be positive")
+	}
+
+	env := func(k string) string {
+		v, _ := m.LookupEnv(k)
+		return strings.TrimSpace(v)
+	}
+	var err error
+	if cfg.BaseURL, err = simulateURL(f.url, env(envListen)); err != nil {
+		return cfg, err
+	}
+	if cfg.APIToken, err = simulateToken(f.token, env); err != nil {
+		return cfg, err
+	}
+	var secret string
+	if cfg.ProjectID, secret, err = simulateProject(f.project, f.secret, env); err != nil {
+		return cfg, err
+	}
+	cfg.Secret = []byte(secret)
+	return cfg, nil
+}
+
+// simulateURL picks the base URL: --url, else the address serve listens
+// on (a wildcard host becomes 127.0.0.1), else the default.
+func simulateURL(flagURL, listen string) (string, error) {
+	if flagURL != "" {
+		return flagURL, nil
+	}
+	if listen == "" {
+		return platformsim.DefaultBaseURL, nil
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "0" || port == "" {
+		return "", usagef("%s=%q gives no address to simulate against: pass --url", envListen, listen)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+// simulateToken picks the REST token: --token, TIYN_SIMULATE_TOKEN, or the
+// first write token of TIYN_API_TOKENS (or its _FILE).
+func simulateToken(flagToken string, env func(string) string) (string, error) {
+	if flagToken != "" {
+		return flagToken, nil
+	}
+	if v := env(envSimulateToken); v != "" {
+		return v, nil
+	}
+	raw, from, err := inlineOrFile(env, envTokens, envTokensFile)
+	if err != nil {
+		return "", err
+	}
+	if raw != "" {
+		toks, err := rest.ParseTokens(raw)
+		if err != nil {
+			return "", usagef("%s: %s", from, redact(err.Error(), raw))
+		}
+		for _, t := range toks {
+			if t.Role == rest.RoleWrite {
+				return t.Secret, nil
+			}
+		}
+		return "", usagef("%s has no write token; simulate opens accounts and needs one (or pass --token)", from)
+	}
+	return "", usagef("no REST token: pass --token, or set %s or %s (NAME:write:TOKEN)", envSimulateToken, envTokens)
+}
+
+// simulateProject picks the Monetix project: --project/--secret,
+// TIYN_SIMULATE_PROJECT/SECRET, or the first entry of TIYN_MONETIX_PROJECTS
+// (or its _FILE). An id given without a secret is looked up there.
+func simulateProject(flagID int64, flagSecret string, env func(string) string) (int64, string, error) {
+	id, secret := flagID, flagSecret
+	if id == 0 {
+		if v := env(envSimulateProject); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return 0, "", usagef("%s=%q is not a positive project id", envSimulateProject, v)
+			}
+			id = n
+		}
+	}
+	if secret == "" {
+		secret = env(envSimulateSecret)
+	}
+	if id != 0 && secret != "" {
+		return id, secret, nil
+	}
+	raw, from, err := inlineOrFile(env, envProjects, envProjectsFile)
+	if err != nil {
+		return 0, "", err
+	}
+	if raw == "" {
+		return 0, "", usagef("no Monetix project: pass --project and --secret, or set %s and %s, or %s (ID=SECRET)",
+			envSimulateProject, envSimulateSecret, envProjects)
+	}
+	projects, err := monetix.ParseProjects(raw)
+	if err != nil {
+		return 0, "", usagef("%s: %s", from, redact(err.Error(), raw))
+	}
+	p := projects[0]
+	if id != 0 {
+		want := strconv.FormatInt(id, 10)
+		found := false
+		for _, q := range projects {
+			if q.ID == want {
+				p, found = q, true
+				break
+			}
+		}
+		if !found {
+			return 0, "", usagef("project %s is not in %s: pass --secret", want, from)
+		}
+	}
+	n, err := strconv.ParseInt(p.ID, 10, 64)
+	if err != nil {
+		return 0, "", usagef("%s: project id %s does not fit an int64", from, p.ID)
+	}
+	if secret == "" {
+		secret = string(p.Secret)
+	}
+	return n, secret, nil
+}
+
+// inlineOrFile reads a secret setting given inline or as a file (X_FILE),
+// like serve does; both at once is refused.
+func inlineOrFile(env func(string) string, inline, file string) (raw, from string, err error) {
+	v, path := env(inline), env(file)
+	switch {
+	case v != "" && path != "":
+		return "", "", usagef("%s and %s are both set: set one", inline, file)
+	case v != "":
+		return v, inline, nil
+	case path != "":
+		b, err := readSecretFile(path)
+		if err != nil {
+			return "", "", usagef("%s: %v", file, err)
+		}
+		return b, file, nil
+	}
+	return "", "", nil
+}
+
+// isTerminal reports whether w is a terminal (the progress bar and bold
+// text are for people, not for files and pipes).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(f.Fd()))
+}
