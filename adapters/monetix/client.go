@@ -1,0 +1,175 @@
+package monetix
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+
+	"github.com/tiyn/tiyn/adapters/monetix/signature"
+)
+
+// This file is the platform's side of the wire: what the simulator
+// (tiyn simulate), the end-to-end tests and anyone debugging a project key
+// need to talk to the endpoints above as Monetix would.
+
+// CallbackDateLayout is the platform's date format (2024-04-30T11:35:06+0000).
+const CallbackDateLayout = "2006-01-02T15:04:05-0700"
+
+// SignedJSON marshals body with a top-level "signature" computed with the
+// signature package over the body as the receiver will decode it. body is
+// not modified; a "signature" already in it is replaced. Values may be any
+// JSON-marshalable Go values; project ids should be json.Number (an integer
+// on the wire). The body is marshalled and decoded once before signing, so
+// the signature covers exactly what the receiver sees (e.g. a float64 is
+// signed the way it is printed).
+func SignedJSON(secret []byte, body map[string]any) ([]byte, error) {
+	if len(secret) == 0 {
+		return nil, signature.ErrNoSecret
+	}
+	clean := maps.Clone(body)
+	delete(clean, "signature")
+	raw, err := json.Marshal(clean)
+	if err != nil {
+		return nil, fmt.Errorf("monetix.SignedJSON: %w", err)
+	}
+	doc, err := signature.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("monetix.SignedJSON: %w", err)
+	}
+	doc["signature"] = signature.Sign(secret, doc)
+	return json.Marshal(doc)
+}
+
+// VerifyRequestBody builds an unsigned verify request (sign it with
+// SignedJSON).
+func VerifyRequestBody(projectID, customerID string) map[string]any {
+	return map[string]any{
+		"type":        TypeVerify,
+		"project_id":  json.Number(projectID),
+		"customer_id": customerID,
+	}
+}
+
+// CheckDepositRequestBody builds an unsigned check_deposit request.
+func CheckDepositRequestBody(projectID, customerID string, amountMinor int64, currency, method string) map[string]any {
+	return map[string]any{
+		"type":           TypeCheckDeposit,
+		"project_id":     json.Number(projectID),
+		"customer_id":    customerID,
+		"amount":         amountMinor,
+		"currency":       currency,
+		"payment_method": method,
+	}
+}
+
+// CallbackParams are the variable parts of a payment callback.
+type CallbackParams struct {
+	ProjectID       string
+	PaymentID       string
+	PaymentStatus   string // "success", "decline", "processing", …
+	Method          string // payment.method; "" leaves it out
+	AmountMinor     int64
+	Currency        string
+	CustomerID      string // account.number; "" leaves it out
+	OperationID     int64
+	OperationType   string // "" means "sale"
+	OperationStatus string // "" means PaymentStatus
+	ProviderPayment string // operation.provider.payment_id; "" leaves it out
+	Date            time.Time
+}
+
+// BuildCallback builds an unsigned callback shaped like the method page's
+// example (payment, account, operation with sums and provider), to be
+// signed with SignedJSON.
+func BuildCallback(p CallbackParams) map[string]any {
+	opType := p.OperationType
+	if opType == "" {
+		opType = operationSale
+	}
+	opStatus := p.OperationStatus
+	if opStatus == "" {
+		opStatus = p.PaymentStatus
+	}
+	date := p.Date
+	if date.IsZero() {
+		date = time.Now()
+	}
+	when := date.UTC().Format(CallbackDateLayout)
+	sum := func() map[string]any { return map[string]any{"amount": p.AmountMinor, "currency": p.Currency} }
+	payment := map[string]any{
+		"id": p.PaymentID, "type": "purchase", "status": p.PaymentStatus, "date": when,
+		"sum": sum(), "description": "",
+	}
+	if p.Method != "" {
+		payment["method"] = p.Method
+	}
+	provider := map[string]any{"id": json.Number("1217"), "auth_code": ""}
+	if p.ProviderPayment != "" {
+		provider["payment_id"] = p.ProviderPayment
+	}
+	message := "Success"
+	if opStatus != statusSuccess {
+		message = opStatus
+	}
+	cb := map[string]any{
+		"project_id": json.Number(p.ProjectID),
+		"payment":    payment,
+		"operation": map[string]any{
+			"id": p.OperationID, "type": opType, "status": opStatus, "date": when, "created_date": when,
+			"request_id":    "req-" + strconv.FormatInt(p.OperationID, 10),
+			"sum_initial":   sum(),
+			"sum_converted": sum(),
+			"provider":      provider,
+			"code":          "0",
+			"message":       message,
+		},
+	}
+	if p.CustomerID != "" {
+		cb["account"] = map[string]any{"number": p.CustomerID}
+	}
+	return cb
+}
+
+// Answer is a verify / check_deposit answer as the platform reads it.
+type Answer struct {
+	Code                 int    `json:"code"`
+	Currency             string `json:"currency,omitempty"`
+	AdditionalCustomerID string `json:"additional_customer_id,omitempty"`
+	PaymentID            string `json:"payment_id,omitempty"`
+	Description          string `json:"description,omitempty"`
+	Errors               *struct {
+		Message string `json:"message"`
+	} `json:"errors,omitempty"`
+	Signature string `json:"signature,omitempty"`
+}
+
+// ErrAnswerSignature: ParseAnswer was given a secret and the answer's
+// signature is missing or wrong.
+var ErrAnswerSignature = errors.New("monetix answer signature invalid")
+
+// ParseAnswer reads a verify / check_deposit answer. With a non-empty
+// secret it also verifies the answer's signature (for projects with
+// SignAnswers), wrapping ErrAnswerSignature on failure.
+func ParseAnswer(body []byte, secret []byte) (Answer, error) {
+	var a Answer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return Answer{}, fmt.Errorf("monetix answer: %w", err)
+	}
+	if len(secret) > 0 {
+		if _, err := signature.VerifyBody(secret, body); err != nil {
+			return a, fmt.Errorf("%w: %w", ErrAnswerSignature, err)
+		}
+	}
+	return a, nil
+}
+
+// Message is the answer's errors.message, or "".
+func (a Answer) Message() string {
+	if a.Errors == nil {
+		return ""
+	}
+	return a.Errors.Message
+}

@@ -1,0 +1,219 @@
+package monetix
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tiyn/tiyn/ports"
+)
+
+// The fixed paths of the platform endpoints (DESIGN.md §6).
+const (
+	RequestsPath  = "/v1/monetix/requests"
+	CallbacksPath = "/v1/monetix/callbacks"
+)
+
+// DefaultMaxBodyBytes bounds a request or callback body when
+// Config.MaxBodyBytes is not set. The largest Monetix callback is about 1 KiB;
+// 64 KiB leaves room for custom callback formats and stops memory abuse.
+const DefaultMaxBodyBytes = 64 << 10
+
+// Config configures a Handler.
+type Config struct {
+	// Projects are the merchant's Monetix projects (at least one), usually
+	// from ParseProjects.
+	Projects []Project
+	// Methods is the registry of payment methods served; nil means
+	// {Kassa24}. The first method's currency is the one verify checks
+	// accounts in (verify carries no currency on the wire), so with methods
+	// of several currencies list the one verify should use first.
+	Methods []Method
+	// MaxBodyBytes bounds request and callback bodies (default
+	// DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// Logger receives warnings about rejected bodies and errors from the
+	// ledger; nil discards. Secrets and raw bodies are never logged.
+	Logger *slog.Logger
+	// Metrics counts requests, callbacks and rejections; nil counts nothing.
+	Metrics *Metrics
+	// Now stamps callbacks' ReceivedAt; nil means time.Now (UTC).
+	Now func() time.Time
+}
+
+// Handler serves the Monetix platform endpoints on top of a ports.Ledger. It
+// is safe for concurrent use and keeps no state between requests: any number
+// of instances may serve the same projects.
+type Handler struct {
+	ledger   ports.Ledger
+	projects map[string]Project
+	methods  []Method // the registry, in configured order
+	maxBody  int64
+	log      *slog.Logger
+	metrics  *Metrics
+	now      func() time.Time
+}
+
+// New checks cfg and builds a Handler. It refuses a nil ledger, no projects,
+// an invalid or duplicate project or method, and a negative body limit.
+// Project secrets are copied, so the caller may wipe its own copies.
+func New(ledger ports.Ledger, cfg Config) (*Handler, error) {
+	if ledger == nil {
+		return nil, errors.New("monetix.New: nil ledger")
+	}
+	if len(cfg.Projects) == 0 {
+		return nil, fmt.Errorf("%w: no project configured", ErrInvalidProjects)
+	}
+	h := &Handler{
+		ledger:   ledger,
+		projects: make(map[string]Project, len(cfg.Projects)),
+		maxBody:  cfg.MaxBodyBytes,
+		log:      cfg.Logger,
+		metrics:  cfg.Metrics,
+		now:      cfg.Now,
+	}
+	for _, p := range cfg.Projects {
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+		if _, dup := h.projects[p.ID]; dup {
+			return nil, fmt.Errorf("%w: project %s configured twice", ErrInvalidProjects, p.ID)
+		}
+		p.Secret = append([]byte(nil), p.Secret...)
+		if p.Limits != nil {
+			l := *p.Limits
+			p.Limits = &l
+		}
+		h.projects[p.ID] = p
+	}
+	methods := cfg.Methods
+	if len(methods) == 0 {
+		methods = []Method{Kassa24}
+	}
+	for i, m := range methods {
+		if err := m.Validate(); err != nil {
+			return nil, fmt.Errorf("monetix.New: %w", err)
+		}
+		for _, prev := range methods[:i] {
+			if strings.EqualFold(prev.Name, m.Name) {
+				return nil, fmt.Errorf("monetix.New: payment method %s configured twice", m.Name)
+			}
+		}
+	}
+	h.methods = append([]Method(nil), methods...)
+	switch {
+	case h.maxBody < 0:
+		return nil, fmt.Errorf("monetix.New: negative MaxBodyBytes %d", h.maxBody)
+	case h.maxBody == 0:
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = func() time.Time { return time.Now().UTC() }
+	}
+	return h, nil
+}
+
+// Register mounts the two endpoints on mux at their fixed paths, POST only
+// (the mux answers 405 to other methods).
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+RequestsPath, h.ServeRequests)
+	mux.HandleFunc("POST "+CallbacksPath, h.ServeCallbacks)
+}
+
+// method finds a registered method by its wire name: exactly, or else
+// ignoring case (the name is an identifier, not a secret; a platform that
+// capitalises it should not lose payments).
+func (h *Handler) method(name string) (Method, bool) {
+	for _, m := range h.methods {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	for _, m := range h.methods {
+		if strings.EqualFold(m.Name, name) {
+			return m, true
+		}
+	}
+	return Method{}, false
+}
+
+// bodyProblem is why a body was not read; its reason is a metric label.
+type bodyProblem struct {
+	reason string
+	detail string
+}
+
+// readBody checks the method and the content type and reads at most
+// h.maxBody bytes. A nil problem means body holds the whole request.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *bodyProblem) {
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		return nil, &bodyProblem{ReasonWrongContentType, "unsupported content type"}
+	}
+	tooLarge := &bodyProblem{ReasonTooLarge, "body larger than " + strconv.FormatInt(h.maxBody, 10) + " bytes"}
+	if r.ContentLength > h.maxBody {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge
+		}
+		return nil, &bodyProblem{ReasonMalformed, "body could not be read"}
+	}
+	return body, nil
+}
+
+// jsonContentType accepts application/json, with or without parameters,
+// in any letter case, with a UTF-8 charset or none (JSON is UTF-8; the
+// decoder refuses anything else anyway). An absent header is accepted too:
+// the body is parsed as JSON and authenticated by its signature whatever the
+// header says, and refusing a header-less sender would lose its callbacks.
+func jsonContentType(header string) bool {
+	if strings.TrimSpace(header) == "" {
+		return true
+	}
+	mt, params, err := mime.ParseMediaType(header)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	if cs, ok := params["charset"]; ok {
+		switch strings.ToLower(cs) {
+		case "utf-8", "utf8":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeJSON sends v as a JSON answer with the given HTTP status.
+func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // only maps of strings and ints are passed: cannot happen
+		h.log.Error("monetix: cannot encode answer", slog.Any("error", err))
+		http.Error(w, `{"code":500}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func methodNotAllowed(w http.ResponseWriter) {
+	w.Header().Set("Allow", http.MethodPost)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusMethodNotAllowed)
+	_, _ = io.WriteString(w, `{"status":"error","error":"method not allowed"}`+"\n")
+}

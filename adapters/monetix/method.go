@@ -1,0 +1,62 @@
+package monetix
+
+import (
+	"fmt"
+
+	"github.com/tiyn/tiyn/domain"
+)
+
+// ProviderName is domain.Channel.Provider for every deposit this adapter
+// opens or settles.
+const ProviderName = "monetix"
+
+// MaxMethodNameLen bounds a method name (it is stored in every deposit's
+// channel and in the clearing account id).
+const MaxMethodNameLen = 64
+
+// Method is a terminal payment method of the platform, as data: its name on
+// the wire, its currency and its per-payment limits in minor units. The
+// handler's registry of methods is Config.Methods, so another terminal method
+// of the same platform is one more Method value (see the package doc).
+type Method struct {
+	// Name is the wire value of check_deposit's payment_method and of the
+	// callback's payment.method, e.g. "kassa24".
+	Name string
+	// Currency is the only currency the method accepts.
+	Currency domain.Currency
+	// Limits are the platform's per-payment limits for the method; a
+	// project may override them (Project.Limits).
+	Limits domain.AmountLimits
+	// Description is answered in check_deposit's "description".
+	Description string
+}
+
+// Kassa24 is the Cash-in Kazakhstan terminal method: KZT only, purchases of
+// 1.00 to 500,000.00 KZT (100 to 50,000,000 tiyn), per the method page.
+var Kassa24 = Method{
+	Name:        "kassa24",
+	Currency:    domain.KZT,
+	Limits:      domain.AmountLimits{MinMinor: 100, MaxMinor: 50_000_000},
+	Description: "Deposit via Kassa24 terminal",
+}
+
+// Validate checks that m can be served: a non-empty name of printable ASCII
+// without ':' (it becomes part of the clearing account id), a registered
+// currency and valid limits.
+func (m Method) Validate() error {
+	if m.Name == "" || len(m.Name) > MaxMethodNameLen {
+		return fmt.Errorf("%w: method name must have 1..%d bytes", domain.ErrInvalidInput, MaxMethodNameLen)
+	}
+	for i := 0; i < len(m.Name); i++ {
+		if c := m.Name[i]; c <= ' ' || c >= 0x7f || c == ':' {
+			return fmt.Errorf("%w: method name %q must be printable ASCII without spaces or ':'", domain.ErrInvalidInput, m.Name)
+		}
+	}
+	if m.Currency.IsZero() {
+		return fmt.Errorf("%w: method %s has no currency", domain.ErrInvalidInput, m.Name)
+	}
+	if err := m.Limits.Validate(); err != nil {
+		return fmt.Errorf("method %s: %w", m.Name, err)
+	}
+	return nil
+}
