@@ -1,0 +1,140 @@
+package property_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+
+	"github.com/tiyn/tiyn/adapters/monetix"
+	"github.com/tiyn/tiyn/adapters/rest"
+	"github.com/tiyn/tiyn/adapters/sqlstore"
+	"github.com/tiyn/tiyn/adapters/system"
+	"github.com/tiyn/tiyn/app"
+	"github.com/tiyn/tiyn/ports"
+)
+
+// The system under test: the real Monetix and REST handlers over the real
+// app over a real store, called in-process through httptest (no network).
+// Several instances may share one database, each with its own pool, as
+// several tiyn processes would.
+
+const (
+	projectID    = "1234"
+	otherProject = "5678"
+	apiToken     = "prop-token-0123456789abcdef"
+)
+
+var (
+	projectSecret = []byte("prop-secret-of-project-1234")
+	otherSecret   = []byte("prop-secret-of-project-5678")
+)
+
+// faultMode is a one-shot fault armed on a store wrapper.
+type faultMode int32
+
+const (
+	faultNone faultMode = iota
+	// faultBeforeCommit: the transaction's work fails before COMMIT, so
+	// nothing is stored.
+	faultBeforeCommit
+	// faultAfterCommit: the transaction commits, then the store reports a
+	// failure — the crash between the commit and the HTTP answer.
+	faultAfterCommit
+)
+
+// faultStore wraps a ports.Store and fails the next Update as armed. Only
+// tests use it.
+type faultStore struct {
+	ports.Store
+	mode atomic.Int32
+}
+
+func (f *faultStore) arm(m faultMode) { f.mode.Store(int32(m)) }
+
+func (f *faultStore) Update(ctx context.Context, fn func(ctx context.Context, tx ports.Tx) error) error {
+	switch faultMode(f.mode.Swap(int32(faultNone))) {
+	case faultBeforeCommit:
+		return f.Store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+			if err := fn(ctx, tx); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: injected fault before commit", ports.ErrUnavailable)
+		})
+	case faultAfterCommit:
+		if err := f.Store.Update(ctx, fn); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: injected fault after commit", ports.ErrUnavailable)
+	}
+	return f.Store.Update(ctx, fn)
+}
+
+// instance is one tiyn "process": a store pool, a fault wrapper, the app
+// and the HTTP handlers.
+type instance struct {
+	store   *sqlstore.Store
+	faults  *faultStore
+	handler http.Handler
+}
+
+func newInstance(store *sqlstore.Store) (*instance, error) {
+	fs := &faultStore{Store: store}
+	svc := app.NewService(fs, system.Clock{}, &system.IDs{})
+	mux := http.NewServeMux()
+	rest.Register(mux, svc, rest.Options{Tokens: []rest.Token{{Name: "prop", Role: rest.RoleWrite, Secret: apiToken}}})
+	mh, err := monetix.New(svc, monetix.Config{Projects: []monetix.Project{
+		{ID: projectID, Secret: projectSecret},
+		{ID: otherProject, Secret: otherSecret},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	mh.Register(mux)
+	return &instance{store: store, faults: fs, handler: mux}, nil
+}
+
+// response is what a handler answered.
+type response struct {
+	Status int
+	Body   []byte
+	Header http.Header
+}
+
+func (r response) json(v any) error {
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return fmt.Errorf("decode %d answer %q: %w", r.Status, r.Body, err)
+	}
+	return nil
+}
+
+func (in *instance) do(method, path string, body []byte, header map[string]string) response {
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	in.handler.ServeHTTP(rec, req)
+	return response{Status: rec.Code, Body: rec.Body.Bytes(), Header: rec.Header()}
+}
+
+func (in *instance) api(method, path string, body any, header map[string]string) response {
+	var raw []byte
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			panic(err)
+		}
+	}
+	h := map[string]string{"Authorization": "Bearer " + apiToken}
+	for k, v := range header {
+		h[k] = v
+	}
+	return in.do(method, path, raw, h)
+}
