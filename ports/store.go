@@ -39,7 +39,8 @@ var (
 // fn more than once (after a serialization failure, or when a group commit
 // falls back to single transactions), so fn must have no effect outside tx.
 // Update may also share one database transaction among concurrent calls
-// (group commit): each fn is still atomic on its own (a savepoint), and
+// (group commit): each fn is still atomic on its own (when one fn fails,
+// the shared transaction is rolled back and the others run again), and
 // Update returns only after the commit that made fn's writes durable.
 //
 // Reads on the Store itself see the latest committed state; reads through a

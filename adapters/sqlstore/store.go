@@ -3,10 +3,11 @@
 // protocol mode) and for SQLite (through sqliteshim, pure Go, so
 // CGO_ENABLED=0 builds work).
 //
-// Both dialects run the same SQL, written by hand and formatted by bun
-// (values are inlined, which is why pgdriver is fast here: no statement is
-// prepared). Times are BIGINT microseconds on both. Driver errors become
-// port errors in one function, classify (errors.go).
+// Both dialects run the same SQL, written by hand with ? placeholders. The
+// store prepares each text once per pool and binds the values (see
+// "Prepared statements" below); until a text is prepared, bun formats it
+// with the values inlined. Times are BIGINT microseconds on both. Driver
+// errors become port errors in one function, classify (errors.go).
 //
 // Exactly-once crediting, on both dialects: a deposit's transition is a
 // conditional UPDATE (… WHERE status = $from), balances change with an
@@ -24,7 +25,9 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,9 +47,11 @@ const (
 	SQLite   = "sqlite"
 )
 
-// PostgreSQL drivers (Options.PGDriver). pgdriver is bun's own and measured
-// fastest for this workload; pgx is kept in simple-protocol mode so it, too,
-// sends bun's inlined statements without preparing each distinct text.
+// PostgreSQL drivers (Options.PGDriver). pgdriver is bun's own; pgx is kept
+// in simple-protocol mode so that bun's inlined statements (a text's first
+// use, before it is prepared) are not each prepared as a distinct text. The
+// store's prepared statements use the extended protocol on both. The bench
+// table (bench/README.md) keeps the choice measured.
 const (
 	DriverPG  = "pgdriver"
 	DriverPGX = "pgx"
@@ -59,9 +64,14 @@ const (
 	// small enough that one transaction never holds locks for long.
 	DefaultBatchMax = 64
 	// DefaultBatchWait bounds how long a group-commit worker waits for more
-	// work once it has some. Zero would still coalesce what is already
-	// queued; a little wait helps at moderate load.
-	DefaultBatchWait = 500 * time.Microsecond
+	// work once it has some. Zero: a batch takes what queued while the
+	// previous one ran, and no more. Measured on SQLite at 16 workers, a
+	// 500µs wait made batches a little bigger (9 against 7 items) but cost
+	// more than it saved: the single writer sat idle 20% of the time,
+	// payments/s fell by 10–25% and callback p99 doubled. Under load the
+	// queue fills itself while a batch runs; without load, waiting only
+	// adds latency.
+	DefaultBatchWait time.Duration = 0
 	// DefaultSQLiteBusyTimeout is how long SQLite waits for another
 	// process's write lock before giving up (SQLITE_BUSY).
 	DefaultSQLiteBusyTimeout = 5 * time.Second
@@ -97,6 +107,9 @@ type Store struct {
 	reader
 	batcher *batcher
 	txOpts  *sql.TxOptions
+	// Prepared statements of the write and the read pool (the same cache
+	// on PostgreSQL, where they are one pool).
+	writeStmts, readStmts *stmtCache
 }
 
 var _ ports.Store = (*Store)(nil)
@@ -118,7 +131,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.reader = reader{db: s.read, dialect: dialect}
+	s.writeStmts = newStmtCache(s.write.DB, dialect)
+	s.readStmts = s.writeStmts
+	if s.read != s.write {
+		s.readStmts = newStmtCache(s.read.DB, dialect)
+	}
+	s.reader = reader{db: preparedDB{DB: s.read, cache: s.readStmts}, dialect: dialect}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.write.PingContext(pingCtx); err != nil {
@@ -250,6 +268,17 @@ func (s *Store) Dialect() string { return s.dialect }
 // ports.
 func (s *Store) DB() *bun.DB { return s.write }
 
+// PreparedStatements returns how many statement texts are prepared in the
+// write and read pools: for metrics, and for tests that must know the
+// prepared path (not bun's inlining) is the one they exercise.
+func (s *Store) PreparedStatements() int {
+	n := s.writeStmts.size()
+	if s.readStmts != s.writeStmts {
+		n += s.readStmts.size()
+	}
+	return n
+}
+
 // DBStats returns the write pool's statistics, for metrics.
 func (s *Store) DBStats() sql.DBStats { return s.write.Stats() }
 
@@ -260,6 +289,12 @@ func (s *Store) Close() error {
 		s.batcher.stop()
 	}
 	var errs []error
+	if s.readStmts != nil && s.readStmts != s.writeStmts {
+		errs = append(errs, s.readStmts.close())
+	}
+	if s.writeStmts != nil {
+		errs = append(errs, s.writeStmts.close())
+	}
 	if s.read != nil && s.read != s.write {
 		errs = append(errs, s.read.Close())
 	}
@@ -279,7 +314,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Update runs fn in a transaction; see ports.Store. With group commit on,
-// concurrent calls share one transaction, each inside its own savepoint.
+// concurrent calls share one transaction (batch.go): no savepoints; when
+// one fn fails the batch is rolled back and the others run again.
 func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx ports.Tx) error) error {
 	if s.batcher != nil {
 		return s.batcher.submit(ctx, fn)
@@ -290,7 +326,7 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx port
 func (s *Store) updateSingle(ctx context.Context, fn func(ctx context.Context, tx ports.Tx) error) error {
 	var fnErr error
 	err := s.write.RunInTx(ctx, s.txOpts, func(ctx context.Context, btx bun.Tx) error {
-		fnErr = fn(ctx, &tx{reader: reader{db: btx, dialect: s.dialect}})
+		fnErr = fn(ctx, s.newTx(btx))
 		return fnErr
 	})
 	if fnErr != nil {
@@ -300,4 +336,265 @@ func (s *Store) updateSingle(ctx context.Context, fn func(ctx context.Context, t
 		return classify(err)
 	}
 	return nil
+}
+
+// newTx returns the ports.Tx of a bun transaction on the write pool, its
+// statements going through the write pool's prepared statements.
+func (s *Store) newTx(btx bun.Tx) *tx {
+	return &tx{reader: reader{db: &preparedTx{Tx: btx, cache: s.writeStmts}, dialect: s.dialect}}
+}
+
+// Prepared statements.
+//
+// bun formats every statement with its values inlined, so each one reaches
+// the database as a new text that must be parsed and planned. Profiled on
+// SQLite (tiyn serve, simulate full mode, 16 workers) that parsing was a
+// quarter of the server's CPU and over a third of the single writer's time,
+// the serial part of every write. The store's SQL is a small fixed set of
+// texts with plain ? placeholders, so each text is prepared once per pool
+// and then only bound and executed: the values travel as parameters, never
+// inside the SQL text. On PostgreSQL the same removes the parse and plan
+// work from every statement (pgdriver and pgx both prepare with the
+// extended protocol); placeholders become $1, $2, ….
+//
+// A statement is prepared in the background on its first use, outside any
+// transaction (on SQLite the only writer connection may be the one asking;
+// on PostgreSQL a failed PREPARE inside a transaction would abort it), and
+// used from the next call on; until then, and for any text or argument the
+// cache does not handle, the call goes through bun as before. A text that
+// fails to prepare is not tried again, unless the failure was the database
+// being unreachable.
+
+// maxPreparedStatements bounds each pool's cache: the store has about 30
+// distinct texts (list filters combine into a few more). maxTriedStatements
+// bounds the texts remembered as seen, prepared or not.
+const (
+	maxPreparedStatements = 128
+	maxTriedStatements    = 4 * maxPreparedStatements
+)
+
+// prepareTimeout bounds one background PREPARE, waiting for a connection
+// included.
+const prepareTimeout = 10 * time.Second
+
+// stmtCache holds one pool's prepared statements by their bun text.
+type stmtCache struct {
+	db       *sql.DB
+	dollar   bool // PostgreSQL: ? becomes $n
+	ctx      context.Context
+	cancel   context.CancelFunc // ends background PREPAREs at close
+	mu       sync.RWMutex
+	ready    map[string]*sql.Stmt
+	tried    map[string]bool // prepared, being prepared, failed or not preparable
+	closed   bool
+	inflight sync.WaitGroup
+}
+
+func newStmtCache(db *sql.DB, dialect string) *stmtCache {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &stmtCache{db: db, dollar: dialect == Postgres, ctx: ctx, cancel: cancel,
+		ready: map[string]*sql.Stmt{}, tried: map[string]bool{}}
+}
+
+// lookup returns the prepared statement for query, or nil when the call
+// must go through bun (not prepared yet, or not preparable with args).
+func (c *stmtCache) lookup(query string, args []any) *sql.Stmt {
+	if !plainArgs(args) {
+		return nil
+	}
+	c.mu.RLock()
+	st, tried, closed := c.ready[query], c.tried[query], c.closed
+	c.mu.RUnlock()
+	if st != nil || tried || closed {
+		return st
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tried[query] || c.closed || len(c.tried) >= maxTriedStatements {
+		return c.ready[query]
+	}
+	c.tried[query] = true
+	text, n, ok := placeholders(query, c.dollar)
+	if !ok || n != len(args) || len(c.ready) >= maxPreparedStatements {
+		return nil
+	}
+	c.inflight.Add(1)
+	go c.prepare(query, text)
+	return nil
+}
+
+func (c *stmtCache) prepare(query, text string) {
+	defer c.inflight.Done()
+	ctx, cancel := context.WithTimeout(c.ctx, prepareTimeout)
+	defer cancel()
+	st, err := c.db.PrepareContext(ctx, text)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		// bun's path keeps serving this text; try again on a later use
+		// only if the database could not be reached.
+		if errors.Is(classify(err), ports.ErrUnavailable) {
+			delete(c.tried, query)
+		}
+		return
+	}
+	if c.closed {
+		_ = st.Close()
+		return
+	}
+	c.ready[query] = st
+}
+
+func (c *stmtCache) size() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.ready)
+}
+
+// close waits for background PREPAREs and closes every statement.
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.inflight.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for q, st := range c.ready {
+		errs = append(errs, st.Close())
+		delete(c.ready, q)
+	}
+	return errors.Join(errs...)
+}
+
+// plainArgs reports whether every argument is a value that bun would
+// inline and the driver binds the same way (numbers, strings, bytes,
+// booleans, NULL). Anything else — bun.In, bun.Ident, named types with
+// their own formatting — stays on bun's path.
+func plainArgs(args []any) bool {
+	for _, a := range args {
+		switch a.(type) {
+		case nil, string, []byte, int, int32, int64, bool, float64:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// placeholders checks that query uses only plain ? placeholders outside
+// quotes (no bun ?Name or ?0 forms, no ? inside a literal), counts them,
+// and returns the text to prepare: the query itself, or with $1, $2, … for
+// PostgreSQL.
+func placeholders(query string, dollar bool) (text string, n int, ok bool) {
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	var quote byte // ' or " while inside a quoted literal or identifier
+	for i := 0; i < len(query); i++ {
+		ch := query[i]
+		switch {
+		case quote != 0:
+			if ch == quote {
+				quote = 0
+			}
+			if ch == '?' {
+				return "", 0, false
+			}
+		case ch == '\'' || ch == '"':
+			quote = ch
+		case ch == '?':
+			if i+1 < len(query) && isIdentByte(query[i+1]) || i+1 < len(query) && query[i+1] == '?' {
+				return "", 0, false
+			}
+			n++
+			if dollar {
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(n))
+				continue
+			}
+		}
+		b.WriteByte(ch)
+	}
+	if quote != 0 {
+		return "", 0, false
+	}
+	return b.String(), n, true
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// preparedDB is the read pool as a bun.IDB whose raw-SQL calls use the
+// pool's prepared statements.
+type preparedDB struct {
+	*bun.DB
+	cache *stmtCache
+}
+
+func (d preparedDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := d.cache.lookup(query, args); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return d.DB.ExecContext(ctx, query, args...)
+}
+
+func (d preparedDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := d.cache.lookup(query, args); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return d.DB.QueryContext(ctx, query, args...)
+}
+
+func (d preparedDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := d.cache.lookup(query, args); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return d.DB.QueryRowContext(ctx, query, args...)
+}
+
+// preparedTx is a transaction as a bun.IDB whose raw-SQL calls use the
+// write pool's prepared statements (bound to the transaction once each).
+type preparedTx struct {
+	bun.Tx
+	cache *stmtCache
+	bound map[*sql.Stmt]*sql.Stmt // pool statement → this transaction's
+}
+
+func (t *preparedTx) stmt(ctx context.Context, query string, args []any) *sql.Stmt {
+	st := t.cache.lookup(query, args)
+	if st == nil {
+		return nil
+	}
+	if ts := t.bound[st]; ts != nil {
+		return ts
+	}
+	if t.bound == nil {
+		t.bound = make(map[*sql.Stmt]*sql.Stmt, 16)
+	}
+	ts := t.Tx.Tx.StmtContext(ctx, st) // closed with the transaction
+	t.bound[st] = ts
+	return ts
+}
+
+func (t *preparedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, query, args); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+func (t *preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(ctx, query, args); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, query, args...)
+}
+
+func (t *preparedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, query, args); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, query, args...)
 }
