@@ -123,11 +123,14 @@ func New(ledger ports.Ledger, cfg Config) (*Handler, error) {
 	return h, nil
 }
 
-// Register mounts the two endpoints on mux at their fixed paths, POST only
-// (the mux answers 405 to other methods).
+// Register mounts the two endpoints on mux at their fixed paths. They take
+// POST only; other methods get the handlers' own JSON 405 with Allow: POST.
+// The patterns name no method on purpose: with a method, a catch-all that
+// matches every method (REST's "/v1/") would win over the mux's 405 and
+// answer the platform 404 for a path that exists.
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+RequestsPath, h.ServeRequests)
-	mux.HandleFunc("POST "+CallbacksPath, h.ServeCallbacks)
+	mux.HandleFunc(RequestsPath, h.ServeRequests)
+	mux.HandleFunc(CallbacksPath, h.ServeCallbacks)
 }
 
 // method finds a registered method by its wire name: exactly, or else

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/tiyn/tiyn/adapters/monetix/signature"
 )
@@ -82,7 +83,8 @@ func DecodeRequest(body []byte) (Request, error) {
 // text, so a JSON number is refused rather than guessed at), and for
 // check_deposit amount (a JSON integer > 0 — 100.5, 1e2, "100", -5 and 0 are
 // refused), currency (an ISO 4217 alpha-3 string) and payment_method (a
-// string). Errors are *FieldError.
+// string). Strings holding control characters are refused. Errors are
+// *FieldError.
 func ParseRequest(doc map[string]any) (Request, error) {
 	var r Request
 	var err error
@@ -171,7 +173,8 @@ func DecodeCallback(body []byte) (Callback, error) {
 // 4217 alpha-3 string), operation.id (a non-negative JSON integer or a
 // non-empty string, kept as text: it exceeds 2^53), operation.status
 // (string). Optional, but typed when present: payment.method and
-// operation.type (strings). null counts as absent. Errors are *FieldError.
+// operation.type (strings). null counts as absent; a string holding a
+// control character is refused. Errors are *FieldError.
 func ParseCallback(doc map[string]any) (Callback, error) {
 	var c Callback
 	var err error
@@ -240,6 +243,9 @@ func operationID(op map[string]any) (string, error) {
 		if len(x) > MaxOperationIDLen {
 			return "", fieldErr(field, "is longer than %d bytes", MaxOperationIDLen)
 		}
+		if hasControl(x) {
+			return "", fieldErr(field, "contains a control character")
+		}
 		return x, nil
 	}
 	return "", fieldErr(field, "must be an integer or a string, got %s", jsonType(v))
@@ -278,8 +284,17 @@ func stringField(m map[string]any, prefix, key string, maxLen int, required bool
 	if len(s) > maxLen {
 		return "", fieldErr(prefix+key, "is longer than %d bytes", maxLen)
 	}
+	if hasControl(s) {
+		return "", fieldErr(prefix+key, "contains a control character")
+	}
 	return s, nil
 }
+
+// hasControl reports whether s holds a control character. No identifier,
+// status or code Tiyn reads from the wire legitimately has one, and a NUL
+// would be stored by one database and refused or altered by another, so
+// the same callback must be refused at the edge on every store.
+func hasControl(s string) bool { return strings.ContainsFunc(s, unicode.IsControl) }
 
 // integerField returns the JSON integer m[key], at least min. Only a JSON
 // number whose literal is plain digits qualifies: 100.5, 1e2, 100.0, "100",

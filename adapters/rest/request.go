@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -49,8 +50,26 @@ func (a *api) checkBody(r *http.Request) error {
 // decodeJSON reads exactly one JSON value from the (already size-limited)
 // body into v: unknown fields and trailing data are errors. An empty body
 // is an error when required, and leaves v untouched otherwise.
+//
+// The body must be UTF-8 without unpaired surrogate escapes (RFC 8259
+// §8.1): encoding/json would silently turn such bytes into U+FFFD, and a
+// customer id or a note would be stored other than it was sent.
 func decodeJSON(r *http.Request, v any, required bool) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return errInvalidJSON("the request body could not be read")
+	}
+	if !utf8.Valid(body) {
+		return errInvalidJSON("the request body is not valid UTF-8")
+	}
+	if hasLoneSurrogate(body) {
+		return errInvalidJSON("the request body has a \\u escape of an unpaired UTF-16 surrogate")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -69,6 +88,68 @@ func decodeJSON(r *http.Request, v any, required bool) error {
 		return errInvalidJSON("unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// hasLoneSurrogate reports whether the JSON strings in b hold a \u escape
+// of a UTF-16 surrogate that is not half of a high-low pair. It only needs
+// to be exact for valid JSON; anything else fails to decode anyway.
+func hasLoneSurrogate(b []byte) bool {
+	inString := false
+	for i := 0; i < len(b); i++ {
+		if !inString {
+			inString = b[i] == '"'
+			continue
+		}
+		switch b[i] {
+		case '"':
+			inString = false
+		case '\\':
+			if i+1 < len(b) && b[i+1] != 'u' {
+				i++ // a one-character escape, possibly \" or \\
+				continue
+			}
+			r, ok := hex4(b, i+2)
+			if !ok {
+				return false
+			}
+			i += 5 // the last hex digit
+			switch {
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return true
+			case r >= 0xD800 && r <= 0xDBFF:
+				if i+2 >= len(b) || b[i+1] != '\\' || b[i+2] != 'u' {
+					return true
+				}
+				low, ok := hex4(b, i+3)
+				if !ok || low < 0xDC00 || low > 0xDFFF {
+					return true
+				}
+				i += 6
+			}
+		}
+	}
+	return false
+}
+
+// hex4 reads the four hex digits at b[i:i+4].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 // jsonError turns a decoding error into the API's codes.
