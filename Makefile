@@ -21,7 +21,7 @@ build: ## Build bin/tiyn (pure Go: CGO_ENABLED=0 works too).
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./app/cmd/tiyn
 
 .PHONY: run
-run: build ## Serve on the embedded SQLite file ./tiyn.db (demo token and key printed on first run).
+run: build ## Serve on the embedded SQLite file ./tiyn.db (demo token and key printed at each start).
 	./$(BIN) serve
 
 .PHONY: test
@@ -72,4 +72,5 @@ fuzz: ## Run every fuzz target for FUZZTIME each.
 
 .PHONY: cover
 cover: ## Test coverage summary.
+	@mkdir -p .tmp
 	$(GO) test -count=1 -coverprofile=.tmp/cover.out $(PKGS) >/dev/null && $(GO) tool cover -func=.tmp/cover.out | tail -1
