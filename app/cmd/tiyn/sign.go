@@ -84,7 +84,10 @@ func runSign(_ context.Context, m *Main, args []string) error {
 		return nil
 	case errors.Is(err, signature.ErrInvalidSignature):
 		got, _ := doc["signature"].(string)
-		fmt.Fprintf(m.Stdout, "signature WRONG\n  body has:  %s\n  key gives: %s\n", strings.TrimSpace(got), signature.Sign(key, doc))
+		if strings.TrimSpace(got) == "" {
+			got = "(no top-level \"signature\" string)"
+		}
+		fmt.Fprintf(m.Stdout, "signature WRONG\n  body has:  %s\n  key gives: %s\n", got, signature.Sign(key, doc))
 		return errors.New("signature does not match the body and key")
 	}
 	return err
