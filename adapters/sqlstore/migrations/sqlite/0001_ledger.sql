@@ -1,6 +1,7 @@
--- Tiyn ledger schema, SQLite. AUTOINCREMENT keeps posting ids monotonic (never reused), which statements rely on. Times are microseconds since the Unix
--- epoch (UTC) in BIGINT columns, the same on both dialects, so that
--- ordering and range filters behave identically everywhere.
+-- Tiyn ledger schema, SQLite. Times are microseconds since the Unix epoch
+-- (UTC) in BIGINT columns, the same on both dialects, so that ordering and
+-- range filters behave identically everywhere. AUTOINCREMENT keeps posting
+-- ids monotonic (never reused), which statements rely on.
 
 CREATE TABLE accounts (
     id                     TEXT PRIMARY KEY,
