@@ -13,13 +13,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun/driver/pgdriver"
-	"modernc.org/sqlite"
 
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
 )
 
-// SQLite result codes used below (sqlite3.h); modernc reports extended codes.
+// SQLite extended result codes used below (sqlite3.h).
 const (
 	sqliteBusy                = 5
 	sqliteLocked              = 6
@@ -72,9 +71,8 @@ func classify(err error) error {
 	if code := pgCode(err); code != "" {
 		return classifyPG(code, err)
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return classifySQLite(se.Code(), err)
+	if code, ok := sqliteErrorCode(err); ok {
+		return classifySQLite(code, err)
 	}
 	if isConnectionError(err) {
 		return fmt.Errorf("%w: %w", ports.ErrUnavailable, err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/tiyn/tiyn/adapters/sqlstore"
 )
 
 func init() {
@@ -14,7 +16,7 @@ func init() {
 var versionSpec = cmdSpec{
 	Name:        "version",
 	Args:        "",
-	Description: "Prints the version (set at build time with -ldflags \"-X main.version=…\"), the Go version and,\nwhen the binary was built from a version-controlled tree, the source revision.",
+	Description: "Prints the version (set at build time with -ldflags \"-X main.version=…\"), the Go version, the SQLite engine\n(C SQLite through cgo, or pure Go when built with CGO_ENABLED=0) and, when the binary was built from a version-controlled tree, the source revision.",
 }
 
 func runVersion(_ context.Context, m *Main, args []string) error {
@@ -27,6 +29,7 @@ func runVersion(_ context.Context, m *Main, args []string) error {
 	}
 	fmt.Fprintf(m.Stdout, "tiyn %s\n", version)
 	fmt.Fprintf(m.Stdout, "built with %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(m.Stdout, "sqlite %s\n", sqlstore.SQLiteEngine())
 	if info, ok := debug.ReadBuildInfo(); ok {
 		vcs := map[string]string{}
 		for _, s := range info.Settings {
