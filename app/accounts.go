@@ -13,6 +13,7 @@ import (
 // (customer id, currency). Two concurrent opens settle on the unique
 // constraint: the loser re-reads and returns the winner's account.
 func (s *Service) OpenAccount(ctx context.Context, cmd ports.OpenAccount) (ports.AccountResult, error) {
+	ctx = ports.WithWriteKey(ctx, "customer:"+cmd.CustomerID)
 	return retryOnConflict(ctx, func() (ports.AccountResult, error) {
 		var res ports.AccountResult
 		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
@@ -60,6 +61,7 @@ func (s *Service) ListAccounts(ctx context.Context, q ports.AccountQuery) ([]dom
 // check makes a concurrent debit and close safe: whichever commits second
 // re-reads and decides again.
 func (s *Service) ChangeAccountStatus(ctx context.Context, cmd ports.ChangeAccountStatus) (domain.Account, error) {
+	ctx = ports.WithWriteKey(ctx, cmd.AccountID)
 	return retryOnConflict(ctx, func() (domain.Account, error) {
 		var out domain.Account
 		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {

@@ -28,6 +28,7 @@ func (s *Service) Debit(ctx context.Context, cmd ports.Debit) (ports.DebitResult
 	if !cmd.Amount.IsPositive() {
 		return ports.DebitResult{}, &domain.AmountError{Input: cmd.Amount.String(), Reason: "must be greater than zero", Err: domain.ErrInvalidAmount}
 	}
+	ctx = ports.WithWriteKey(ctx, cmd.AccountID)
 	return retryOnConflict(ctx, func() (ports.DebitResult, error) {
 		var res ports.DebitResult
 		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {

@@ -24,6 +24,9 @@ func (s *Service) OpenDeposit(ctx context.Context, cmd ports.OpenDeposit) (domai
 	if err := cmd.Limits.Check(cmd.Amount); err != nil {
 		return domain.Deposit{}, err
 	}
+	// Opening a deposit locks no account row (it only references one), so
+	// any key spreads the load; the customer's keeps its writes together.
+	ctx = ports.WithWriteKey(ctx, "customer:"+cmd.CustomerID)
 	return retryOnConflict(ctx, func() (domain.Deposit, error) {
 		var out domain.Deposit
 		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
@@ -42,6 +45,9 @@ func (s *Service) OpenDeposit(ctx context.Context, cmd ports.OpenDeposit) (domai
 			out = dep
 			return nil
 		})
+		if err == nil && ports.WantsWriteKeys(s.store) {
+			s.depositAccounts.put(depositKey(cmd.Channel, out.PaymentID), out.AccountID)
+		}
 		return out, err
 	})
 }

@@ -27,6 +27,9 @@ func (s *Service) Exception(ctx context.Context, id string) (domain.Exception, e
 // actor are kept, and a second resolution of the same exception is refused
 // (the store's conditional update, plus one exception_credit per exception).
 func (s *Service) ResolveException(ctx context.Context, cmd ports.ResolveException) (domain.Exception, error) {
+	// Without an explicit account the credited one is read inside the
+	// transaction; a rare operator action can do without a key.
+	ctx = ports.WithWriteKey(ctx, cmd.AccountID)
 	return retryOnConflict(ctx, func() (domain.Exception, error) {
 		var out domain.Exception
 		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {

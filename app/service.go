@@ -23,6 +23,8 @@ type Service struct {
 	store ports.Store
 	clock ports.Clock
 	ids   ports.IDs
+	// depositAccounts caches deposit → account for write keys (keys.go).
+	depositAccounts depositAccounts
 }
 
 var _ ports.Ledger = (*Service)(nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"strconv"
 	"time"
 
@@ -13,7 +12,8 @@ import (
 )
 
 // SettleDeposit applies one authenticated callback. In one transaction it
-// reads the deposit, lets the domain decide, applies the decision (a
+// reads the deposit (with its account and whether the callback was seen
+// before, in one read), lets the domain decide, applies the decision (a
 // conditional state transition plus a credit transfer, a decline, or an
 // exception), and stores the raw body in the inbox with the outcome. It
 // returns only after that transaction committed.
@@ -30,63 +30,69 @@ func (s *Service) SettleDeposit(ctx context.Context, cmd ports.SettleDeposit) (p
 	if cmd.DedupeKey == "" {
 		cmd.DedupeKey = DedupeKey(cmd.Channel, cmd.PaymentID, cmd.Outcome)
 	}
+	ctx = s.settleWriteKey(ctx, cmd)
 	return retryOnConflict(ctx, func() (ports.SettleResult, error) {
-		var res ports.SettleResult
+		var (
+			res ports.SettleResult
+			rec *ports.InboxRecord
+		)
 		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
 			var err error
-			res, err = s.settle(ctx, tx, cmd)
+			res, rec, err = s.settle(ctx, tx, cmd)
 			return err
 		})
+		if err == nil && rec != nil {
+			res.InboxID = rec.ID // set by the time Update returns
+		}
 		return res, err
 	})
 }
 
-func (s *Service) settle(ctx context.Context, tx ports.Tx, cmd ports.SettleDeposit) (ports.SettleResult, error) {
+func (s *Service) settle(ctx context.Context, tx ports.Tx, cmd ports.SettleDeposit) (ports.SettleResult, *ports.InboxRecord, error) {
 	now := s.clock.Now()
 	res := ports.SettleResult{}
-	seen, err := tx.InboxSeen(ctx, cmd.DedupeKey)
+	// The deposit, its account and whether this callback was applied
+	// before, in one read.
+	view, err := tx.SettleView(ctx, cmd.Channel, cmd.PaymentID, cmd.DedupeKey)
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
-	dep, err := tx.DepositByPaymentID(ctx, cmd.Channel, cmd.PaymentID)
-	switch {
-	case errors.Is(err, ports.ErrNotFound):
-		res.Decision = domain.DecideUnknown(cmd.Outcome)
-	case err != nil:
-		return res, err
-	default:
+	dep := view.Deposit
+	if view.Found {
 		res.Deposit = &dep
 		res.Decision = dep.Decide(cmd.Outcome)
+	} else {
+		res.Decision = domain.DecideUnknown(cmd.Outcome)
 	}
 	// A callback already applied is a replay whatever happened to the
 	// deposit since: an old decline redelivered after a late success must
 	// not raise "decline after success".
-	if seen && res.Decision.Effect != domain.EffectRecord {
+	if view.Seen && res.Decision.Effect != domain.EffectRecord {
 		res.Decision = domain.Decision{Effect: domain.EffectReplay, Detail: "callback already applied"}
 	}
 	res.Effect = res.Decision.Effect
 
 	switch res.Decision.Effect {
 	case domain.EffectCredit:
-		if err := s.credit(ctx, tx, cmd, &res, now); err != nil {
-			return res, err
+		if err := s.credit(ctx, tx, cmd, &res, view.Account, now); err != nil {
+			return res, nil, err
 		}
 	case domain.EffectDecline:
 		next, err := dep.Apply(res.Decision, cmd.Outcome, now)
 		if err != nil {
-			return res, err
+			return res, nil, err
 		}
 		if err := tx.TransitionDeposit(ctx, next, dep.Status); err != nil {
-			return res, err
+			return res, nil, err
 		}
 		res.Deposit = &next
 	}
 	if res.Effect == domain.EffectException {
 		if err := s.raise(ctx, tx, cmd, &res, now); err != nil {
-			return res, err
+			return res, nil, err
 		}
 	}
-	rec := ports.InboxRecord{
+	rec := &ports.InboxRecord{
 		Channel: cmd.Channel, PaymentID: cmd.PaymentID, OperationID: cmd.Outcome.OperationID,
 		Status: cmd.Outcome.Status, Body: cmd.RawBody, Outcome: res.Effect, DedupeKey: cmd.DedupeKey,
 		ReceivedAt: cmd.ReceivedAt,
@@ -97,19 +103,17 @@ func (s *Service) settle(ctx context.Context, tx ports.Tx, cmd ports.SettleDepos
 	if res.Exception != nil {
 		rec.ExceptionID = res.Exception.ID
 	}
-	res.InboxID, err = tx.InsertInbox(ctx, rec)
-	return res, err
+	if err := tx.InsertInbox(ctx, rec); err != nil {
+		return res, nil, err
+	}
+	return res, rec, nil
 }
 
 // credit moves a pending or declined deposit to succeeded and credits its
 // account from the channel's clearing account. A closed account cannot take
 // money: the callback becomes an exception instead, for an operator.
-func (s *Service) credit(ctx context.Context, tx ports.Tx, cmd ports.SettleDeposit, res *ports.SettleResult, now time.Time) error {
+func (s *Service) credit(ctx context.Context, tx ports.Tx, cmd ports.SettleDeposit, res *ports.SettleResult, acc domain.Account, now time.Time) error {
 	dep := *res.Deposit
-	acc, err := tx.AccountByID(ctx, dep.AccountID)
-	if err != nil {
-		return err
-	}
 	if acc.Status() == domain.AccountClosed {
 		res.Decision = domain.Decision{Effect: domain.EffectException, Reason: domain.ReasonAccountClosed,
 			Detail: "account " + acc.ID() + " was closed before the payment succeeded"}

@@ -21,6 +21,7 @@
 #   BENCH_PPROF          1 serves /debug/pprof and saves a CPU profile of the
 #                        full phase of each cell (<cell>.cpu.prof in the out
 #                        dir; read it with go tool pprof bin/tiyn FILE)
+#                        and one of the simulator (<cell>.sim.cpu.prof)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -87,8 +88,27 @@ drop_db() { psql_admin -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2
 
 # cpu_ticks PID: utime+stime of the process, in clock ticks.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# pg_ticks: CPU of every local PostgreSQL process (utime+stime), plus what
+# the postmaster reaped from exited backends (cutime+cstime), in clock
+# ticks; 0 when no postgres runs here (a remote BENCH_PG_URL).
+pg_ticks() {
+  local t=0 pid f
+  for pid in $(pgrep -x postgres 2>/dev/null); do
+    f=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) && t=$((t + f))
+  done
+  echo "$t"
+}
 # hwm_kib PID: peak resident set size (VmHWM), KiB.
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+# batch_metrics: "name value" lines of the server's tiyn_group_commit_*
+# counters (zeros when group commit is off).
+batch_metrics() {
+  local m; m=$(curl -fsS "$server_url/metrics" 2>/dev/null || true)
+  for k in batches_total items_total restarts_total exec_seconds_total commit_seconds_total; do
+    awk -v k="tiyn_group_commit_$k" -v n="$k" '$1 == k { v = $2 } END { print n, v + 0 }' <<<"$m"
+  done
+}
 
 # start_server LOG DBURL ENV... : starts tiyn serve, sets $server_pid and $server_url.
 start_server() {
@@ -124,19 +144,25 @@ simulate() {
   local args=(--url "$server_url" --duration "${DURATION}s" --concurrency "$c" --customers "$CUSTOMERS"
     --mode "$mode" --json --no-progress --seed "$RANDOM")
   [[ $payments -gt 0 ]] && args+=(--payments "$payments")
-  local t0; t0=$(cpu_ticks "$server_pid")
+  local t0 m0 p0; t0=$(cpu_ticks "$server_pid") m0=$(batch_metrics) p0=$(pg_ticks)
   if [[ $PPROF == 1 && $mode == full ]]; then
     # Profile the middle of the timed phase (accounts open in the first
     # second or so).
     (sleep 2; curl -fsS -o "$out/$name.cpu.prof" "$server_url/debug/pprof/profile?seconds=$((DURATION > 4 ? DURATION - 3 : 1))" 2>/dev/null) &
   fi
-  local rc=0
-  TIYN_SIMULATE_TOKEN=$token TIYN_SIMULATE_PROJECT=$project TIYN_SIMULATE_SECRET=$secret \
-    timeout $((DURATION + SIM_GRACE)) "$BIN" simulate "${args[@]}" >"$out/$name.sim.json" 2>"$out/$name.sim.err" || rc=$?
-  local t1; t1=$(cpu_ticks "$server_pid")
+  [[ $PPROF == 1 && $mode == full ]] && args+=(--cpuprofile "$out/$name.sim.cpu.prof")
+  local rc=0 simcpu
+  # The load generator shares the machine: its own CPU (user sys) too.
+  simcpu=$( { TIMEFORMAT='%U %S'; time TIYN_SIMULATE_TOKEN=$token TIYN_SIMULATE_PROJECT=$project TIYN_SIMULATE_SECRET=$secret \
+    timeout $((DURATION + SIM_GRACE)) "$BIN" simulate "${args[@]}" >"$out/$name.sim.json" 2>"$out/$name.sim.err" || rc=$?; } 2>&1 )
+  local t1 m1 p1; t1=$(cpu_ticks "$server_pid") m1=$(batch_metrics) p1=$(pg_ticks)
   {
     echo "cpu_seconds=$(awk -v a="$t0" -v b="$t1" -v hz="$clk" 'BEGIN { printf "%.3f", (b - a) / hz }')"
+    echo "pg_cpu_seconds=$(awk -v a="$p0" -v b="$p1" -v hz="$clk" 'BEGIN { printf "%.3f", (b - a) / hz }')"
+    echo "sim_cpu_seconds=$(awk '{ printf "%.3f", $1 + $2 }' <<<"$simcpu")"
     echo "rss_hwm_kib=$(hwm_kib "$server_pid")"
+    # Group commit during the phase: batches, items, exec and commit seconds.
+    paste <(echo "$m0") <(echo "$m1") | awk '{ printf "gc_%s=%.6f\n", $1, $4 - $2 }'
     echo "exit_code=$rc"
   } >"$out/$name.meta"
   if ! jq -e .mode "$out/$name.sim.json" >/dev/null 2>&1; then

@@ -91,6 +91,10 @@ type Reader interface {
 	// InboxSeen reports whether a callback with this dedupe key was stored
 	// (applied) before.
 	InboxSeen(ctx context.Context, dedupeKey string) (bool, error)
+	// SettleView reads, at once, what settling a callback decides on: the
+	// deposit of (ch, paymentID) with its account, and InboxSeen(dedupeKey).
+	// Found is false when there is no such deposit.
+	SettleView(ctx context.Context, ch domain.Channel, paymentID, dedupeKey string) (SettleView, error)
 	// DebitByKey returns the debit recorded under an idempotency key, or
 	// ErrNotFound.
 	DebitByKey(ctx context.Context, accountID, key string) (DebitRecord, error)
@@ -119,14 +123,23 @@ type Tx interface {
 	// ApplyTransfer stores t and its postings and moves customer balances
 	// with atomic "balance = balance + amount" updates (no read-modify-write,
 	// and no row is updated for system accounts). It returns t with each
-	// customer posting's BalanceAfter filled in.
+	// customer posting's BalanceAfter filled in. A store may defer a
+	// transfer that only credits customers to the end of a group-commit
+	// batch, as multi-row statements; reads through the Tx still see its
+	// effect, and BalanceAfter (in the returned Postings) is filled in by
+	// the time Update returns. A deferred write that fails makes the store
+	// run the batch again without deferral, so each call meets its own
+	// error.
 	// Errors: domain.ErrInsufficientFunds when a customer balance would go
 	// negative; ErrNotFound when a customer posting names no account;
 	// ErrConflict when the transfer breaks a uniqueness rule (a second
 	// credit for one deposit, a second credit for one exception).
 	ApplyTransfer(ctx context.Context, t domain.Transfer) (domain.Transfer, error)
-	// InsertInbox stores a received callback and returns its id.
-	InsertInbox(ctx context.Context, r InboxRecord) (int64, error)
+	// InsertInbox stores a received callback and sets r.ID. A store may
+	// defer the insert to the end of a group-commit batch (reads through
+	// the Tx still see it: InboxSeen, ListInbox); r.ID is set by the time
+	// Update returns.
+	InsertInbox(ctx context.Context, r *InboxRecord) error
 	// InsertException stores e unless an exception with the same DedupeKey
 	// exists; then it returns that one and created=false.
 	InsertException(ctx context.Context, e domain.Exception) (stored domain.Exception, created bool, err error)
@@ -222,6 +235,14 @@ type InboxRecord struct {
 	DepositID   string
 	ExceptionID string
 	ReceivedAt  time.Time
+}
+
+// SettleView is what a settlement reads before it decides.
+type SettleView struct {
+	Deposit domain.Deposit
+	Account domain.Account // the deposit's account
+	Found   bool           // a deposit exists
+	Seen    bool           // a callback with the same dedupe key was stored
 }
 
 // DebitRecord is the idempotency record of one debit: the key, a hash of

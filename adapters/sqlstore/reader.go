@@ -46,22 +46,32 @@ func currency(code string) (domain.Currency, error) {
 const accountColumns = `id, customer_id, additional_customer_id, currency, status, balance_minor, version, created_at_us, updated_at_us`
 
 func scanAccount(row interface{ Scan(...any) error }) (domain.Account, error) {
+	dest, finish := accountScan()
+	if err := row.Scan(dest...); err != nil {
+		return domain.Account{}, classify(err)
+	}
+	return finish()
+}
+
+// accountScan returns the scan destinations of accountColumns and the
+// function that builds the account from them once scanned.
+func accountScan() ([]any, func() (domain.Account, error)) {
 	var (
 		id, customerID, additional, cur, status string
 		balance, version, created, updated      int64
 	)
-	if err := row.Scan(&id, &customerID, &additional, &cur, &status, &balance, &version, &created, &updated); err != nil {
-		return domain.Account{}, classify(err)
+	dest := []any{&id, &customerID, &additional, &cur, &status, &balance, &version, &created, &updated}
+	return dest, func() (domain.Account, error) {
+		c, err := currency(cur)
+		if err != nil {
+			return domain.Account{}, err
+		}
+		st, err := domain.ParseAccountStatus(status)
+		if err != nil {
+			return domain.Account{}, err
+		}
+		return domain.RehydrateAccount(id, customerID, additional, c, st, balance, version, fromUS(created), fromUS(updated))
 	}
-	c, err := currency(cur)
-	if err != nil {
-		return domain.Account{}, err
-	}
-	st, err := domain.ParseAccountStatus(status)
-	if err != nil {
-		return domain.Account{}, err
-	}
-	return domain.RehydrateAccount(id, customerID, additional, c, st, balance, version, fromUS(created), fromUS(updated))
 }
 
 func (r reader) AccountByID(ctx context.Context, id string) (domain.Account, error) {
@@ -137,25 +147,79 @@ func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (
 const depositColumns = `id, provider, method, project, payment_id, account_id, customer_id, amount_minor, currency, status, operation_id, version, created_at_us, settled_at_us`
 
 func scanDeposit(row interface{ Scan(...any) error }) (domain.Deposit, error) {
+	dest, finish := depositScan()
+	if err := row.Scan(dest...); err != nil {
+		return domain.Deposit{}, classify(err)
+	}
+	return finish()
+}
+
+// depositScan returns the scan destinations of depositColumns and the
+// function that builds the deposit from them once scanned.
+func depositScan() ([]any, func() (domain.Deposit, error)) {
 	var (
 		d                        domain.Deposit
 		cur, status              string
 		amount, created, settled int64
 	)
-	if err := row.Scan(&d.ID, &d.Channel.Provider, &d.Channel.Method, &d.Channel.Project, &d.PaymentID, &d.AccountID,
-		&d.CustomerID, &amount, &cur, &status, &d.OperationID, &d.Version, &created, &settled); err != nil {
-		return domain.Deposit{}, classify(err)
+	dest := []any{&d.ID, &d.Channel.Provider, &d.Channel.Method, &d.Channel.Project, &d.PaymentID, &d.AccountID,
+		&d.CustomerID, &amount, &cur, &status, &d.OperationID, &d.Version, &created, &settled}
+	return dest, func() (domain.Deposit, error) {
+		c, err := currency(cur)
+		if err != nil {
+			return domain.Deposit{}, err
+		}
+		if d.Status, err = domain.ParseDepositStatus(status); err != nil {
+			return domain.Deposit{}, err
+		}
+		d.Amount = domain.NewAmount(amount, c)
+		d.CreatedAt, d.SettledAt = fromUS(created), fromUS(settled)
+		return d, nil
 	}
-	c, err := currency(cur)
+}
+
+// prefixed returns a column list with every column qualified by alias.
+func prefixed(alias, columns string) string {
+	cols := strings.Split(columns, ", ")
+	for i, c := range cols {
+		cols[i] = alias + "." + c
+	}
+	return strings.Join(cols, ", ")
+}
+
+var settleViewQuery = `SELECT ` + prefixed("d", depositColumns) + `, ` + prefixed("a", accountColumns) + `,
+	CASE WHEN EXISTS (SELECT 1 FROM callback_inbox WHERE dedupe_key = ?) THEN 1 ELSE 0 END
+	FROM deposits d JOIN accounts a ON a.id = d.account_id
+	WHERE d.provider = ? AND d.project = ? AND d.payment_id = ?`
+
+// SettleView is one statement on PostgreSQL (two when the deposit is
+// unknown): there every statement is a round trip in a group-commit
+// batch's serial path. On SQLite, in process, three plain lookups cost
+// less than the join (measured with mattn/go-sqlite3: 19 µs against 43).
+func (r reader) SettleView(ctx context.Context, ch domain.Channel, paymentID, dedupeKey string) (ports.SettleView, error) {
+	if r.dialect == SQLite {
+		return r.settleViewSQLite(ctx, ch, paymentID, dedupeKey)
+	}
+	dd, depFinish := depositScan()
+	ad, accFinish := accountScan()
+	var seen int64
+	dest := append(append(dd, ad...), &seen)
+	err := r.db.QueryRowContext(ctx, settleViewQuery, dedupeKey, ch.Provider, ch.Project, paymentID).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		s, err := r.InboxSeen(ctx, dedupeKey)
+		return ports.SettleView{Seen: s}, err
+	}
 	if err != nil {
-		return domain.Deposit{}, err
+		return ports.SettleView{}, fmt.Errorf("deposit %q: %w", paymentID, classify(err))
 	}
-	if d.Status, err = domain.ParseDepositStatus(status); err != nil {
-		return domain.Deposit{}, err
+	v := ports.SettleView{Found: true, Seen: seen == 1}
+	if v.Deposit, err = depFinish(); err != nil {
+		return ports.SettleView{}, err
 	}
-	d.Amount = domain.NewAmount(amount, c)
-	d.CreatedAt, d.SettledAt = fromUS(created), fromUS(settled)
-	return d, nil
+	if v.Account, err = accFinish(); err != nil {
+		return ports.SettleView{}, err
+	}
+	return v, nil
 }
 
 func (r reader) DepositByPaymentID(ctx context.Context, ch domain.Channel, paymentID string) (domain.Deposit, error) {
@@ -355,6 +419,24 @@ func (r reader) ListInbox(ctx context.Context, q ports.InboxQuery) ([]ports.Inbo
 		rec.ReceivedAt = fromUS(received)
 		return rec, nil
 	})
+}
+
+func (r reader) settleViewSQLite(ctx context.Context, ch domain.Channel, paymentID, dedupeKey string) (ports.SettleView, error) {
+	var v ports.SettleView
+	var err error
+	if v.Seen, err = r.InboxSeen(ctx, dedupeKey); err != nil {
+		return v, err
+	}
+	v.Deposit, err = r.DepositByPaymentID(ctx, ch, paymentID)
+	switch {
+	case errors.Is(err, ports.ErrNotFound):
+		return v, nil
+	case err != nil:
+		return v, err
+	}
+	v.Found = true
+	v.Account, err = r.AccountByID(ctx, v.Deposit.AccountID)
+	return v, err
 }
 
 func (r reader) InboxSeen(ctx context.Context, dedupeKey string) (bool, error) {

@@ -1,7 +1,8 @@
 // Package sqlstore is Tiyn's store: one bun-based implementation of
 // ports.Store for PostgreSQL (through bun's pgdriver, or pgx in simple
-// protocol mode) and for SQLite (through sqliteshim, pure Go, so
-// CGO_ENABLED=0 builds work).
+// protocol mode) and for SQLite (the C library through mattn/go-sqlite3
+// when built with cgo, modernc.org/sqlite's pure-Go translation when not,
+// so CGO_ENABLED=0 builds work; see sqlite_cgo.go).
 //
 // Both dialects run the same SQL, written by hand with ? placeholders. The
 // store prepares each text once per pool and binds the values (see
@@ -36,7 +37,6 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/pgdriver"
-	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/tiyn/tiyn/ports"
 )
@@ -72,6 +72,9 @@ const (
 	// queue fills itself while a batch runs; without load, waiting only
 	// adds latency.
 	DefaultBatchWait time.Duration = 0
+	// DefaultPartitions is how many group-commit batches execute side by
+	// side on PostgreSQL.
+	DefaultPartitions = 4
 	// DefaultSQLiteBusyTimeout is how long SQLite waits for another
 	// process's write lock before giving up (SQLITE_BUSY).
 	DefaultSQLiteBusyTimeout = 5 * time.Second
@@ -94,9 +97,10 @@ type Options struct {
 	// BatchMax and BatchWait bound a group-commit batch (defaults above).
 	BatchMax  int
 	BatchWait time.Duration
-	// Workers is how many group-commit transactions may run at once on
-	// PostgreSQL (default 4). SQLite has one writer, so one worker.
-	Workers int
+	// Partitions is how many group-commit batches may execute at once on
+	// PostgreSQL, each on its own share of the customer accounts (default
+	// DefaultPartitions; see batch.go). SQLite has one writer, so one.
+	Partitions int
 }
 
 // Store implements ports.Store.
@@ -112,7 +116,10 @@ type Store struct {
 	writeStmts, readStmts *stmtCache
 }
 
-var _ ports.Store = (*Store)(nil)
+var (
+	_ ports.Store      = (*Store)(nil)
+	_ ports.WriteKeyer = (*Store)(nil)
+)
 
 // Open connects to the database named by opts.URL. It does not migrate:
 // call Migrate (tiyn serve does, at start).
@@ -144,14 +151,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s store: %w", dialect, classify(err))
 	}
 	if opts.GroupCommit {
-		workers := opts.Workers
-		if workers <= 0 {
-			workers = 4
-		}
+		partitions := cmpOr(opts.Partitions, DefaultPartitions)
 		if dialect == SQLite {
-			workers = 1
+			partitions = 1
 		}
-		s.batcher = newBatcher(s, cmpOr(opts.BatchMax, DefaultBatchMax), cmpOr(opts.BatchWait, DefaultBatchWait), workers)
+		// Two workers per partition: one executes a batch while the other
+		// commits the previous one.
+		s.batcher = newBatcher(s, cmpOr(opts.BatchMax, DefaultBatchMax), cmpOr(opts.BatchWait, DefaultBatchWait), partitions, 2)
+		s.batcher.deferWrites = dialect == Postgres
 	}
 	return s, nil
 }
@@ -216,6 +223,24 @@ func (s *Store) openPostgres(dsn string, opts Options) error {
 	return nil
 }
 
+// sqlitePragmas are the settings of every SQLite connection, written in
+// each driver's DSN syntax by sqliteDSN (sqlite_cgo.go, sqlite_purego.go),
+// which also turns foreign keys on (off by default in SQLite; the schema
+// relies on them).
+type sqlitePragmas struct {
+	busyTimeoutMS int64
+	// WAL: readers do not block the writer and the writer does not block
+	// readers, and a commit is one append.
+	journalMode string
+	// FULL: a commit is durable on power loss too. A ledger answers the
+	// platform 200 only after commit, so the commit must survive.
+	synchronous string
+}
+
+func sqliteSettings() sqlitePragmas {
+	return sqlitePragmas{busyTimeoutMS: DefaultSQLiteBusyTimeout.Milliseconds(), journalMode: "WAL", synchronous: "FULL"}
+}
+
 // openSQLite opens two pools on one file: a single writer connection
 // (SQLite allows one writer; queueing in Go is cheaper than SQLITE_BUSY
 // retries) whose transactions start with BEGIN IMMEDIATE, and a read pool
@@ -227,27 +252,14 @@ func (s *Store) openSQLite(path string, opts Options) error {
 	if strings.Contains(path, "?") {
 		return fmt.Errorf("sqlite URL %q: parameters are set by Tiyn, give only the path", path)
 	}
-	params := url.Values{}
-	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", DefaultSQLiteBusyTimeout.Milliseconds()))
-	// WAL: readers do not block the writer and the writer does not block
-	// readers, and a commit is one append.
-	params.Add("_pragma", "journal_mode(WAL)")
-	// FULL: a commit is durable on power loss too. A ledger answers the
-	// platform 200 only after commit, so the commit must survive.
-	params.Add("_pragma", "synchronous(FULL)")
-	// Foreign keys are off by default in SQLite; the schema relies on them.
-	params.Add("_pragma", "foreign_keys(1)")
-	writeDSN := "file:" + path + "?" + params.Encode() + "&_txlock=immediate"
-	readDSN := "file:" + path + "?" + params.Encode()
-
-	w, err := sql.Open(sqliteshim.ShimName, writeDSN)
+	w, err := sql.Open(sqliteDriverName, sqliteDSN(path, true))
 	if err != nil {
 		return err
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := sql.Open(sqliteshim.ShimName, readDSN)
+	r, err := sql.Open(sqliteDriverName, sqliteDSN(path, false))
 	if err != nil {
 		_ = w.Close()
 		return err
@@ -277,6 +289,20 @@ func (s *Store) PreparedStatements() int {
 		n += s.readStmts.size()
 	}
 	return n
+}
+
+// WantsWriteKeys reports whether writes with different keys
+// (ports.WithWriteKey) run side by side: with group commit on PostgreSQL.
+func (s *Store) WantsWriteKeys() bool {
+	return s.batcher != nil && len(s.batcher.parts) > 1
+}
+
+// BatchStats returns group commit's counters (zero when it is off).
+func (s *Store) BatchStats() BatchStats {
+	if s.batcher == nil {
+		return BatchStats{}
+	}
+	return s.batcher.stats.snapshot()
 }
 
 // DBStats returns the write pool's statistics, for metrics.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
@@ -13,6 +15,9 @@ import (
 // tx implements ports.Tx on a bun transaction.
 type tx struct {
 	reader
+	// d collects deferred writes in a group-commit batch; nil runs every
+	// write at once.
+	d *deferred
 }
 
 var _ ports.Tx = (*tx)(nil)
@@ -37,6 +42,9 @@ func (t *tx) InsertAccount(ctx context.Context, a domain.Account) error {
 }
 
 func (t *tx) UpdateAccountStatus(ctx context.Context, a domain.Account, fromVersion int64) error {
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
 	n, err := t.exec(ctx, `UPDATE accounts SET status = ?, version = ?, updated_at_us = ? WHERE id = ? AND version = ?`,
 		a.Status().String(), a.Version(), us(a.UpdatedAt()), a.ID(), fromVersion)
 	if err != nil {
@@ -66,6 +74,9 @@ func (t *tx) InsertDeposit(ctx context.Context, d domain.Deposit) error {
 // crediting: it changes the row only if its status is still the one the
 // decision was made on.
 func (t *tx) TransitionDeposit(ctx context.Context, d domain.Deposit, from domain.DepositStatus) error {
+	if t.d != nil && t.d.err == nil {
+		return t.d.transition(d, from)
+	}
 	n, err := t.exec(ctx, `UPDATE deposits SET status = ?, operation_id = ?, settled_at_us = ?, version = version + 1
 		WHERE id = ? AND status = ?`, d.Status.String(), d.OperationID, us(d.SettledAt), d.ID, from.String())
 	if err != nil {
@@ -83,6 +94,14 @@ func (t *tx) TransitionDeposit(ctx context.Context, d domain.Deposit, from domai
 // postings in one multi-row statement.
 func (t *tx) ApplyTransfer(ctx context.Context, tr domain.Transfer) (domain.Transfer, error) {
 	if err := tr.Validate(); err != nil {
+		return tr, err
+	}
+	if t.d != nil && t.d.err == nil && deferrable(tr) {
+		tr.Postings = slices.Clone(tr.Postings)
+		t.d.addTransfer(tr)
+		return tr, nil
+	}
+	if err := t.flush(ctx); err != nil {
 		return tr, err
 	}
 	_, err := t.exec(ctx, `INSERT INTO transfers (id, kind, deposit_id, exception_id, description, actor, created_at_us)
@@ -153,16 +172,114 @@ func nullable(s string) any {
 	return s
 }
 
-func (t *tx) InsertInbox(ctx context.Context, r ports.InboxRecord) (int64, error) {
-	var id int64
+func (t *tx) InsertInbox(ctx context.Context, r *ports.InboxRecord) error {
+	if t.d != nil && t.d.err == nil {
+		t.d.inbox = append(t.d.inbox, r)
+		t.d.seen[r.DedupeKey] = true
+		return nil
+	}
 	err := t.db.QueryRowContext(ctx, `INSERT INTO callback_inbox (provider, method, project, payment_id, operation_id,
 		status, body, outcome, deposit_id, exception_id, dedupe_key, received_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		RETURNING id`, r.Channel.Provider, r.Channel.Method, r.Channel.Project, r.PaymentID, r.OperationID, r.Status,
-		[]byte(r.Body), r.Outcome.String(), r.DepositID, r.ExceptionID, r.DedupeKey, us(r.ReceivedAt)).Scan(&id)
+		RETURNING id`, inboxArgs(r)...).Scan(&r.ID)
 	if err != nil {
-		return 0, fmt.Errorf("insert inbox record for %s: %w", r.PaymentID, classify(err))
+		return fmt.Errorf("insert inbox record for %s: %w", r.PaymentID, classify(err))
 	}
-	return id, nil
+	return nil
+}
+
+// Reads that see deferred writes (deferred.go): overlaid, or after a flush.
+
+func (t *tx) AccountByID(ctx context.Context, id string) (domain.Account, error) {
+	a, err := t.reader.AccountByID(ctx, id)
+	if err != nil || t.d == nil {
+		return a, err
+	}
+	return t.d.overlay(a)
+}
+
+func (t *tx) AccountByCustomer(ctx context.Context, customerID string, c domain.Currency) (domain.Account, error) {
+	a, err := t.reader.AccountByCustomer(ctx, customerID, c)
+	if err != nil || t.d == nil {
+		return a, err
+	}
+	return t.d.overlay(a)
+}
+
+func (t *tx) InboxSeen(ctx context.Context, dedupeKey string) (bool, error) {
+	if t.d != nil && t.d.seen[dedupeKey] {
+		return true, nil
+	}
+	return t.reader.InboxSeen(ctx, dedupeKey)
+}
+
+func (t *tx) SettleView(ctx context.Context, ch domain.Channel, paymentID, dedupeKey string) (ports.SettleView, error) {
+	v, err := t.reader.SettleView(ctx, ch, paymentID, dedupeKey)
+	if err != nil || t.d == nil {
+		return v, err
+	}
+	v.Seen = v.Seen || t.d.seen[dedupeKey]
+	if v.Found {
+		v.Deposit = t.d.overlayDeposit(v.Deposit)
+		v.Account, err = t.d.overlay(v.Account)
+	}
+	return v, err
+}
+
+func (t *tx) DepositByPaymentID(ctx context.Context, ch domain.Channel, paymentID string) (domain.Deposit, error) {
+	dep, err := t.reader.DepositByPaymentID(ctx, ch, paymentID)
+	if err != nil || t.d == nil {
+		return dep, err
+	}
+	return t.d.overlayDeposit(dep), nil
+}
+
+func (t *tx) ListDeposits(ctx context.Context, q ports.DepositQuery) ([]domain.Deposit, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.reader.ListDeposits(ctx, q)
+}
+
+func (t *tx) ListAccounts(ctx context.Context, q ports.AccountQuery) ([]domain.Account, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.reader.ListAccounts(ctx, q)
+}
+
+func (t *tx) Statement(ctx context.Context, q ports.StatementQuery) ([]ports.StatementLine, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.reader.Statement(ctx, q)
+}
+
+func (t *tx) BalanceAt(ctx context.Context, accountID string, at time.Time) (int64, error) {
+	if err := t.flush(ctx); err != nil {
+		return 0, err
+	}
+	return t.reader.BalanceAt(ctx, accountID, at)
+}
+
+func (t *tx) DerivedBalance(ctx context.Context, accountID string) (int64, error) {
+	if err := t.flush(ctx); err != nil {
+		return 0, err
+	}
+	return t.reader.DerivedBalance(ctx, accountID)
+}
+
+func (t *tx) ListInbox(ctx context.Context, q ports.InboxQuery) ([]ports.InboxRecord, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.reader.ListInbox(ctx, q)
+}
+
+func (t *tx) CheckLedger(ctx context.Context) (ports.LedgerCheck, error) {
+	if err := t.flush(ctx); err != nil {
+		return ports.LedgerCheck{}, err
+	}
+	return t.reader.CheckLedger(ctx)
 }
 
 // InsertException relies on the dedupe key's unique constraint: ON CONFLICT

@@ -351,10 +351,11 @@ func TestInboxRoundTrip(t *testing.T) {
 		}
 		for i := range records {
 			e.update(t, func(ctx context.Context, tx ports.Tx) error {
-				id, err := tx.InsertInbox(ctx, records[i])
-				records[i].ID = id
-				return err
+				return tx.InsertInbox(ctx, &records[i]) // sets the ID by the time Update returns
 			})
+			if records[i].ID <= 0 {
+				t.Fatalf("record %d: InsertInbox left ID %d after Update returned", i, records[i].ID)
+			}
 		}
 		all, err := e.store.ListInbox(ctx, ports.InboxQuery{})
 		if err != nil {
@@ -867,7 +868,7 @@ func TestUpdateRollsBack(t *testing.T) {
 			if _, err := tx.ApplyTransfer(ctx, spend); err != nil {
 				return err
 			}
-			if _, err := tx.InsertInbox(ctx, ports.InboxRecord{Channel: kassa, PaymentID: "p", Body: "{}", Outcome: domain.EffectRecord,
+			if err := tx.InsertInbox(ctx, &ports.InboxRecord{Channel: kassa, PaymentID: "p", Body: "{}", Outcome: domain.EffectRecord,
 				DedupeKey: "k", ReceivedAt: e.clock.Now()}); err != nil {
 				return err
 			}

@@ -103,6 +103,11 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err := mount(srv.Mux(), ledger, cfg, logger, reg); err != nil {
 		return err
 	}
+	if cfg.GroupCommit {
+		if err := registerBatchMetrics(reg, store.BatchStats); err != nil {
+			return err
+		}
+	}
 
 	addr := ln.Addr().String()
 	if demo != nil {
@@ -192,10 +197,15 @@ func logConfig(logger *slog.Logger, cfg Config, demo bool) {
 	for i, p := range cfg.MonetixProjects {
 		ids[i] = p.ID
 	}
+	engine := "postgresql"
+	if !strings.HasPrefix(cfg.DatabaseURL, "postgres") {
+		engine = sqlstore.SQLiteEngine()
+	}
 	logger.Info("starting tiyn",
 		slog.String("version", version),
 		slog.String("listen", cfg.Listen),
 		slog.String("database", redactedURL(cfg.DatabaseURL)),
+		slog.String("engine", engine),
 		slog.Bool("group_commit", cfg.GroupCommit),
 		slog.Any("api_tokens", names),
 		slog.String("api_tokens_from", cfg.APITokensFrom),
@@ -310,4 +320,30 @@ func (m *Main) openStore(ctx context.Context, cfg Config) (*sqlstore.Store, erro
 	}
 	m.OnClose(store.Close)
 	return store, nil
+}
+
+// registerBatchMetrics exports group commit's counters, read at scrape
+// time: rate(items) ÷ rate(batches) is the mean batch size.
+func registerBatchMetrics(reg prometheus.Registerer, stats func() sqlstore.BatchStats) error {
+	counter := func(name, help string, v func(sqlstore.BatchStats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tiyn_group_commit_" + name, Help: help},
+			func() float64 { return v(stats()) })
+	}
+	for _, c := range []prometheus.Collector{
+		counter("batches_total", "Group-commit transactions committed.",
+			func(s sqlstore.BatchStats) float64 { return float64(s.Batches) }),
+		counter("items_total", "Writes (callbacks, check_deposits, debits, …) committed by group-commit transactions.",
+			func(s sqlstore.BatchStats) float64 { return float64(s.Items) }),
+		counter("restarts_total", "Batches rolled back and run again without an item that failed.",
+			func(s sqlstore.BatchStats) float64 { return float64(s.Restarts) }),
+		counter("exec_seconds_total", "Time batches spent running their statements (one batch executes at a time).",
+			func(s sqlstore.BatchStats) float64 { return s.ExecTime.Seconds() }),
+		counter("commit_seconds_total", "Time batches spent in COMMIT (the WAL flush).",
+			func(s sqlstore.BatchStats) float64 { return s.CommitTime.Seconds() }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return nil
 }

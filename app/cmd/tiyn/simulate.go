@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +71,7 @@ type simFlags struct {
 	intermediate, unknown         float64
 	platform, jsonOut, noProgress bool
 	seed                          int64
+	cpuProfile                    string
 }
 
 func (f *simFlags) define(fs *flag.FlagSet) {
@@ -94,6 +97,7 @@ func (f *simFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "no progress bar (it is drawn only on a terminal anyway)")
 	fs.Int64Var(&f.seed, "seed", 1, "seed of the payment plan (customers, amounts, scenarios)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write the simulator's own CPU profile to this file (what the load generator costs)")
 }
 
 func runSimulate(ctx context.Context, m *Main, args []string) error {
@@ -118,6 +122,13 @@ func runSimulate(ctx context.Context, m *Main, args []string) error {
 		cfg.Progress = m.Stderr
 	}
 
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	report, runErr := platformsim.Run(ctx, cfg)
 	switch {
 	case errors.Is(runErr, platformsim.ErrConfig):
@@ -311,4 +322,20 @@ func inlineOrFile(env func(string) string, inline, file string) (raw, from strin
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(interface{ Fd() uintptr })
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// startCPUProfile profiles this process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
