@@ -1,0 +1,282 @@
+package contract_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tiyn/tiyn/adapters/sqlstore"
+	"github.com/tiyn/tiyn/adapters/system"
+	"github.com/tiyn/tiyn/app"
+	"github.com/tiyn/tiyn/domain"
+	"github.com/tiyn/tiyn/ports"
+	"github.com/tiyn/tiyn/tests/pgtest"
+)
+
+// The writes a group-commit batch defers to its end (sqlstore/deferred.go)
+// must look, through the transaction and after it, exactly like writes
+// made at once: every store configuration runs these, and on
+// postgres-group they take the deferred path.
+
+// TestWritesVisibleInsideTheirTransaction reads back, inside one Update,
+// every write a settlement makes, and checks what the port promises once
+// Update returned (ids and balances filled in).
+func TestWritesVisibleInsideTheirTransaction(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		a := e.insertAccount(t, "cust-vis", domain.KZT)
+		d := e.insertDeposit(t, a, 40_000, base)
+		at := base.Add(time.Minute)
+		next := d
+		next.Status, next.OperationID, next.SettledAt, next.Version = domain.DepositSucceeded, "op-vis", at, d.Version+1
+		credit := e.transfer(t, domain.TransferDepositCredit, kassa.ClearingAccountID(), a.ID(), d.Amount, at)
+		credit.DepositID = d.ID
+		rec := &ports.InboxRecord{Channel: kassa, PaymentID: d.PaymentID, OperationID: "op-vis", Status: "success",
+			Body: `{"k":"v"}`, Outcome: domain.EffectCredit, DepositID: d.ID, DedupeKey: "dedupe-vis", ReceivedAt: at}
+		var applied domain.Transfer
+
+		e.update(t, func(ctx context.Context, tx ports.Tx) error {
+			if err := tx.TransitionDeposit(ctx, next, domain.DepositPending); err != nil {
+				return err
+			}
+			var err error
+			if applied, err = tx.ApplyTransfer(ctx, credit); err != nil {
+				return err
+			}
+			if err := tx.InsertInbox(ctx, rec); err != nil {
+				return err
+			}
+
+			// The deposit moved: by payment id, in the settle view, and a
+			// second transition from pending loses.
+			got, err := tx.DepositByPaymentID(ctx, kassa, d.PaymentID)
+			if err != nil || got.Status != domain.DepositSucceeded || got.OperationID != "op-vis" || got.Version != d.Version+1 {
+				return fmt.Errorf("deposit inside tx: %+v, %v", got, err)
+			}
+			other := next
+			other.OperationID = "op-other"
+			if err := tx.TransitionDeposit(ctx, other, domain.DepositPending); !errors.Is(err, ports.ErrConflict) {
+				return fmt.Errorf("second transition from pending: %v, want ErrConflict", err)
+			}
+			view, err := tx.SettleView(ctx, kassa, d.PaymentID, "dedupe-vis")
+			if err != nil || !view.Found || !view.Seen || view.Deposit.Status != domain.DepositSucceeded ||
+				view.Account.ID() != a.ID() || view.Account.Balance().Minor() != 40_000 {
+				return fmt.Errorf("settle view inside tx: %+v, %v", view, err)
+			}
+			if view, err := tx.SettleView(ctx, kassa, d.PaymentID, "dedupe-other"); err != nil || view.Seen {
+				return fmt.Errorf("settle view of another key: seen=%v, %v", view.Seen, err)
+			}
+
+			// The balance moved, with its version.
+			acc, err := tx.AccountByID(ctx, a.ID())
+			if err != nil || acc.Balance().Minor() != 40_000 || acc.Version() != a.Version()+1 {
+				return fmt.Errorf("account inside tx: balance %v version %d, %v", acc.Balance(), acc.Version(), err)
+			}
+			if acc, err := tx.AccountByCustomer(ctx, "cust-vis", domain.KZT); err != nil || acc.Balance().Minor() != 40_000 {
+				return fmt.Errorf("account by customer inside tx: %v, %v", acc.Balance(), err)
+			}
+
+			// The callback is in the inbox.
+			if seen, err := tx.InboxSeen(ctx, "dedupe-vis"); err != nil || !seen {
+				return fmt.Errorf("InboxSeen inside tx: %v, %v", seen, err)
+			}
+			inbox, err := tx.ListInbox(ctx, ports.InboxQuery{PaymentID: d.PaymentID})
+			if err != nil || len(inbox) != 1 || inbox[0].DedupeKey != "dedupe-vis" {
+				return fmt.Errorf("ListInbox inside tx: %d records, %v", len(inbox), err)
+			}
+
+			// And the money is on the statement and in the derived balances.
+			lines, err := tx.Statement(ctx, ports.StatementQuery{AccountID: a.ID()})
+			if err != nil || len(lines) != 1 || lines[0].Amount.Minor() != 40_000 || lines[0].BalanceAfter.Minor() != 40_000 {
+				return fmt.Errorf("statement inside tx: %+v, %v", lines, err)
+			}
+			if b, err := tx.DerivedBalance(ctx, a.ID()); err != nil || b != 40_000 {
+				return fmt.Errorf("derived balance inside tx: %d, %v", b, err)
+			}
+			return nil
+		})
+
+		if rec.ID <= 0 {
+			t.Errorf("inbox record id %d after Update returned", rec.ID)
+		}
+		if got := balanceAfter(t, applied, a.ID()); got != 40_000 {
+			t.Errorf("credit's balance after = %d, want 40000", got)
+		}
+		if got := e.balance(t, a.ID()); got != 40_000 {
+			t.Errorf("stored balance %d, want 40000", got)
+		}
+		e.healthy(t)
+	})
+}
+
+// TestBatchNeighboursSurviveABadWrite submits good credits and one credit
+// to an account that does not exist, all at once and without write keys
+// (so on group commit they share batches): the bad one alone fails, with
+// the error the port names, and every good one is credited once with
+// balances after that follow each other.
+func TestBatchNeighboursSurviveABadWrite(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		const n = 24
+		a := e.insertAccount(t, "cust-batch", domain.KZT)
+		deps := make([]domain.Deposit, n)
+		for i := range deps {
+			deps[i] = e.insertDeposit(t, a, int64(1_000*(i+1)), base)
+		}
+		errs := race(t, n+1, func(ctx context.Context, i int) error {
+			return e.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+				at := base.Add(time.Duration(i) * time.Second)
+				if i == n {
+					tr, err := domain.NewTransfer(e.ids.NewID("trf"), domain.TransferDepositCredit,
+						kassa.ClearingAccountID(), "acc_does_not_exist", domain.NewAmount(500, domain.KZT), at)
+					if err != nil {
+						return err
+					}
+					_, err = tx.ApplyTransfer(ctx, tr)
+					return err
+				}
+				d := deps[i]
+				next := d
+				next.Status, next.OperationID, next.SettledAt, next.Version = domain.DepositSucceeded, fmt.Sprint("op-", i), at, d.Version+1
+				if err := tx.TransitionDeposit(ctx, next, domain.DepositPending); err != nil {
+					return err
+				}
+				tr, err := domain.NewTransfer(e.ids.NewID("trf"), domain.TransferDepositCredit,
+					kassa.ClearingAccountID(), a.ID(), d.Amount, at)
+				if err != nil {
+					return err
+				}
+				tr.DepositID = d.ID
+				_, err = tx.ApplyTransfer(ctx, tr)
+				return err
+			})
+		})
+		var want int64
+		for i, err := range errs {
+			switch {
+			case i == n:
+				wantErr(t, "credit to an unknown account", err, ports.ErrNotFound)
+			case err != nil:
+				t.Errorf("good credit %d failed beside a bad one: %v", i, err)
+			default:
+				want += deps[i].Amount.Minor()
+			}
+		}
+		if got := e.balance(t, a.ID()); got != want {
+			t.Errorf("balance %d, want %d", got, want)
+		}
+		lines, err := e.store.Statement(t.Context(), ports.StatementQuery{AccountID: a.ID(), Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var running int64
+		for _, l := range lines {
+			running += l.Amount.Minor()
+			if l.BalanceAfter.Minor() != running {
+				t.Fatalf("statement line %d: balance after %d, running sum %d", l.Seq, l.BalanceAfter.Minor(), running)
+			}
+		}
+		if len(lines) != n || running != want {
+			t.Errorf("statement: %d lines summing to %d, want %d lines summing to %d", len(lines), running, n, want)
+		}
+		e.healthy(t)
+	})
+}
+
+// TestConcurrentDuplicateCallbacksOneCredit sends every callback of many
+// deposits twice at once through the service, keyed as production keys
+// them: one credit each, the twin a replay, whichever batch each lands in.
+func TestConcurrentDuplicateCallbacksOneCredit(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		const n = 20
+		var deps []domain.Deposit
+		for i := range n {
+			customer := fmt.Sprint("cust-dup-", i%4)
+			if i < 4 {
+				e.openAccount(t, customer)
+			}
+			deps = append(deps, e.openDeposit(t, customer, int64(10_000+i)))
+		}
+		results := make([]ports.SettleResult, 2*n)
+		errs := race(t, 2*n, func(ctx context.Context, i int) error {
+			var err error
+			results[i], err = e.svc.SettleDeposit(ctx, e.success(deps[i/2], fmt.Sprint("op-dup-", i/2)))
+			return err
+		})
+		for i := 0; i < 2*n; i += 2 {
+			if errs[i] != nil || errs[i+1] != nil {
+				t.Fatalf("deposit %d: %v / %v", i/2, errs[i], errs[i+1])
+			}
+			a, b := results[i].Effect, results[i+1].Effect
+			if !(a == domain.EffectCredit && b == domain.EffectReplay || a == domain.EffectReplay && b == domain.EffectCredit) {
+				t.Errorf("deposit %d: effects %s and %s, want one credit and one replay", i/2, a, b)
+			}
+			if results[i].InboxID <= 0 || results[i+1].InboxID <= 0 || results[i].InboxID == results[i+1].InboxID {
+				t.Errorf("deposit %d: inbox ids %d and %d", i/2, results[i].InboxID, results[i+1].InboxID)
+			}
+		}
+		if c := e.healthy(t); c.Transfers != n {
+			t.Errorf("%d transfers, want %d", c.Transfers, n)
+		}
+	})
+}
+
+// TestDeferredFlushFailurePostgres makes sure the path above is the one
+// taken: batches held open long enough to share (BatchWait), so the bad
+// credit's flush fails with good neighbours in its batch, and the store
+// re-runs the batch without deferral.
+func TestDeferredFlushFailurePostgres(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Open(t, sqlstore.Options{GroupCommit: true, BatchWait: 50 * time.Millisecond, MaxOpenConns: pgMaxConns})
+	ids := &system.IDs{}
+	e := &env{cfg: storeConfig{"postgres-group", sqlstore.Postgres, true}, store: s, svc: app.NewService(s, system.Clock{}, ids), ids: ids}
+	a := e.insertAccount(t, "cust-flush", domain.KZT)
+	const n = 8
+	deps := make([]domain.Deposit, n)
+	for i := range deps {
+		deps[i] = e.insertDeposit(t, a, 1_000, base)
+	}
+	before := s.BatchStats()
+	errs := race(t, n+1, func(ctx context.Context, i int) error {
+		return s.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+			target, amount := a.ID(), int64(1_000)
+			if i == n {
+				target = "acc_does_not_exist"
+			} else {
+				next := deps[i]
+				next.Status, next.OperationID, next.Version = domain.DepositSucceeded, fmt.Sprint("op-", i), deps[i].Version+1
+				if err := tx.TransitionDeposit(ctx, next, domain.DepositPending); err != nil {
+					return err
+				}
+			}
+			tr, err := domain.NewTransfer(ids.NewID("trf"), domain.TransferDepositCredit, kassa.ClearingAccountID(), target,
+				domain.NewAmount(amount, domain.KZT), base)
+			if err != nil {
+				return err
+			}
+			if i < n {
+				tr.DepositID = deps[i].ID
+			}
+			_, err = tx.ApplyTransfer(ctx, tr)
+			return err
+		})
+	})
+	for i, err := range errs {
+		if i == n {
+			wantErr(t, "credit to an unknown account", err, ports.ErrNotFound)
+		} else if err != nil {
+			t.Errorf("credit %d: %v", i, err)
+		}
+	}
+	after := s.BatchStats()
+	if after.Restarts == before.Restarts {
+		t.Errorf("no batch was re-run (batches %d → %d): the bad credit never shared a batch", before.Batches, after.Batches)
+	}
+	if got := e.balance(t, a.ID()); got != n*1_000 {
+		t.Errorf("balance %d, want %d", got, n*1_000)
+	}
+	e.healthy(t)
+}
