@@ -223,9 +223,12 @@ baseline() {
   TIYN_DATABASE_URL=$(pg_db_url "$dbname") "$BIN" migrate >/dev/null
   psql "$(pg_db_url "$dbname")" -X -q -v ON_ERROR_STOP=1 -v accounts="$CUSTOMERS" -v deposits="$deposits" \
     -f bench/baseline_setup.sql >/dev/null
-  local threads=$((c < 2 ? 1 : 2))
+  local threads=$((c < 2 ? 1 : 2)) p0 p1
+  p0=$(pg_ticks)
   pgbench "$(pg_db_url "$dbname")" -n -f bench/credit.pgbench -c "$c" -j "$threads" -T "$DURATION" \
     -D seq=-1 -D clients="$c" >"$out/baseline-c$c.pgbench.txt" 2>&1 || true
+  p1=$(pg_ticks)
+  awk -v a="$p0" -v b="$p1" -v hz="$clk" 'BEGIN { printf "pg_cpu_seconds=%.3f\n", (b - a) / hz }' >"$out/baseline-c$c.meta"
   # Exactly-once check of the baseline itself: one credit per settled deposit.
   psql "$(pg_db_url "$dbname")" -X -Atq -c "SELECT (SELECT count(*) FROM deposits WHERE status = 'succeeded'),
       (SELECT count(*) FROM transfers), (SELECT coalesce(sum(balance_minor), 0) FROM accounts),

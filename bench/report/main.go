@@ -81,7 +81,15 @@ type Phase struct {
 	ErrorSamples    []string               `json:"error_samples,omitempty"`
 	ServerCPUSec    float64                `json:"server_cpu_seconds"`
 	ServerHWMKiB    int64                  `json:"server_rss_hwm_kib"`
-	ExitCode        int                    `json:"simulate_exit_code"`
+	// The other processes on the machine during the phase, and group
+	// commit's counters (zero when it is off).
+	SimCPUSec      float64 `json:"simulator_cpu_seconds"`
+	PGCPUSec       float64 `json:"postgres_cpu_seconds"`
+	Batches        float64 `json:"group_commit_batches"`
+	BatchItems     float64 `json:"group_commit_items"`
+	BatchExecSec   float64 `json:"group_commit_exec_seconds"`
+	BatchCommitSec float64 `json:"group_commit_commit_seconds"`
+	ExitCode       int     `json:"simulate_exit_code"`
 }
 
 // Row is one line of the table: a store configuration at one concurrency.
@@ -98,8 +106,15 @@ type Row struct {
 	RatioCallbacks float64 `json:"ratio_callbacks_to_baseline,omitempty"`
 	RSSMiB         float64 `json:"server_rss_hwm_mib,omitempty"`
 	CPUPer1000     float64 `json:"server_cpu_seconds_per_1000_payments,omitempty"`
-	Mismatches     int     `json:"mismatches"`
-	Errors         int     `json:"errors"`
+	// The full phase's CPU per 1,000 payments of PostgreSQL (on this
+	// machine) and of the simulator, and its mean group-commit batch.
+	PGCPUPer1000  float64 `json:"postgres_cpu_seconds_per_1000_payments,omitempty"`
+	SimCPUPer1000 float64 `json:"simulator_cpu_seconds_per_1000_payments,omitempty"`
+	BatchSize     float64 `json:"group_commit_mean_batch,omitempty"`
+	// Baseline rows: PostgreSQL's CPU per credit, ms.
+	BaselinePGCPUMs float64 `json:"baseline_postgres_cpu_ms_per_credit,omitempty"`
+	Mismatches      int     `json:"mismatches"`
+	Errors          int     `json:"errors"`
 	// Baseline rows only.
 	BaselineLatencyMs float64 `json:"baseline_latency_avg_ms,omitempty"`
 	BaselineFailed    int     `json:"baseline_failed,omitempty"`
@@ -196,6 +211,13 @@ func load(dir string) (Result, error) {
 			if r.BaselineTPS == 0 || abortedLine.Match(b) {
 				r.Errors = 1
 			}
+			if meta, err := readKV(filepath.Join(dir, fmt.Sprintf("baseline-c%d.meta", c))); err == nil && r.BaselineTPS > 0 {
+				pg, _ := strconv.ParseFloat(meta["pg_cpu_seconds"], 64)
+				dur, _ := strconv.ParseFloat(res.Machine["duration_seconds"], 64)
+				if pg > 0 && dur > 0 {
+					r.BaselinePGCPUMs = pg / (r.BaselineTPS * dur) * 1000
+				}
+			}
 			continue
 		}
 		m := simFile.FindStringSubmatch(e.Name())
@@ -268,6 +290,12 @@ func loadPhase(dir, name string) (*Phase, error) {
 	ph.ServerCPUSec, _ = strconv.ParseFloat(meta["cpu_seconds"], 64)
 	ph.ServerHWMKiB, _ = strconv.ParseInt(meta["rss_hwm_kib"], 10, 64)
 	ph.ExitCode, _ = strconv.Atoi(meta["exit_code"])
+	ph.SimCPUSec, _ = strconv.ParseFloat(meta["sim_cpu_seconds"], 64)
+	ph.PGCPUSec, _ = strconv.ParseFloat(meta["pg_cpu_seconds"], 64)
+	ph.Batches, _ = strconv.ParseFloat(meta["gc_batches_total"], 64)
+	ph.BatchItems, _ = strconv.ParseFloat(meta["gc_items_total"], 64)
+	ph.BatchExecSec, _ = strconv.ParseFloat(meta["gc_exec_seconds_total"], 64)
+	ph.BatchCommitSec, _ = strconv.ParseFloat(meta["gc_commit_seconds_total"], 64)
 	b, err := os.ReadFile(filepath.Join(dir, name+".sim.json"))
 	if err != nil {
 		return nil, err
@@ -304,6 +332,11 @@ func finish(r *Row, base *Row) {
 	}
 	if r.Full != nil && r.Full.Payments > 0 {
 		r.CPUPer1000 = r.Full.ServerCPUSec / float64(r.Full.Payments) * 1000
+		r.SimCPUPer1000 = r.Full.SimCPUSec / float64(r.Full.Payments) * 1000
+		r.PGCPUPer1000 = r.Full.PGCPUSec / float64(r.Full.Payments) * 1000
+		if r.Full.Batches > 0 {
+			r.BatchSize = r.Full.BatchItems / r.Full.Batches
+		}
 	}
 	if base != nil && base.BaselineTPS > 0 && r.Callbacks != nil && strings.HasPrefix(r.Name, "pg-") {
 		r.BaselineTPS = base.BaselineTPS
@@ -414,11 +447,15 @@ func writeTable(w io.Writer, res Result) error {
 		m["loadavg_start"], m["loadavg_end"])
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "row\tc\tfull pay/s\tverify p50/95/99\tcheck_dep p50/95/99\tcallback p50/95/99\t"+
-		"cb-only cb/s\tcredits/s\tcb-only p50/95/99\tbaseline tps\tcredits÷base\tcb÷base\tRSS MiB\tCPU s/1k pay\tmismatch\terrors\t")
+		"cb-only cb/s\tcredits/s\tcb-only p50/95/99\tbaseline tps\tcredits÷base\tcb÷base\tRSS MiB\tCPU s/1k pay\tPG CPU\tsim CPU\tbatch\tmismatch\terrors\t")
 	for _, r := range res.Rows {
 		if r.Name == "baseline" {
-			fmt.Fprintf(tw, "baseline (pgbench)\t%d\t-\t-\t-\t-\t-\t%s\tavg %s\t%s\t-\t-\t-\t-\t%d\t%d\t\n",
-				r.Concurrency, num(r.BaselineTPS, 0), ms(r.BaselineLatencyMs), num(r.BaselineTPS, 0),
+			pg := "-"
+			if r.BaselinePGCPUMs > 0 {
+				pg = num(r.BaselinePGCPUMs, 2) + " ms/cr"
+			}
+			fmt.Fprintf(tw, "baseline (pgbench)\t%d\t-\t-\t-\t-\t-\t%s\tavg %s\t%s\t-\t-\t-\t-\t%s\t-\t-\t%d\t%d\t\n",
+				r.Concurrency, num(r.BaselineTPS, 0), ms(r.BaselineLatencyMs), num(r.BaselineTPS, 0), pg,
 				r.Mismatches, r.Errors+r.BaselineFailed)
 			continue
 		}
@@ -435,16 +472,18 @@ func writeTable(w io.Writer, res Result) error {
 			}
 			return strconv.FormatFloat(v, 'f', 2, 64) + "×"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n",
 			r.Name, r.Concurrency, num(fullRate, 0), lat(r.Full, "verify"), lat(r.Full, "check_deposit"),
 			lat(r.Full, "callback"), num(cbRate, 0), num(crRate, 0), lat(r.Callbacks, "callback"),
 			num(r.BaselineTPS, 0), ratio(r.RatioCredits), ratio(r.RatioCallbacks), num(r.RSSMiB, 0),
-			num(r.CPUPer1000, 2), r.Mismatches, r.Errors)
+			num(r.CPUPer1000, 2), num(r.PGCPUPer1000, 2), num(r.SimCPUPer1000, 2), num(r.BatchSize, 1), r.Mismatches, r.Errors)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\nlatencies in ms; credits÷base = callbacks-mode credits/s ÷ pgbench tps at the same c; CPU = server utime+stime in the full phase")
+	fmt.Fprintln(w, "\nlatencies in ms; credits÷base = callbacks-mode credits/s ÷ pgbench tps at the same c; CPU, PG CPU, sim CPU = seconds"+
+		"\nof CPU (utime+stime) per 1,000 payments in the full phase of the server, PostgreSQL and the simulator (baseline:"+
+		"\nPostgreSQL's ms per credit); batch = mean group-commit batch in the full phase")
 	for _, t := range res.Targets {
 		verdict := "MISSED"
 		switch {
