@@ -17,7 +17,7 @@ help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build bin/tiyn (pure Go: CGO_ENABLED=0 works too).
+build: ## Build bin/tiyn (SQLite is the C library with cgo; CGO_ENABLED=0 builds the pure-Go one).
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./app/cmd/tiyn
 
 .PHONY: run
@@ -25,8 +25,9 @@ run: build ## Serve on the embedded SQLite file ./tiyn.db (demo token and key pr
 	./$(BIN) serve
 
 .PHONY: test
-test: ## Run every test with -race (PostgreSQL tests use TIYN_TEST_POSTGRES_URL, else Docker, else 127.0.0.1:5432).
+test: ## Run every test with -race, then the store tests on pure-Go SQLite (PostgreSQL: TIYN_TEST_POSTGRES_URL, else Docker, else 127.0.0.1:5432).
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	CGO_ENABLED=0 $(GO) test -count=1 -timeout 10m ./adapters/sqlstore/ ./tests/contract/
 
 .PHONY: test-prop
 test-prop: ## Long property run: the rapid state machine with RAPID_CHECKS checks, printing action counts.

@@ -333,7 +333,9 @@ func finish(r *Row, base *Row) {
 	if r.Full != nil && r.Full.Payments > 0 {
 		r.CPUPer1000 = r.Full.ServerCPUSec / float64(r.Full.Payments) * 1000
 		r.SimCPUPer1000 = r.Full.SimCPUSec / float64(r.Full.Payments) * 1000
-		r.PGCPUPer1000 = r.Full.PGCPUSec / float64(r.Full.Payments) * 1000
+		if strings.HasPrefix(r.Name, "pg-") {
+			r.PGCPUPer1000 = r.Full.PGCPUSec / float64(r.Full.Payments) * 1000
+		}
 		if r.Full.Batches > 0 {
 			r.BatchSize = r.Full.BatchItems / r.Full.Batches
 		}

@@ -31,6 +31,9 @@ const (
 	// MaxGroupCommitWait: every write waits this long at worst; above a
 	// second it is a misconfiguration.
 	MaxGroupCommitWait = time.Second
+	// MaxGroupCommitPartitions: each partition holds up to two
+	// connections; more executors than this only queue for the database.
+	MaxGroupCommitPartitions = 64
 	// MaxSecretFileBytes bounds a …_FILE: a token or project list is a few
 	// kilobytes; a bigger file is the wrong file.
 	MaxSecretFileBytes = 1 << 20
@@ -75,8 +78,11 @@ type Config struct {
 	DBMaxConns          int
 	GroupCommit         bool
 	GroupCommitMaxBatch int
-	GroupCommitWait     time.Duration
-	PGDriver            string
+	// GroupCommitPartitions is how many batches execute side by side on
+	// PostgreSQL.
+	GroupCommitPartitions int
+	GroupCommitWait       time.Duration
+	PGDriver              string
 
 	// APITokens and MonetixProjects hold secrets: never log them whole
 	// (their String methods redact; log names and ids).
@@ -105,6 +111,7 @@ func (c Config) StoreOptions() sqlstore.Options {
 		GroupCommit:  c.GroupCommit,
 		BatchMax:     c.GroupCommitMaxBatch,
 		BatchWait:    c.GroupCommitWait,
+		Partitions:   c.GroupCommitPartitions,
 	}
 }
 
@@ -176,6 +183,12 @@ var settings = []setting{
 		Usage: "Most writes one group commit may carry.",
 		apply: func(c *Config, v string) (err error) {
 			c.GroupCommitMaxBatch, err = parseInt(v, 1, MaxGroupCommitBatch)
+			return err
+		}},
+	{Env: "TIYN_GROUP_COMMIT_PARTITIONS", Flag: "group-commit-partitions", Metavar: "N", Default: strconv.Itoa(sqlstore.DefaultPartitions), Group: groupDB,
+		Usage: "PostgreSQL: how many group commits execute side by side, each on its own share of the accounts (SQLite has one writer).",
+		apply: func(c *Config, v string) (err error) {
+			c.GroupCommitPartitions, err = parseInt(v, 1, MaxGroupCommitPartitions)
 			return err
 		}},
 	{Env: "TIYN_GROUP_COMMIT_WAIT", Flag: "group-commit-wait", Metavar: "DURATION", Default: sqlstore.DefaultBatchWait.String(), Group: groupDB,

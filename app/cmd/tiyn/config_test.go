@@ -37,16 +37,18 @@ func TestLoadConfigDefaults(t *testing.T) {
 	want := Config{
 		Listen: "127.0.0.1:8080", DatabaseURL: "sqlite:tiyn.db", LogLevel: slog.LevelInfo, LogFormat: "auto",
 		ShutdownTimeout: 20 * time.Second, GroupCommit: true, GroupCommitMaxBatch: sqlstore.DefaultBatchMax,
-		GroupCommitWait: sqlstore.DefaultBatchWait, PGDriver: "pgdriver",
+		GroupCommitWait: sqlstore.DefaultBatchWait, PGDriver: "pgdriver", GroupCommitPartitions: sqlstore.DefaultPartitions,
 	}
 	if c.Listen != want.Listen || c.DatabaseURL != want.DatabaseURL || c.LogLevel != want.LogLevel ||
 		c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout || c.Pprof ||
 		c.DBMaxConns != 0 || c.GroupCommit != want.GroupCommit || c.GroupCommitMaxBatch != want.GroupCommitMaxBatch ||
-		c.GroupCommitWait != want.GroupCommitWait || c.PGDriver != want.PGDriver || c.APITokens != nil || c.MonetixProjects != nil {
+		c.GroupCommitWait != want.GroupCommitWait || c.PGDriver != want.PGDriver || c.APITokens != nil || c.MonetixProjects != nil ||
+		c.GroupCommitPartitions != want.GroupCommitPartitions {
 		t.Fatalf("defaults %+v", c)
 	}
 	o := c.StoreOptions()
-	if o.URL != c.DatabaseURL || !o.GroupCommit || o.BatchMax != c.GroupCommitMaxBatch || o.BatchWait != c.GroupCommitWait || o.PGDriver != "pgdriver" {
+	if o.URL != c.DatabaseURL || !o.GroupCommit || o.BatchMax != c.GroupCommitMaxBatch || o.BatchWait != c.GroupCommitWait || o.PGDriver != "pgdriver" ||
+		o.Partitions != sqlstore.DefaultPartitions {
 		t.Fatalf("store options %+v", o)
 	}
 }
@@ -54,19 +56,20 @@ func TestLoadConfigDefaults(t *testing.T) {
 func TestLoadConfigEnvThenFlag(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		"TIYN_LISTEN":                 "127.0.0.1:9000",
-		"TIYN_DATABASE_URL":           "postgres://tiyn:pw@127.0.0.1:5432/tiyn?sslmode=disable",
-		"TIYN_LOG_LEVEL":              "debug",
-		"TIYN_LOG_FORMAT":             "json",
-		"TIYN_SHUTDOWN_TIMEOUT":       "5s",
-		"TIYN_PPROF":                  "true",
-		"TIYN_DB_MAX_CONNS":           "12",
-		"TIYN_GROUP_COMMIT":           "false",
-		"TIYN_GROUP_COMMIT_MAX_BATCH": "128",
-		"TIYN_GROUP_COMMIT_WAIT":      "2ms",
-		"TIYN_PG_DRIVER":              "pgx",
-		"TIYN_API_TOKENS":             "backoffice:write:" + testTokenSecret + ",reports:read:" + testTokenSecret + "2",
-		"TIYN_MONETIX_PROJECTS":       "1234=" + testProjectSecret + ",5678=other-secret-value",
+		"TIYN_LISTEN":                  "127.0.0.1:9000",
+		"TIYN_DATABASE_URL":            "postgres://tiyn:pw@127.0.0.1:5432/tiyn?sslmode=disable",
+		"TIYN_LOG_LEVEL":               "debug",
+		"TIYN_LOG_FORMAT":              "json",
+		"TIYN_SHUTDOWN_TIMEOUT":        "5s",
+		"TIYN_PPROF":                   "true",
+		"TIYN_DB_MAX_CONNS":            "12",
+		"TIYN_GROUP_COMMIT":            "false",
+		"TIYN_GROUP_COMMIT_MAX_BATCH":  "128",
+		"TIYN_GROUP_COMMIT_WAIT":       "2ms",
+		"TIYN_GROUP_COMMIT_PARTITIONS": "6",
+		"TIYN_PG_DRIVER":               "pgx",
+		"TIYN_API_TOKENS":              "backoffice:write:" + testTokenSecret + ",reports:read:" + testTokenSecret + "2",
+		"TIYN_MONETIX_PROJECTS":        "1234=" + testProjectSecret + ",5678=other-secret-value",
 	}
 	c, _, err := load(t, env)
 	if err != nil {
@@ -74,7 +77,7 @@ func TestLoadConfigEnvThenFlag(t *testing.T) {
 	}
 	if c.Listen != "127.0.0.1:9000" || c.LogLevel != slog.LevelDebug || c.LogFormat != "json" || c.ShutdownTimeout != 5*time.Second ||
 		!c.Pprof || c.DBMaxConns != 12 || c.GroupCommit || c.GroupCommitMaxBatch != 128 || c.GroupCommitWait != 2*time.Millisecond ||
-		c.PGDriver != "pgx" {
+		c.PGDriver != "pgx" || c.GroupCommitPartitions != 6 {
 		t.Fatalf("from env %+v", c)
 	}
 	if len(c.APITokens) != 2 || c.APITokens[0].Name != "backoffice" || c.APITokens[0].Role != rest.RoleWrite || c.APITokensFrom != "TIYN_API_TOKENS" {
@@ -87,13 +90,13 @@ func TestLoadConfigEnvThenFlag(t *testing.T) {
 	// Every flag wins over its variable.
 	c, _, err = load(t, env, "--listen", "localhost:0", "--log-level=warn", "--log-format", "text", "--shutdown-timeout", "1s",
 		"--pprof=false", "--db-max-conns", "3", "--group-commit", "--group-commit-max-batch", "8", "--group-commit-wait", "0s",
-		"--pg-driver", "pgdriver", "--database-url", "sqlite:x.db", "--api-tokens", "ops:read:"+testTokenSecret,
+		"--group-commit-partitions", "3", "--pg-driver", "pgdriver", "--database-url", "sqlite:x.db", "--api-tokens", "ops:read:"+testTokenSecret,
 		"--monetix-projects", "42="+testProjectSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Listen != "localhost:0" || c.LogLevel != slog.LevelWarn || c.LogFormat != "text" || c.ShutdownTimeout != time.Second ||
-		c.Pprof || c.DBMaxConns != 3 || !c.GroupCommit || c.GroupCommitMaxBatch != 8 || c.GroupCommitWait != 0 ||
+		c.Pprof || c.DBMaxConns != 3 || !c.GroupCommit || c.GroupCommitMaxBatch != 8 || c.GroupCommitWait != 0 || c.GroupCommitPartitions != 3 ||
 		c.PGDriver != "pgdriver" || c.DatabaseURL != "sqlite:x.db" {
 		t.Fatalf("from flags %+v", c)
 	}
@@ -175,6 +178,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"MaxConnsHuge", map[string]string{"TIYN_DB_MAX_CONNS": "1001"}, nil, "TIYN_DB_MAX_CONNS: 1001 is outside"},
 		{"GroupCommit", map[string]string{"TIYN_GROUP_COMMIT": "on"}, nil, `TIYN_GROUP_COMMIT: "on" is not true or false`},
 		{"BatchZero", map[string]string{"TIYN_GROUP_COMMIT_MAX_BATCH": "0"}, nil, "TIYN_GROUP_COMMIT_MAX_BATCH: 0 is outside 1..4096"},
+		{"PartitionsZero", map[string]string{"TIYN_GROUP_COMMIT_PARTITIONS": "0"}, nil, "TIYN_GROUP_COMMIT_PARTITIONS: 0 is outside 1..64"},
+		{"PartitionsHuge", map[string]string{"TIYN_GROUP_COMMIT_PARTITIONS": "65"}, nil, "TIYN_GROUP_COMMIT_PARTITIONS: 65 is outside"},
 		{"WaitNegative", map[string]string{"TIYN_GROUP_COMMIT_WAIT": "-1ms"}, nil, "TIYN_GROUP_COMMIT_WAIT: -1ms is outside 0s..1s"},
 		{"WaitHuge", map[string]string{"TIYN_GROUP_COMMIT_WAIT": "2s"}, nil, "TIYN_GROUP_COMMIT_WAIT: 2s is outside"},
 		{"PGDriver", map[string]string{"TIYN_PG_DRIVER": "lib/pq"}, nil, `TIYN_PG_DRIVER: "lib/pq" is not one of pgdriver, pgx`},
