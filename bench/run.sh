@@ -252,9 +252,14 @@ echo "bench: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576
   echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$out/machine.txt"
 
+# settle: every measurement starts with PostgreSQL's dirty pages written
+# out, so that one cell's checkpoint (the baseline's setup inserts tens of
+# thousands of rows) is not paid on the next cell's time.
+settle() { psql_admin -c CHECKPOINT >/dev/null 2>&1 || true; sync; }
+
 for c in $CONCURRENCIES; do
-  [[ $BASELINE == 1 ]] && baseline "$c"
-  for row in $ROWS; do cell "$row" "$c"; done
+  if [[ $BASELINE == 1 ]]; then settle; baseline "$c"; fi
+  for row in $ROWS; do settle; cell "$row" "$c"; done
 done
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 
