@@ -275,6 +275,7 @@ type LedgerCheck struct {
 	UnbalancedTransfers    int64 // transfers whose postings do not sum to zero
 	BalanceMismatches      int64 // customer accounts whose balance differs from the sum of their postings or their last balance_after
 	NegativeBalances       int64
+	CurrencyMismatches     int64 // postings on a customer account in another currency than the account's
 	CreditsWithoutDeposit  int64 // deposit_credit transfers whose deposit is not succeeded
 	SucceededWithoutCredit int64 // succeeded deposits with no credit transfer
 	DuplicateCredits       int64 // deposits with more than one credit transfer
@@ -284,7 +285,7 @@ type LedgerCheck struct {
 
 // Healthy reports whether every invariant holds.
 func (c LedgerCheck) Healthy() bool {
-	return c.UnbalancedTransfers == 0 && c.BalanceMismatches == 0 && c.NegativeBalances == 0 &&
+	return c.UnbalancedTransfers == 0 && c.BalanceMismatches == 0 && c.NegativeBalances == 0 && c.CurrencyMismatches == 0 &&
 		c.CreditsWithoutDeposit == 0 && c.SucceededWithoutCredit == 0 && c.DuplicateCredits == 0 &&
 		c.CustomerBalanceTotal+c.SystemBalanceTotal == 0
 }

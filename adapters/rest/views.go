@@ -327,6 +327,7 @@ type ledgerCheckView struct {
 	UnbalancedTransfers    int64 `json:"unbalanced_transfers"`
 	BalanceMismatches      int64 `json:"balance_mismatches"`
 	NegativeBalances       int64 `json:"negative_balances"`
+	CurrencyMismatches     int64 `json:"currency_mismatches"`
 	CreditsWithoutDeposit  int64 `json:"credits_without_deposit"`
 	SucceededWithoutCredit int64 `json:"succeeded_without_credit"`
 	DuplicateCredits       int64 `json:"duplicate_credits"`
@@ -341,6 +342,7 @@ func viewLedgerCheck(c ports.LedgerCheck) ledgerCheckView {
 		UnbalancedTransfers:    c.UnbalancedTransfers,
 		BalanceMismatches:      c.BalanceMismatches,
 		NegativeBalances:       c.NegativeBalances,
+		CurrencyMismatches:     c.CurrencyMismatches,
 		CreditsWithoutDeposit:  c.CreditsWithoutDeposit,
 		SucceededWithoutCredit: c.SucceededWithoutCredit,
 		DuplicateCredits:       c.DuplicateCredits,

@@ -137,6 +137,19 @@ func deferrable(tr domain.Transfer) bool {
 	return customer
 }
 
+// sameCurrency reports whether tr credits every account in the currency
+// of that account's pending credits. One pending total per account holds
+// one currency: a transfer in another runs at once (after a flush), where
+// the balance UPDATE refuses the mismatch with ErrCurrencyMismatch.
+func (d *deferred) sameCurrency(tr domain.Transfer) bool {
+	for _, p := range tr.Postings {
+		if a := d.deltas[p.AccountID]; a != nil && a.currency != p.Amount.Currency() {
+			return false
+		}
+	}
+	return true
+}
+
 func (d *deferred) addTransfer(tr domain.Transfer) {
 	d.transfers = append(d.transfers, tr)
 	at := us(tr.CreatedAt)

@@ -493,6 +493,8 @@ func (r reader) CheckLedger(ctx context.Context) (ports.LedgerCheck, error) {
 			OR a.balance_minor <> COALESCE((SELECT p.balance_after_minor FROM postings p WHERE p.account_id = a.id
 				ORDER BY p.id DESC LIMIT 1), 0)`},
 		{&c.NegativeBalances, `SELECT COUNT(*) FROM accounts WHERE balance_minor < 0`},
+		{&c.CurrencyMismatches, `SELECT COUNT(*) FROM postings p JOIN accounts a ON a.id = p.account_id
+			WHERE p.currency <> a.currency`},
 		{&c.CreditsWithoutDeposit, `SELECT COUNT(*) FROM transfers t WHERE t.kind = 'deposit_credit' AND NOT EXISTS
 			(SELECT 1 FROM deposits d WHERE d.id = t.deposit_id AND d.status = 'succeeded')`},
 		{&c.SucceededWithoutCredit, `SELECT COUNT(*) FROM deposits d WHERE d.status = 'succeeded' AND NOT EXISTS

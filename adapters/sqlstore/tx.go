@@ -96,7 +96,7 @@ func (t *tx) ApplyTransfer(ctx context.Context, tr domain.Transfer) (domain.Tran
 	if err := tr.Validate(); err != nil {
 		return tr, err
 	}
-	if t.d != nil && t.d.err == nil && deferrable(tr) {
+	if t.d != nil && t.d.err == nil && deferrable(tr) && t.d.sameCurrency(tr) {
 		tr.Postings = slices.Clone(tr.Postings)
 		t.d.addTransfer(tr)
 		return tr, nil

@@ -280,3 +280,30 @@ func TestDeferredFlushFailurePostgres(t *testing.T) {
 	}
 	e.healthy(t)
 }
+
+// TestMixedCurrencyCreditsInOneTransaction: a credit in another currency
+// than the account's is refused with ErrCurrencyMismatch and nothing of
+// the transaction stays, also when an earlier credit of the same
+// transaction is still waiting to be written (deferred on postgres-group).
+func TestMixedCurrencyCreditsInOneTransaction(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		a := e.insertAccount(t, "cust-mixed", domain.KZT)
+		err := e.updateErr(t, func(ctx context.Context, tx ports.Tx) error {
+			kzt := e.transfer(t, domain.TransferExceptionCredit, kassa.ClearingAccountID(), a.ID(), domain.NewAmount(10_000, domain.KZT), base)
+			kzt.ExceptionID = "exc_mixed_1"
+			if _, err := tx.ApplyTransfer(ctx, kzt); err != nil {
+				return err
+			}
+			other := e.transfer(t, domain.TransferExceptionCredit, "clearing:monetix:kassa24:xts", a.ID(), domain.NewAmount(500, xts), base)
+			other.ExceptionID = "exc_mixed_2"
+			_, err := tx.ApplyTransfer(ctx, other)
+			return err
+		})
+		wantErr(t, "a XTS credit to a KZT account after a KZT credit", err, domain.ErrCurrencyMismatch)
+		if got := e.balance(t, a.ID()); got != 0 {
+			t.Errorf("balance %d after a refused transaction, want 0", got)
+		}
+		e.healthy(t)
+	})
+}

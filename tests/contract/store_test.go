@@ -819,6 +819,17 @@ func TestCheckLedger(t *testing.T) {
 		if c.Healthy() || c.BalanceMismatches != 1 || c.SucceededWithoutCredit != 1 || c.CustomerBalanceTotal+c.SystemBalanceTotal != 1 {
 			t.Fatalf("corrupted ledger reported as %+v", c)
 		}
+		if c.CurrencyMismatches != 0 {
+			t.Fatalf("currency mismatches %d before any", c.CurrencyMismatches)
+		}
+		// A posting in another currency than its account's.
+		if _, err := e.store.DB().ExecContext(ctx, `UPDATE postings SET currency = 'XTS' WHERE id =
+			(SELECT MAX(id) FROM postings WHERE account_id = ?)`, a.ID()); err != nil {
+			t.Fatal(err)
+		}
+		if c, err = e.store.CheckLedger(ctx); err != nil || c.CurrencyMismatches != 1 || c.Healthy() {
+			t.Fatalf("a foreign-currency posting reported as %+v, %v", c, err)
+		}
 	})
 }
 
