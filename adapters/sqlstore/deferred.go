@@ -19,13 +19,15 @@ import (
 // statement an item issues is a round trip in the batch's serial path (on
 // PostgreSQL, about 0.1–0.2 ms on a loaded 2-core machine, and a parse,
 // bind and execute for the server). Most of a credit's statements write
-// rows that nothing in the batch reads back: the inbox row, the transfer,
-// its postings, and the balance increment. In a batch transaction these
-// are collected and written just before COMMIT with one multi-row
-// statement each — one balance UPDATE … FROM (VALUES …) for every account
-// the batch credits, one INSERT for all transfers, one for all postings,
-// one for all inbox rows — so a credit costs its reads and its conditional
-// deposit UPDATE, and the batch four statements more.
+// rows that nothing else in the batch needs from the database: the
+// deposit's state change, the inbox row, the transfer, its postings, and
+// the balance increment. In a batch transaction these are collected and
+// written just before COMMIT with one multi-row statement each — one
+// conditional UPDATE … FROM (VALUES …) for the deposits, one for the
+// balances of every account the batch credits, one INSERT for all
+// transfers, one for all postings, one for all inbox rows (in chunks of
+// 1, 2, 4 … 64 rows, below) — so a credit costs its one read
+// (Tx.SettleView), and the batch five statements more.
 //
 // What is deferred:
 //   - TransitionDeposit, the conditional state change: one UPDATE …
@@ -242,7 +244,7 @@ func (t *tx) flushTransitions(ctx context.Context) error {
 	return nil
 }
 
-// flushBalances applies every pending increment with one UPDATE and
+// flushBalances applies every pending increment (one UPDATE per chunk) and
 // returns each account's balance after it. Accounts go in id order.
 func (t *tx) flushBalances(ctx context.Context) (map[string]int64, error) {
 	d := t.d
