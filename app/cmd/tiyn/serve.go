@@ -336,7 +336,7 @@ func registerBatchMetrics(reg prometheus.Registerer, stats func() sqlstore.Batch
 			func(s sqlstore.BatchStats) float64 { return float64(s.Items) }),
 		counter("restarts_total", "Batches rolled back and run again without an item that failed.",
 			func(s sqlstore.BatchStats) float64 { return float64(s.Restarts) }),
-		counter("exec_seconds_total", "Time batches spent running their statements (one batch executes at a time).",
+		counter("exec_seconds_total", "Time batches spent running their statements, waiting for a connection included (one batch per partition executes at a time).",
 			func(s sqlstore.BatchStats) float64 { return s.ExecTime.Seconds() }),
 		counter("commit_seconds_total", "Time batches spent in COMMIT (the WAL flush).",
 			func(s sqlstore.BatchStats) float64 { return s.CommitTime.Seconds() }),
