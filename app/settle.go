@@ -31,6 +31,9 @@ func (s *Service) SettleDeposit(ctx context.Context, cmd ports.SettleDeposit) (p
 		cmd.DedupeKey = DedupeKey(cmd.Channel, cmd.PaymentID, cmd.Outcome)
 	}
 	ctx = s.settleWriteKey(ctx, cmd)
+	// The first read settle makes, named so a batching store can read it
+	// together with its neighbours' (ports.WithSettleReadAhead).
+	ctx = ports.WithSettleReadAhead(ctx, ports.SettleKey{Channel: cmd.Channel, PaymentID: cmd.PaymentID, DedupeKey: cmd.DedupeKey})
 	return retryOnConflict(ctx, func() (ports.SettleResult, error) {
 		var (
 			res ports.SettleResult

@@ -92,17 +92,21 @@ type partition struct {
 type BatchStats struct {
 	Batches, Items, Restarts int64
 	ExecTime, CommitTime     time.Duration
+	// ReadAhead counts settle views answered from a batch's read-ahead
+	// (readahead.go) instead of a read of their own.
+	ReadAhead int64
 }
 
 type batchCounters struct {
-	batches, items, restarts atomic.Int64
-	execNS, commitNS         atomic.Int64
+	batches, items, restarts, readAhead atomic.Int64
+	execNS, commitNS                    atomic.Int64
 }
 
 func (c *batchCounters) snapshot() BatchStats {
 	return BatchStats{
 		Batches: c.batches.Load(), Items: c.items.Load(), Restarts: c.restarts.Load(),
 		ExecTime: time.Duration(c.execNS.Load()), CommitTime: time.Duration(c.commitNS.Load()),
+		ReadAhead: c.readAhead.Load(),
 	}
 }
 
@@ -296,13 +300,24 @@ func (b *batcher) runOnce(reqs []*batchReq, deferWrites bool) (*openBatch, int, 
 		return nil, -1, classify(err)
 	}
 	t := b.s.newTx(btx)
-	if deferWrites {
-		t.d = newDeferred()
-	}
 	abort := func(i int, err error) (*openBatch, int, error) {
 		_ = btx.Rollback()
 		cancel()
 		return nil, i, err
+	}
+	if deferWrites {
+		t.d = newDeferred()
+		// With the writes deferred, what is left of the items' round trips
+		// is their first reads: make them one (readahead.go).
+		var keys []ports.SettleKey
+		for _, r := range reqs {
+			keys = append(keys, ports.SettleReadAhead(r.ctx)...)
+		}
+		if len(keys) > 0 {
+			if err := t.readAhead(ctx, keys); err != nil {
+				return abort(-1, err)
+			}
+		}
 	}
 	for i, r := range reqs {
 		if err := r.ctx.Err(); err != nil {
@@ -325,6 +340,7 @@ func (b *batcher) runOnce(reqs []*batchReq, deferWrites bool) (*openBatch, int, 
 	if err := t.flush(ctx); err != nil {
 		return abort(-1, err)
 	}
+	b.stats.readAhead.Add(int64(t.hits))
 	return &openBatch{tx: btx, cancel: cancel}, -1, nil
 }
 

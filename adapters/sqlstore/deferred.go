@@ -193,6 +193,7 @@ func (t *tx) flush(ctx context.Context) error {
 	if d.empty() {
 		return nil
 	}
+	t.dropViews()
 	if err := t.flushWrites(ctx); err != nil {
 		d.err = fmt.Errorf("%w: %w", errFlush, err)
 		return d.err

@@ -18,6 +18,10 @@ type tx struct {
 	// d collects deferred writes in a group-commit batch; nil runs every
 	// write at once.
 	d *deferred
+	// views holds the settle views read ahead for the batch (readahead.go)
+	// until the transaction writes a row they hold; hits counts those used.
+	views map[viewKey]ports.SettleView
+	hits  int
 }
 
 var _ ports.Tx = (*tx)(nil)
@@ -45,6 +49,7 @@ func (t *tx) UpdateAccountStatus(ctx context.Context, a domain.Account, fromVers
 	if err := t.flush(ctx); err != nil {
 		return err
 	}
+	t.dropViews()
 	n, err := t.exec(ctx, `UPDATE accounts SET status = ?, version = ?, updated_at_us = ? WHERE id = ? AND version = ?`,
 		a.Status().String(), a.Version(), us(a.UpdatedAt()), a.ID(), fromVersion)
 	if err != nil {
@@ -77,6 +82,7 @@ func (t *tx) TransitionDeposit(ctx context.Context, d domain.Deposit, from domai
 	if t.d != nil && t.d.err == nil {
 		return t.d.transition(d, from)
 	}
+	t.dropViews()
 	n, err := t.exec(ctx, `UPDATE deposits SET status = ?, operation_id = ?, settled_at_us = ?, version = version + 1
 		WHERE id = ? AND status = ?`, d.Status.String(), d.OperationID, us(d.SettledAt), d.ID, from.String())
 	if err != nil {
@@ -104,6 +110,7 @@ func (t *tx) ApplyTransfer(ctx context.Context, tr domain.Transfer) (domain.Tran
 	if err := t.flush(ctx); err != nil {
 		return tr, err
 	}
+	t.dropViews()
 	_, err := t.exec(ctx, `INSERT INTO transfers (id, kind, deposit_id, exception_id, description, actor, created_at_us)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, tr.ID, tr.Kind.String(), nullable(tr.DepositID), nullable(tr.ExceptionID),
 		tr.Description, tr.Actor, us(tr.CreatedAt))
@@ -178,6 +185,7 @@ func (t *tx) InsertInbox(ctx context.Context, r *ports.InboxRecord) error {
 		t.d.seen[r.DedupeKey] = true
 		return nil
 	}
+	t.dropViews()
 	err := t.db.QueryRowContext(ctx, `INSERT INTO callback_inbox (provider, method, project, payment_id, operation_id,
 		status, body, outcome, deposit_id, exception_id, dedupe_key, received_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`, inboxArgs(r)...).Scan(&r.ID)
@@ -213,10 +221,19 @@ func (t *tx) InboxSeen(ctx context.Context, dedupeKey string) (bool, error) {
 }
 
 func (t *tx) SettleView(ctx context.Context, ch domain.Channel, paymentID, dedupeKey string) (ports.SettleView, error) {
-	v, err := t.reader.SettleView(ctx, ch, paymentID, dedupeKey)
-	if err != nil || t.d == nil {
-		return v, err
+	v, ok := t.views[settleKey(ch, paymentID, dedupeKey)]
+	if ok {
+		t.hits++
+	} else {
+		var err error
+		if v, err = t.reader.SettleView(ctx, ch, paymentID, dedupeKey); err != nil {
+			return v, err
+		}
 	}
+	if t.d == nil {
+		return v, nil
+	}
+	var err error
 	v.Seen = v.Seen || t.d.seen[dedupeKey]
 	if v.Found {
 		v.Deposit = t.d.overlayDeposit(v.Deposit)

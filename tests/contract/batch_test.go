@@ -307,3 +307,131 @@ func TestMixedCurrencyCreditsInOneTransaction(t *testing.T) {
 		e.healthy(t)
 	})
 }
+
+// TestReadAheadSeesEarlierWrites names settle views for read-ahead
+// (ports.WithSettleReadAhead) and then, inside one transaction, writes the
+// rows they hold in each way a batch can — deferred (a transition, a
+// credit, an inbox row), flushed by a read, at once (a debit; an account
+// status change) — reading the views again after each: SettleView must
+// always answer what a fresh read would. On postgres-group the views come
+// from the read-ahead (BatchStats.ReadAhead proves it); the other stores
+// ignore the hint and must answer the same.
+func TestReadAheadSeesEarlierWrites(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		a := e.insertAccount(t, "cust-ahead", domain.KZT)
+		at := base.Add(time.Minute)
+		balance := int64(0)
+		// ahead runs fn in one Update whose views of d are named for
+		// read-ahead, with d's first view read (from the read-ahead on
+		// postgres-group) and checked before fn writes.
+		ahead := func(step string, d domain.Deposit, fn func(ctx context.Context, tx ports.Tx) error) {
+			t.Helper()
+			ctx := ports.WithSettleReadAhead(t.Context(),
+				ports.SettleKey{Channel: kassa, PaymentID: d.PaymentID, DedupeKey: "ahead-" + d.ID},
+				ports.SettleKey{Channel: kassa, PaymentID: "pay-ahead-unknown", DedupeKey: "ahead-unknown"})
+			before := e.store.BatchStats().ReadAhead
+			if err := e.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+				e.checkView(t, step+", first read", tx, d, a.ID(), domain.DepositPending, false, balance, domain.AccountActive)
+				if v, err := tx.SettleView(ctx, kassa, "pay-ahead-unknown", "ahead-unknown"); err != nil || v.Found || v.Seen {
+					t.Errorf("%s: unknown deposit: %+v, %v", step, v, err)
+				}
+				return fn(ctx, tx)
+			}); err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+			if got := e.store.BatchStats().ReadAhead - before; e.cfg.name == "postgres-group" && got < 1 {
+				t.Errorf("%s: no settle view came from the read-ahead: the hint was not used", step)
+			}
+		}
+		credit := func(ctx context.Context, tx ports.Tx, d domain.Deposit) error {
+			next := d
+			next.Status, next.OperationID, next.SettledAt, next.Version = domain.DepositSucceeded, "op-"+d.ID, at, d.Version+1
+			if err := tx.TransitionDeposit(ctx, next, domain.DepositPending); err != nil {
+				return err
+			}
+			tr := e.transfer(t, domain.TransferDepositCredit, kassa.ClearingAccountID(), a.ID(), d.Amount, at)
+			tr.DepositID = d.ID
+			if _, err := tx.ApplyTransfer(ctx, tr); err != nil {
+				return err
+			}
+			balance += d.Amount.Minor()
+			return tx.InsertInbox(ctx, &ports.InboxRecord{Channel: kassa, PaymentID: d.PaymentID, OperationID: next.OperationID,
+				Status: "success", Body: `{}`, Outcome: domain.EffectCredit, DepositID: d.ID, DedupeKey: "ahead-" + d.ID, ReceivedAt: at})
+		}
+
+		// Deferred writes (postgres-group): seen through the view.
+		d := e.insertDeposit(t, a, 40_000, base)
+		ahead("deferred credit", d, func(ctx context.Context, tx ports.Tx) error {
+			if err := credit(ctx, tx, d); err != nil {
+				return err
+			}
+			e.checkView(t, "after a deferred credit", tx, d, a.ID(), domain.DepositSucceeded, true, balance, domain.AccountActive)
+			return nil
+		})
+
+		// A read that flushes the deferred writes first.
+		d = e.insertDeposit(t, a, 1_000, base)
+		ahead("flushed credit", d, func(ctx context.Context, tx ports.Tx) error {
+			if err := credit(ctx, tx, d); err != nil {
+				return err
+			}
+			if _, err := tx.Statement(ctx, ports.StatementQuery{AccountID: a.ID()}); err != nil {
+				return err
+			}
+			e.checkView(t, "after a flush", tx, d, a.ID(), domain.DepositSucceeded, true, balance, domain.AccountActive)
+			return nil
+		})
+
+		// A debit, which runs at once.
+		d = e.insertDeposit(t, a, 2_000, base)
+		ahead("debit", d, func(ctx context.Context, tx ports.Tx) error {
+			debit := e.transfer(t, domain.TransferDebit, a.ID(), domain.RevenueAccountID, domain.NewAmount(15_000, domain.KZT), at)
+			if _, err := tx.ApplyTransfer(ctx, debit); err != nil {
+				return err
+			}
+			balance -= 15_000
+			e.checkView(t, "after a debit", tx, d, a.ID(), domain.DepositPending, false, balance, domain.AccountActive)
+			return nil
+		})
+
+		// An account status change, with nothing deferred to flush.
+		ahead("blocking", d, func(ctx context.Context, tx ports.Tx) error {
+			cur, err := tx.AccountByID(ctx, a.ID())
+			if err != nil {
+				return err
+			}
+			blocked, err := cur.ChangeStatus(domain.AccountBlocked, at)
+			if err != nil {
+				return err
+			}
+			if err := tx.UpdateAccountStatus(ctx, blocked, cur.Version()); err != nil {
+				return err
+			}
+			e.checkView(t, "after blocking", tx, d, a.ID(), domain.DepositPending, false, balance, domain.AccountBlocked)
+			return nil
+		})
+
+		if got := e.balance(t, a.ID()); got != balance || balance != 26_000 {
+			t.Errorf("balance %d (tracked %d), want 26000", got, balance)
+		}
+		e.healthy(t)
+	})
+}
+
+// checkView reads d's settle view through tx and compares it with what is
+// wanted.
+func (e *env) checkView(t *testing.T, step string, tx ports.Tx, d domain.Deposit, accountID string,
+	status domain.DepositStatus, seen bool, balance int64, acc domain.AccountStatus) {
+	t.Helper()
+	v, err := tx.SettleView(t.Context(), kassa, d.PaymentID, "ahead-"+d.ID)
+	switch {
+	case err != nil:
+		t.Errorf("%s: settle view: %v", step, err)
+	case !v.Found || v.Deposit.ID != d.ID || v.Account.ID() != accountID:
+		t.Errorf("%s: settle view of another deposit or none: %+v", step, v)
+	case v.Deposit.Status != status || v.Seen != seen || v.Account.Balance().Minor() != balance || v.Account.Status() != acc:
+		t.Errorf("%s: deposit %s, seen %v, balance %d, account %s; want %s, %v, %d, %s", step, v.Deposit.Status, v.Seen,
+			v.Account.Balance().Minor(), v.Account.Status(), status, seen, balance, acc)
+	}
+}
