@@ -18,10 +18,10 @@
 #   BENCH_CUSTOMERS      accounts the load spreads over (default 200; the
 #                        baseline uses as many)
 #   BENCH_BASELINE       1 (default) runs the pgbench baseline; 0 skips it
-#   BENCH_PPROF          1 serves /debug/pprof and saves a CPU profile of the
-#                        full phase of each cell (<cell>.cpu.prof in the out
-#                        dir; read it with go tool pprof bin/tiyn FILE)
-#                        and one of the simulator (<cell>.sim.cpu.prof)
+#   BENCH_PPROF          1 serves /debug/pprof and saves a CPU profile of
+#                        each timed phase (<row>-<mode>-c<c>.cpu.prof in the
+#                        out dir; read it with go tool pprof bin/tiyn FILE)
+#                        and one of the simulator (<...>.sim.cpu.prof)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -105,7 +105,7 @@ hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 # counters (zeros when group commit is off).
 batch_metrics() {
   local m; m=$(curl -fsS "$server_url/metrics" 2>/dev/null || true)
-  for k in batches_total items_total restarts_total exec_seconds_total commit_seconds_total; do
+  for k in batches_total items_total restarts_total exec_seconds_total commit_seconds_total read_ahead_total; do
     awk -v k="tiyn_group_commit_$k" -v n="$k" '$1 == k { v = $2 } END { print n, v + 0 }' <<<"$m"
   done
 }
@@ -145,12 +145,12 @@ simulate() {
     --mode "$mode" --json --no-progress --seed "$RANDOM")
   [[ $payments -gt 0 ]] && args+=(--payments "$payments")
   local t0 m0 p0; t0=$(cpu_ticks "$server_pid") m0=$(batch_metrics) p0=$(pg_ticks)
-  if [[ $PPROF == 1 && $mode == full ]]; then
+  if [[ $PPROF == 1 ]]; then
     # Profile the middle of the timed phase (accounts open in the first
     # second or so).
     (sleep 2; curl -fsS -o "$out/$name.cpu.prof" "$server_url/debug/pprof/profile?seconds=$((DURATION > 4 ? DURATION - 3 : 1))" 2>/dev/null) &
   fi
-  [[ $PPROF == 1 && $mode == full ]] && args+=(--cpuprofile "$out/$name.sim.cpu.prof")
+  [[ $PPROF == 1 ]] && args+=(--cpuprofile "$out/$name.sim.cpu.prof")
   local rc=0 simcpu
   # The load generator shares the machine: its own CPU (user sys) too.
   simcpu=$( { TIMEFORMAT='%U %S'; time TIYN_SIMULATE_TOKEN=$token TIYN_SIMULATE_PROJECT=$project TIYN_SIMULATE_SECRET=$secret \
