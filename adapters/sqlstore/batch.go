@@ -255,8 +255,9 @@ func (b *batcher) run(p *partition, batch []*batchReq) {
 		open, failed, err := b.runOnce(pending, deferWrites)
 		b.stats.execNS.Add(int64(time.Since(start)))
 		if errors.Is(err, errFlush) {
-			// Deferred writes failed and cannot say whose fault it was:
-			// run everything again, each write at once.
+			// Deferred writes (or the read-ahead) failed and cannot say
+			// whose fault it was: run everything again, each write at
+			// once and each read its own.
 			deferWrites = false
 			continue
 		}
@@ -315,7 +316,9 @@ func (b *batcher) runOnce(reqs []*batchReq, deferWrites bool) (*openBatch, int, 
 		}
 		if len(keys) > 0 {
 			if err := t.readAhead(ctx, keys); err != nil {
-				return abort(-1, err)
+				// Whose row could not be read is unknown: run again
+				// with each item reading for itself.
+				return abort(-1, fmt.Errorf("%w: %w", errFlush, err))
 			}
 		}
 	}

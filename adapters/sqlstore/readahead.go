@@ -21,17 +21,29 @@ import (
 // A view read ahead is the database's state at the batch's start. It is
 // used, with the pending deferred writes overlaid as on a fresh read
 // (tx.go), only while the transaction has written none of the rows a view
-// holds since: every write that reaches a deposit row, an account row or
-// the inbox at once — a flush, a transition or transfer made at once, a
-// status change, an inbox row — drops all of them, and SettleView reads
-// again. Rows the batch only inserts (deposits, accounts, exceptions,
-// debits, audit) cannot change a view that was found: a deposit not found
-// is never kept. So within the transaction a view read ahead is what a
-// read at that moment would give. Another transaction may have committed
-// since the batch began, as it may between any read and the write after
-// it under READ COMMITTED; the conditional deposit transition and the
-// one-credit-per-deposit index stop a decision made on a stale view, and
-// the batch runs again.
+// holds since. With writes deferred, what reaches such a row at once is a
+// flush (asked for by a debit, a status change or a read that needs the
+// rows written) and the writes made after it — a debit's balance update,
+// an account status change — and each drops all the views, so SettleView
+// reads again. (An immediate transition or inbox row drops them too, but
+// cannot meet views: those run only after a failed flush, which already
+// dropped them.) Rows the batch only inserts (deposits, accounts,
+// exceptions, debits, audit) cannot change a view that was found, and a
+// deposit not found is never kept. So within the transaction a view read
+// ahead is what a read at that moment would give.
+//
+// Another transaction may have committed since the batch began, as it may
+// between any read and the write after it under READ COMMITTED. The
+// conditional deposit transition and the one-credit-per-deposit index
+// stop a credit or a decline decided on a stale deposit, and the batch
+// runs again; a stale account status is not re-checked at write time (the
+// balance update does not look at it), with or without read-ahead, which
+// keeps an account's status changes and its credits in one partition and
+// so in consecutive batches.
+//
+// A read-ahead that fails leaves the PostgreSQL transaction unusable, so
+// the batch runs again without deferral and without read-ahead, where
+// each item reads for itself and meets its own error.
 
 // viewKey is a ports.SettleKey as a map key.
 type viewKey struct{ provider, project, paymentID, dedupeKey string }

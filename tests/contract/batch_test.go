@@ -435,3 +435,46 @@ func (e *env) checkView(t *testing.T, step string, tx ports.Tx, d domain.Deposit
 			v.Account.Balance().Minor(), v.Account.Status(), status, seen, balance, acc)
 	}
 }
+
+// TestReadAheadFailureFailsOnlyItsItem stores a deposit the service cannot
+// read (a currency it does not know, as a row written by a newer or a
+// broken version might hold) beside good ones of the same account, and
+// settles them all at once through the service on postgres-group, in
+// shared batches: the read-ahead of such a batch fails, the batch runs
+// again with each item reading for itself, and only the bad callback
+// fails.
+func TestReadAheadFailureFailsOnlyItsItem(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Open(t, sqlstore.Options{GroupCommit: true, BatchWait: 50 * time.Millisecond, MaxOpenConns: pgMaxConns})
+	ids := &system.IDs{}
+	e := &env{cfg: storeConfig{"postgres-group", sqlstore.Postgres, true}, store: s, svc: app.NewService(s, system.Clock{}, ids), ids: ids}
+	a := e.openAccount(t, "cust-ahead-bad")
+	const n = 8
+	deps := make([]domain.Deposit, n+1)
+	for i := range deps {
+		deps[i] = e.openDeposit(t, "cust-ahead-bad", 1_000)
+	}
+	if _, err := s.DB().ExecContext(t.Context(), `UPDATE deposits SET currency = 'QQQ' WHERE id = ?`, deps[n].ID); err != nil {
+		t.Fatal(err)
+	}
+	before := s.BatchStats()
+	errs := race(t, n+1, func(ctx context.Context, i int) error {
+		_, err := e.svc.SettleDeposit(ctx, e.success(deps[i], fmt.Sprint("op-ahead-bad-", i)))
+		return err
+	})
+	for i, err := range errs {
+		if i == n {
+			if err == nil {
+				t.Error("the callback of the unreadable deposit succeeded")
+			}
+		} else if err != nil {
+			t.Errorf("callback %d failed beside an unreadable neighbour: %v", i, err)
+		}
+	}
+	if after := s.BatchStats(); after.Restarts == before.Restarts {
+		t.Errorf("no batch was re-run (batches %d → %d): the unreadable deposit never shared a read-ahead", before.Batches, after.Batches)
+	}
+	if got := e.balance(t, a.ID()); got != n*1_000 {
+		t.Errorf("balance %d, want %d", got, n*1_000)
+	}
+}
