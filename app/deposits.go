@@ -27,6 +27,7 @@ func (s *Service) OpenDeposit(ctx context.Context, cmd ports.OpenDeposit) (domai
 	// Opening a deposit locks no account row (it only references one), so
 	// any key spreads the load; the customer's keeps its writes together.
 	ctx = ports.WithWriteKey(ctx, "customer:"+cmd.CustomerID)
+	ctx = ports.WithAccountReadAhead(ctx, ports.AccountKey{CustomerID: cmd.CustomerID, Currency: cmd.Amount.Currency()})
 	return retryOnConflict(ctx, func() (domain.Deposit, error) {
 		var out domain.Deposit
 		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {

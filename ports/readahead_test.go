@@ -31,3 +31,24 @@ func TestSettleReadAheadAccumulates(t *testing.T) {
 		t.Errorf("one = %v", got)
 	}
 }
+
+func TestAccountReadAheadAccumulates(t *testing.T) {
+	k := func(c string) ports.AccountKey { return ports.AccountKey{CustomerID: c} }
+	ctx := context.Background()
+	if got := ports.AccountReadAhead(ctx); got != nil {
+		t.Fatalf("empty context names %v", got)
+	}
+	one := ports.WithAccountReadAhead(ctx, k("a"))
+	two := ports.WithAccountReadAhead(one, k("b"))
+	other := ports.WithAccountReadAhead(one, k("x"))
+	if got := ports.AccountReadAhead(two); !slices.Equal(got, []ports.AccountKey{k("a"), k("b")}) {
+		t.Errorf("two = %v", got)
+	}
+	if got := ports.AccountReadAhead(other); !slices.Equal(got, []ports.AccountKey{k("a"), k("x")}) {
+		t.Errorf("other = %v", got)
+	}
+	// The two kinds of keys do not mix.
+	if got := ports.SettleReadAhead(two); got != nil {
+		t.Errorf("settle keys %v in a context naming only accounts", got)
+	}
+}

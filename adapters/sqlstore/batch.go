@@ -92,8 +92,8 @@ type partition struct {
 type BatchStats struct {
 	Batches, Items, Restarts int64
 	ExecTime, CommitTime     time.Duration
-	// ReadAhead counts settle views answered from a batch's read-ahead
-	// (readahead.go) instead of a read of their own.
+	// ReadAhead counts settle views and accounts answered from a batch's
+	// read-ahead (readahead.go) instead of a read of their own.
 	ReadAhead int64
 }
 
@@ -311,15 +311,22 @@ func (b *batcher) runOnce(reqs []*batchReq, deferWrites bool) (*openBatch, int, 
 		// With the writes deferred, what is left of the items' round trips
 		// is their first reads: make them one (readahead.go).
 		var keys []ports.SettleKey
+		var accounts []ports.AccountKey
 		for _, r := range reqs {
 			keys = append(keys, ports.SettleReadAhead(r.ctx)...)
+			accounts = append(accounts, ports.AccountReadAhead(r.ctx)...)
 		}
+		var err error
 		if len(keys) > 0 {
-			if err := t.readAhead(ctx, keys); err != nil {
-				// Whose row could not be read is unknown: run again
-				// with each item reading for itself.
-				return abort(-1, fmt.Errorf("%w: %w", errFlush, err))
-			}
+			err = t.readAhead(ctx, keys)
+		}
+		if err == nil && len(accounts) > 0 {
+			err = t.readAheadAccounts(ctx, accounts)
+		}
+		if err != nil {
+			// Whose row could not be read is unknown: run again with
+			// each item reading for itself.
+			return abort(-1, fmt.Errorf("%w: %w", errFlush, err))
 		}
 	}
 	for i, r := range reqs {

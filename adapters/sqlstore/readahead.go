@@ -12,11 +12,12 @@ import (
 // Read-ahead (ports.WithSettleReadAhead).
 //
 // With writes deferred (deferred.go), a credit's only round trip inside a
-// PostgreSQL batch is its first read, Tx.SettleView. Before a batch runs
-// its items, one statement per chunk reads the view of every settlement
-// the batch's callers named — deposit, account and inbox check, joined
-// over a VALUES list — so a batch of n credits makes about six statements
-// instead of n + 5.
+// PostgreSQL batch is its first read, Tx.SettleView, and a new deposit's
+// first is Tx.AccountByCustomer. Before a batch runs its items, one
+// statement per chunk reads the view of every settlement the batch's
+// callers named — deposit, account and inbox check, joined over a VALUES
+// list — and one the accounts they named, so a batch of n credits makes
+// about six statements instead of n + 5.
 //
 // A view read ahead is the database's state at the batch's start. It is
 // used, with the pending deferred writes overlaid as on a fresh read
@@ -110,6 +111,56 @@ func (t *tx) readAhead(ctx context.Context, keys []ports.SettleKey) error {
 	return nil
 }
 
-// dropViews forgets the views read ahead: the transaction is about to
-// write rows they hold.
-func (t *tx) dropViews() { t.views = nil }
+// acctKey is a ports.AccountKey as a map key.
+type acctKey struct{ customerID, currency string }
+
+const accountsAheadSuffix = `) AS v JOIN accounts a ON a.customer_id = v.column2 AND a.currency = v.column3`
+
+var accountsAheadPrefix = `SELECT v.column1, ` + prefixed("a", accountColumns) + ` FROM (VALUES `
+
+// readAheadAccounts reads the accounts keys name into t.accounts, as
+// readAhead does the views. Accounts not found are left out.
+func (t *tx) readAheadAccounts(ctx context.Context, keys []ports.AccountKey) error {
+	uniq := make([]acctKey, 0, len(keys))
+	have := make(map[acctKey]bool, len(keys))
+	for _, k := range keys {
+		ak := acctKey{k.CustomerID, k.Currency.Code()}
+		if !have[ak] {
+			have[ak] = true
+			uniq = append(uniq, ak)
+		}
+	}
+	accounts := make(map[acctKey]domain.Account, len(uniq))
+	for _, c := range chunks(len(uniq)) {
+		q := multiRow(accountsAheadPrefix, "(CAST(? AS INT), ?, ?)", c.n, accountsAheadSuffix)
+		args := make([]any, 0, 3*c.n)
+		for i, k := range uniq[c.from : c.from+c.n] {
+			args = append(args, c.from+i, k.customerID, k.currency)
+		}
+		err := t.queryRows(ctx, q, args, func(rows *sql.Rows) error {
+			var i int64
+			ad, finish := accountScan()
+			if err := rows.Scan(append([]any{&i}, ad...)...); err != nil {
+				return err
+			}
+			if i < int64(c.from) || i >= int64(c.from+c.n) {
+				return fmt.Errorf("read-ahead returned row %d of a chunk of %d from %d", i, c.n, c.from)
+			}
+			a, err := finish()
+			if err != nil {
+				return err
+			}
+			accounts[uniq[i]] = a
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read ahead %d accounts: %w", c.n, err)
+		}
+	}
+	t.accounts = accounts
+	return nil
+}
+
+// dropViews forgets everything read ahead: the transaction is about to
+// write rows it holds.
+func (t *tx) dropViews() { t.views, t.accounts = nil, nil }

@@ -18,10 +18,12 @@ type tx struct {
 	// d collects deferred writes in a group-commit batch; nil runs every
 	// write at once.
 	d *deferred
-	// views holds the settle views read ahead for the batch (readahead.go)
-	// until the transaction writes a row they hold; hits counts those used.
-	views map[viewKey]ports.SettleView
-	hits  int
+	// views and accounts hold the settle views and the accounts read
+	// ahead for the batch (readahead.go) until the transaction writes a
+	// row they hold; hits counts those used.
+	views    map[viewKey]ports.SettleView
+	accounts map[acctKey]domain.Account
+	hits     int
 }
 
 var _ ports.Tx = (*tx)(nil)
@@ -206,9 +208,17 @@ func (t *tx) AccountByID(ctx context.Context, id string) (domain.Account, error)
 }
 
 func (t *tx) AccountByCustomer(ctx context.Context, customerID string, c domain.Currency) (domain.Account, error) {
-	a, err := t.reader.AccountByCustomer(ctx, customerID, c)
-	if err != nil || t.d == nil {
-		return a, err
+	a, ok := t.accounts[acctKey{customerID, c.Code()}]
+	if ok {
+		t.hits++
+	} else {
+		var err error
+		if a, err = t.reader.AccountByCustomer(ctx, customerID, c); err != nil {
+			return a, err
+		}
+	}
+	if t.d == nil {
+		return a, nil
 	}
 	return t.d.overlay(a)
 }

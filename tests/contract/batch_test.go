@@ -330,18 +330,23 @@ func TestReadAheadSeesEarlierWrites(t *testing.T) {
 			ctx := ports.WithSettleReadAhead(t.Context(),
 				ports.SettleKey{Channel: kassa, PaymentID: d.PaymentID, DedupeKey: "ahead-" + d.ID},
 				ports.SettleKey{Channel: kassa, PaymentID: "pay-ahead-unknown", DedupeKey: "ahead-unknown"})
+			ctx = ports.WithAccountReadAhead(ctx, ports.AccountKey{CustomerID: "cust-ahead", Currency: domain.KZT},
+				ports.AccountKey{CustomerID: "cust-ahead-nobody", Currency: domain.KZT})
 			before := e.store.BatchStats().ReadAhead
 			if err := e.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
 				e.checkView(t, step+", first read", tx, d, a.ID(), domain.DepositPending, false, balance, domain.AccountActive)
 				if v, err := tx.SettleView(ctx, kassa, "pay-ahead-unknown", "ahead-unknown"); err != nil || v.Found || v.Seen {
 					t.Errorf("%s: unknown deposit: %+v, %v", step, v, err)
 				}
+				if _, err := tx.AccountByCustomer(ctx, "cust-ahead-nobody", domain.KZT); !errors.Is(err, ports.ErrNotFound) {
+					t.Errorf("%s: unknown customer: %v, want ErrNotFound", step, err)
+				}
 				return fn(ctx, tx)
 			}); err != nil {
 				t.Fatalf("%s: %v", step, err)
 			}
-			if got := e.store.BatchStats().ReadAhead - before; e.cfg.name == "postgres-group" && got < 1 {
-				t.Errorf("%s: no settle view came from the read-ahead: the hint was not used", step)
+			if got := e.store.BatchStats().ReadAhead - before; e.cfg.name == "postgres-group" && got < 2 {
+				t.Errorf("%s: %d reads came from the read-ahead, want the first view and account at least", step, got)
 			}
 		}
 		credit := func(ctx context.Context, tx ports.Tx, d domain.Deposit) error {
@@ -433,6 +438,12 @@ func (e *env) checkView(t *testing.T, step string, tx ports.Tx, d domain.Deposit
 	case v.Deposit.Status != status || v.Seen != seen || v.Account.Balance().Minor() != balance || v.Account.Status() != acc:
 		t.Errorf("%s: deposit %s, seen %v, balance %d, account %s; want %s, %v, %d, %s", step, v.Deposit.Status, v.Seen,
 			v.Account.Balance().Minor(), v.Account.Status(), status, seen, balance, acc)
+	}
+	// The same account read by customer (read ahead too on postgres-group).
+	got, err := tx.AccountByCustomer(t.Context(), "cust-ahead", domain.KZT)
+	if err != nil || got.ID() != accountID || got.Balance().Minor() != balance || got.Status() != acc {
+		t.Errorf("%s: account by customer: %s balance %d %s, %v; want %s %d %s", step, got.ID(), got.Balance().Minor(),
+			got.Status(), err, accountID, balance, acc)
 	}
 }
 

@@ -340,7 +340,7 @@ func registerBatchMetrics(reg prometheus.Registerer, stats func() sqlstore.Batch
 			func(s sqlstore.BatchStats) float64 { return s.ExecTime.Seconds() }),
 		counter("commit_seconds_total", "Time batches spent in COMMIT (the WAL flush).",
 			func(s sqlstore.BatchStats) float64 { return s.CommitTime.Seconds() }),
-		counter("read_ahead_total", "Settle views answered from their batch's read-ahead instead of a read of their own (PostgreSQL).",
+		counter("read_ahead_total", "Settle views and accounts answered from their batch's read-ahead instead of a read of their own (PostgreSQL).",
 			func(s sqlstore.BatchStats) float64 { return float64(s.ReadAhead) }),
 	} {
 		if err := reg.Register(c); err != nil {
