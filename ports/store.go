@@ -133,7 +133,11 @@ type Tx interface {
 	// Errors: domain.ErrInsufficientFunds when a customer balance would go
 	// negative; ErrNotFound when a customer posting names no account;
 	// ErrConflict when the transfer breaks a uniqueness rule (a second
-	// credit for one deposit, a second credit for one exception).
+	// credit for one deposit, a second credit for one exception) or moves
+	// the balance of a closed account (closed since the caller read it:
+	// no balance of a closed account ever moves);
+	// domain.ErrCurrencyMismatch when a posting's currency is not its
+	// account's.
 	ApplyTransfer(ctx context.Context, t domain.Transfer) (domain.Transfer, error)
 	// InsertInbox stores a received callback and sets r.ID. A store may
 	// defer the insert to the end of a group-commit batch (reads through

@@ -262,7 +262,7 @@ func (t *tx) flushBalances(ctx context.Context) (map[string]int64, error) {
 		q := multiRow(`UPDATE accounts SET balance_minor = accounts.balance_minor + v.column3,
 		version = accounts.version + v.column4, updated_at_us = v.column5 FROM (VALUES `,
 			"(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))", c.n,
-			`) AS v WHERE accounts.id = v.column1 AND accounts.currency = v.column2
+			`) AS v WHERE accounts.id = v.column1 AND accounts.currency = v.column2 AND accounts.status <> 'closed'
 		RETURNING accounts.id, accounts.balance_minor`)
 		args := make([]any, 0, 5*c.n)
 		for _, id := range ids[c.from : c.from+c.n] {
@@ -283,8 +283,8 @@ func (t *tx) flushBalances(ctx context.Context) (map[string]int64, error) {
 		}
 	}
 	if len(balances) != len(ids) {
-		// An unknown account or a currency mismatch: the immediate path
-		// will name it.
+		// An unknown or closed account, or a currency mismatch: the
+		// immediate path will name it.
 		return nil, fmt.Errorf("balance update matched %d of %d accounts", len(balances), len(ids))
 	}
 	return balances, nil

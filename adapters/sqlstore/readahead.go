@@ -36,11 +36,10 @@ import (
 // Another transaction may have committed since the batch began, as it may
 // between any read and the write after it under READ COMMITTED. The
 // conditional deposit transition and the one-credit-per-deposit index
-// stop a credit or a decline decided on a stale deposit, and the batch
-// runs again; a stale account status is not re-checked at write time (the
-// balance update does not look at it), with or without read-ahead, which
-// keeps an account's status changes and its credits in one partition and
-// so in consecutive batches.
+// stop a credit or a decline decided on a stale deposit, and no balance
+// update matches a closed account (an account closed since it was read
+// makes the transfer fail with ErrConflict); either way the batch runs
+// again and the caller decides anew.
 //
 // A read-ahead that fails leaves the PostgreSQL transaction unusable, so
 // the batch runs again without deferral and without read-ahead, where

@@ -152,7 +152,7 @@ func (t *tx) ApplyTransfer(ctx context.Context, tr domain.Transfer) (domain.Tran
 func (t *tx) moveBalance(ctx context.Context, accountID string, amount domain.Amount, tr domain.Transfer) (int64, error) {
 	var balance int64
 	err := t.db.QueryRowContext(ctx, `UPDATE accounts SET balance_minor = balance_minor + ?, version = version + 1,
-		updated_at_us = ? WHERE id = ? AND currency = ? AND balance_minor + ? >= 0 RETURNING balance_minor`,
+		updated_at_us = ? WHERE id = ? AND currency = ? AND status <> 'closed' AND balance_minor + ? >= 0 RETURNING balance_minor`,
 		amount.Minor(), us(tr.CreatedAt), accountID, amount.Currency().Code(), amount.Minor()).Scan(&balance)
 	if err == nil {
 		return balance, nil
@@ -169,6 +169,11 @@ func (t *tx) moveBalance(ctx context.Context, accountID string, amount domain.Am
 	case acc.Currency() != amount.Currency():
 		return 0, fmt.Errorf("transfer %s: %w: account %s is %s, posting is %s", tr.ID, domain.ErrCurrencyMismatch,
 			accountID, acc.Currency(), amount.Currency())
+	case acc.Status() == domain.AccountClosed:
+		// The caller decided on an account read before it was closed
+		// (another transaction closed it since): a lost race, which the
+		// caller retries and then decides on the closed account.
+		return 0, fmt.Errorf("transfer %s: account %s was closed since it was read: %w", tr.ID, accountID, ports.ErrConflict)
 	}
 	return 0, fmt.Errorf("transfer %s: %w: account %s holds %s, posting %s", tr.ID, domain.ErrInsufficientFunds,
 		accountID, acc.Balance(), amount)

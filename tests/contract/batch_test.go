@@ -489,3 +489,54 @@ func TestReadAheadFailureFailsOnlyItsItem(t *testing.T) {
 		t.Errorf("balance %d, want %d", got, n*1_000)
 	}
 }
+
+// TestNoBalanceOfAClosedAccountMoves: a transfer decided on an account
+// read before it was closed (another transaction closed it since) is
+// refused with ErrConflict — the caller retries and decides again on the
+// closed account — whether it would credit or debit, at once or deferred
+// (postgres-group), alone or after a good credit in the same transaction.
+func TestNoBalanceOfAClosedAccountMoves(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		closed := e.insertAccount(t, "cust-closed", domain.KZT)
+		open := e.insertAccount(t, "cust-open", domain.KZT)
+		e.update(t, func(ctx context.Context, tx ports.Tx) error {
+			c, err := closed.ChangeStatus(domain.AccountClosed, base)
+			if err != nil {
+				return err
+			}
+			return tx.UpdateAccountStatus(ctx, c, closed.Version())
+		})
+		credit := func(target string, exc string) domain.Transfer {
+			tr := e.transfer(t, domain.TransferExceptionCredit, kassa.ClearingAccountID(), target, domain.NewAmount(5_000, domain.KZT), base)
+			tr.ExceptionID = exc
+			return tr
+		}
+		err := e.updateErr(t, func(ctx context.Context, tx ports.Tx) error {
+			_, err := tx.ApplyTransfer(ctx, credit(closed.ID(), "exc-closed-1"))
+			return err
+		})
+		wantErr(t, "a credit to a closed account", err, ports.ErrConflict)
+		err = e.updateErr(t, func(ctx context.Context, tx ports.Tx) error {
+			if _, err := tx.ApplyTransfer(ctx, credit(open.ID(), "exc-closed-2")); err != nil {
+				return err
+			}
+			_, err := tx.ApplyTransfer(ctx, credit(closed.ID(), "exc-closed-3"))
+			return err
+		})
+		wantErr(t, "a credit to a closed account after a good one", err, ports.ErrConflict)
+		err = e.updateErr(t, func(ctx context.Context, tx ports.Tx) error {
+			debit := e.transfer(t, domain.TransferDebit, closed.ID(), domain.RevenueAccountID, domain.NewAmount(1, domain.KZT), base)
+			_, err := tx.ApplyTransfer(ctx, debit)
+			return err
+		})
+		wantErr(t, "a debit from a closed account", err, ports.ErrConflict)
+		if got := e.balance(t, closed.ID()); got != 0 {
+			t.Errorf("closed account's balance %d, want 0", got)
+		}
+		if got := e.balance(t, open.ID()); got != 0 {
+			t.Errorf("open account's balance %d after its transaction was refused, want 0", got)
+		}
+		e.healthy(t)
+	})
+}
