@@ -114,7 +114,10 @@ type Tx interface {
 	// fromVersion. ErrConflict otherwise; ErrNotFound for an unknown id.
 	UpdateAccountStatus(ctx context.Context, a domain.Account, fromVersion int64) error
 	// InsertDeposit stores a new pending deposit. ErrConflict when the
-	// payment id is taken within its channel.
+	// payment id is taken within its channel. A store may defer the insert
+	// to the end of a group-commit batch; reads through the Tx still see
+	// the deposit, and a deferred insert that fails makes the store run the
+	// batch again without deferral, so the call meets its own error.
 	InsertDeposit(ctx context.Context, d domain.Deposit) error
 	// TransitionDeposit stores d's status, operation and settle time only if
 	// the stored status is still from (a conditional update). ErrConflict

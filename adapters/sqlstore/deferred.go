@@ -30,6 +30,8 @@ import (
 // (Tx.SettleView), and the batch five statements more.
 //
 // What is deferred:
+//   - InsertDeposit (check_deposit's new deposit): one multi-row INSERT,
+//     first of all, so transitions and transfers may name the deposit;
 //   - TransitionDeposit, the conditional state change: one UPDATE …
 //     FROM (VALUES …) WHERE status = the expected one, for all of them;
 //     a deposit that moved meanwhile makes the flush fail;
@@ -40,7 +42,11 @@ import (
 //     customer runs at once, after the deferred writes are flushed, so it
 //     sees every earlier credit and the postings keep their order.
 //
-// Reads through the transaction still see deferred writes: InboxSeen
+// Reads through the transaction still see deferred writes: a read of a
+// deposit inserted in the batch (by payment id, or its settle view)
+// flushes first — a callback never shares a batch with its own
+// check_deposit in practice, since the platform learns the payment id from
+// check_deposit's answer, sent after the commit — InboxSeen
 // consults the pending rows, DepositByPaymentID and SettleView apply the
 // pending deposit changes, AccountByID and AccountByCustomer add the
 // pending balance and version increments to what they read, and every
@@ -61,6 +67,10 @@ import (
 var errFlush = errors.New("group commit: deferred writes failed")
 
 type deferred struct {
+	// deposits holds the deposits inserted, in order; newDeposits their
+	// keys (provider, project, payment id).
+	deposits    []domain.Deposit
+	newDeposits map[depositRowKey]bool
 	// transitions holds each deposit's pending state change, by id, in
 	// the order of first change.
 	transitions map[string]*pendingTransition
@@ -90,13 +100,22 @@ type accountDelta struct {
 	at       int64 // the latest update time, µs
 }
 
+// depositRowKey is a deposit's unique key.
+type depositRowKey struct{ provider, project, paymentID string }
+
 func newDeferred() *deferred {
 	return &deferred{seen: map[string]bool{}, deltas: map[string]*accountDelta{},
-		transitions: map[string]*pendingTransition{}}
+		transitions: map[string]*pendingTransition{}, newDeposits: map[depositRowKey]bool{}}
 }
 
 func (d *deferred) empty() bool {
-	return len(d.inbox) == 0 && len(d.transfers) == 0 && len(d.transitions) == 0
+	return len(d.deposits) == 0 && len(d.inbox) == 0 && len(d.transfers) == 0 && len(d.transitions) == 0
+}
+
+// insertsDeposit reports whether the deposit ch/paymentID is a pending
+// insert.
+func (d *deferred) insertsDeposit(ch domain.Channel, paymentID string) bool {
+	return d != nil && d.newDeposits[depositRowKey{ch.Provider, ch.Project, paymentID}]
 }
 
 // transition records dep's change from status from, or returns
@@ -203,6 +222,9 @@ func (t *tx) flush(ctx context.Context) error {
 }
 
 func (t *tx) flushWrites(ctx context.Context) error {
+	if err := t.flushDeposits(ctx); err != nil {
+		return err
+	}
 	if err := t.flushTransitions(ctx); err != nil {
 		return err
 	}
@@ -214,6 +236,23 @@ func (t *tx) flushWrites(ctx context.Context) error {
 		return err
 	}
 	return t.flushInbox(ctx)
+}
+
+// flushDeposits inserts the pending deposits, in chunks.
+func (t *tx) flushDeposits(ctx context.Context) error {
+	d := t.d
+	if len(d.deposits) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 14*len(d.deposits))
+	for _, dep := range d.deposits {
+		args = append(args, depositArgs(dep)...)
+	}
+	if err := t.execRows(ctx, `INSERT INTO deposits (`+depositColumns+`) VALUES `,
+		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", 14, args); err != nil {
+		return fmt.Errorf("insert %d deposits: %w", len(d.deposits), err)
+	}
+	return nil
 }
 
 // flushTransitions applies every pending deposit change with conditional

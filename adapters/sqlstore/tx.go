@@ -67,14 +67,31 @@ func (t *tx) UpdateAccountStatus(ctx context.Context, a domain.Account, fromVers
 }
 
 func (t *tx) InsertDeposit(ctx context.Context, d domain.Deposit) error {
+	if t.d != nil && t.d.err == nil {
+		key := depositRowKey{d.Channel.Provider, d.Channel.Project, d.PaymentID}
+		if !t.d.newDeposits[key] {
+			t.d.deposits = append(t.d.deposits, d)
+			t.d.newDeposits[key] = true
+			return nil
+		}
+		// A second insert of one payment id in the batch: at once, after
+		// a flush, where the unique key refuses it.
+		if err := t.flush(ctx); err != nil {
+			return err
+		}
+	}
 	_, err := t.exec(ctx, `INSERT INTO deposits (`+depositColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.ID, d.Channel.Provider, d.Channel.Method, d.Channel.Project, d.PaymentID, d.AccountID, d.CustomerID,
-		d.Amount.Minor(), d.Amount.Currency().Code(), d.Status.String(), d.OperationID, d.Version,
-		us(d.CreatedAt), us(d.SettledAt))
+		depositArgs(d)...)
 	if err != nil {
 		return fmt.Errorf("insert deposit %s: %w", d.PaymentID, err)
 	}
 	return nil
+}
+
+func depositArgs(d domain.Deposit) []any {
+	return []any{d.ID, d.Channel.Provider, d.Channel.Method, d.Channel.Project, d.PaymentID, d.AccountID, d.CustomerID,
+		d.Amount.Minor(), d.Amount.Currency().Code(), d.Status.String(), d.OperationID, d.Version,
+		us(d.CreatedAt), us(d.SettledAt)}
 }
 
 // TransitionDeposit is the conditional update at the heart of exactly-once
@@ -236,6 +253,11 @@ func (t *tx) InboxSeen(ctx context.Context, dedupeKey string) (bool, error) {
 }
 
 func (t *tx) SettleView(ctx context.Context, ch domain.Channel, paymentID, dedupeKey string) (ports.SettleView, error) {
+	if t.d.insertsDeposit(ch, paymentID) {
+		if err := t.flush(ctx); err != nil {
+			return ports.SettleView{}, err
+		}
+	}
 	v, ok := t.views[settleKey(ch, paymentID, dedupeKey)]
 	if ok {
 		t.hits++
@@ -258,6 +280,11 @@ func (t *tx) SettleView(ctx context.Context, ch domain.Channel, paymentID, dedup
 }
 
 func (t *tx) DepositByPaymentID(ctx context.Context, ch domain.Channel, paymentID string) (domain.Deposit, error) {
+	if t.d.insertsDeposit(ch, paymentID) {
+		if err := t.flush(ctx); err != nil {
+			return domain.Deposit{}, err
+		}
+	}
 	dep, err := t.reader.DepositByPaymentID(ctx, ch, paymentID)
 	if err != nil || t.d == nil {
 		return dep, err

@@ -540,3 +540,79 @@ func TestNoBalanceOfAClosedAccountMoves(t *testing.T) {
 		e.healthy(t)
 	})
 }
+
+// TestDepositInsertedInItsTransaction opens a deposit and, in the same
+// transaction, finds it by payment id, in its settle view and in the
+// list, settles and credits it, and tries its payment id again: the insert
+// reads and behaves as if made at once (on postgres-group it is deferred
+// to the batch's end).
+func TestDepositInsertedInItsTransaction(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		a := e.insertAccount(t, "cust-newdep", domain.KZT)
+		d := e.newDeposit(t, kassa, a, 7_000, base)
+		at := base.Add(time.Minute)
+		e.update(t, func(ctx context.Context, tx ports.Tx) error {
+			if err := tx.InsertDeposit(ctx, d); err != nil {
+				return err
+			}
+			got, err := tx.DepositByPaymentID(ctx, kassa, d.PaymentID)
+			if err != nil || got.ID != d.ID || got.Status != domain.DepositPending {
+				return fmt.Errorf("deposit by payment id inside its tx: %+v, %v", got, err)
+			}
+			v, err := tx.SettleView(ctx, kassa, d.PaymentID, "newdep-1")
+			if err != nil || !v.Found || v.Seen || v.Deposit.ID != d.ID || v.Account.ID() != a.ID() {
+				return fmt.Errorf("settle view inside its tx: %+v, %v", v, err)
+			}
+			// A second one, still pending, shows in the list.
+			d2 := e.newDeposit(t, kassa, a, 8_000, base)
+			if err := tx.InsertDeposit(ctx, d2); err != nil {
+				return err
+			}
+			list, err := tx.ListDeposits(ctx, ports.DepositQuery{AccountID: a.ID()})
+			if err != nil || len(list) != 2 {
+				return fmt.Errorf("list inside the tx: %d deposits, %v", len(list), err)
+			}
+			// Settle the first in the same transaction.
+			next := d
+			next.Status, next.OperationID, next.SettledAt, next.Version = domain.DepositSucceeded, "op-newdep", at, d.Version+1
+			if err := tx.TransitionDeposit(ctx, next, domain.DepositPending); err != nil {
+				return err
+			}
+			credit := e.transfer(t, domain.TransferDepositCredit, kassa.ClearingAccountID(), a.ID(), d.Amount, at)
+			credit.DepositID = d.ID
+			_, err = tx.ApplyTransfer(ctx, credit)
+			return err
+		})
+		if got := e.deposit(t, d); got.Status != domain.DepositSucceeded {
+			t.Errorf("deposit %s after commit, want succeeded", got.Status)
+		}
+		if got := e.balance(t, a.ID()); got != 7_000 {
+			t.Errorf("balance %d, want 7000", got)
+		}
+
+		// The same payment id twice in one transaction: the second is refused
+		// and nothing of the transaction stays.
+		d3 := e.newDeposit(t, kassa, a, 9_000, base)
+		err := e.updateErr(t, func(ctx context.Context, tx ports.Tx) error {
+			if err := tx.InsertDeposit(ctx, d3); err != nil {
+				return err
+			}
+			again := e.newDeposit(t, kassa, a, 9_500, base)
+			again.PaymentID = d3.PaymentID
+			return tx.InsertDeposit(ctx, again)
+		})
+		wantErr(t, "a payment id twice in one transaction", err, ports.ErrConflict)
+		if _, err := e.store.DepositByPaymentID(t.Context(), kassa, d3.PaymentID); !errors.Is(err, ports.ErrNotFound) {
+			t.Errorf("the refused transaction's deposit: %v, want ErrNotFound", err)
+		}
+		// And a payment id already stored.
+		err = e.updateErr(t, func(ctx context.Context, tx ports.Tx) error {
+			again := e.newDeposit(t, kassa, a, 9_500, base)
+			again.PaymentID = d.PaymentID
+			return tx.InsertDeposit(ctx, again)
+		})
+		wantErr(t, "a stored payment id again", err, ports.ErrConflict)
+		e.healthy(t)
+	})
+}
