@@ -21,13 +21,15 @@ import (
 // bind and execute for the server). Most of a credit's statements write
 // rows that nothing else in the batch needs from the database: the
 // deposit's state change, the inbox row, the transfer, its postings, and
-// the balance increment. In a batch transaction these are collected and
-// written just before COMMIT with one multi-row statement each — one
-// conditional UPDATE … FROM (VALUES …) for the deposits, one for the
-// balances of every account the batch credits, one INSERT for all
-// transfers, one for all postings, one for all inbox rows (in chunks of
-// 1, 2, 4 … 64 rows, below) — so a credit costs its one read
-// (Tx.SettleView), and the batch five statements more.
+// the balance increment; and a check_deposit's only write is its new
+// deposit. In a batch transaction these are collected and written just
+// before COMMIT with one multi-row statement each — one INSERT for the new
+// deposits, one conditional UPDATE … FROM (VALUES …) for the deposits'
+// changes, one for the balances of every account the batch credits, one
+// INSERT for all transfers, one for all postings, one for all inbox rows
+// (in chunks of 1, 2, 4 … 64 rows, below). With the first reads of the
+// batch's items read ahead too (readahead.go), a batch of n credits and
+// check_deposits makes a handful of statements, not several per item.
 //
 // What is deferred:
 //   - InsertDeposit (check_deposit's new deposit): one multi-row INSERT,
