@@ -64,8 +64,8 @@ type batcher struct {
 	parts []*partition
 	max   int
 	wait  time.Duration
-	// deferWrites collects deferrable writes into multi-row statements at
-	// the end of each batch (deferred.go): on PostgreSQL, where every
+	// deferWrites collects deferrable writes into one statement at the
+	// end of each batch (deferred.go): on PostgreSQL, where every
 	// statement is a round trip. On SQLite, in process, the plain
 	// statements cost less (measured: 128 against 147 µs per credit).
 	deferWrites bool

@@ -4,16 +4,18 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
 )
 
-// Deferred writes: multi-row statements for a group-commit batch.
+// Deferred writes: one statement for a group-commit batch's writes.
 //
 // A batch runs its items one after another on one connection, so every
 // statement an item issues is a round trip in the batch's serial path (on
@@ -23,20 +25,22 @@ import (
 // deposit's state change, the inbox row, the transfer, its postings, and
 // the balance increment; and a check_deposit's only write is its new
 // deposit. In a batch transaction these are collected and written just
-// before COMMIT with one multi-row statement each — one INSERT for the new
-// deposits, one conditional UPDATE … FROM (VALUES …) for the deposits'
-// changes, one for the balances of every account the batch credits, one
-// INSERT for all transfers, one for all postings, one for all inbox rows
-// (in chunks of 1, 2, 4 … 64 rows, below). With the first reads of the
-// batch's items read ahead too (readahead.go), a batch of n credits and
-// check_deposits makes a handful of statements, not several per item.
+// before COMMIT by one statement (flushSQL): the new deposits, the
+// deposits' conditional changes, the balances of every account the batch
+// credits, the transfers, their postings and the inbox rows, each a
+// data-modifying CTE over a JSON array. (It was one multi-row statement
+// per table, six round trips; bench/README.md has what one saves.) With
+// the first reads
+// of the batch's items read ahead too (readahead.go), a batch of n credits
+// and check_deposits makes four statements — BEGIN, two reads, the flush —
+// and its COMMIT, not several per item.
 //
 // What is deferred:
-//   - InsertDeposit (check_deposit's new deposit): one multi-row INSERT,
-//     first of all, so transitions and transfers may name the deposit;
-//   - TransitionDeposit, the conditional state change: one UPDATE …
-//     FROM (VALUES …) WHERE status = the expected one, for all of them;
-//     a deposit that moved meanwhile makes the flush fail;
+//   - InsertDeposit (check_deposit's new deposit), so transfers may name
+//     the deposit (never a transition: a read of it flushes first);
+//   - TransitionDeposit, the conditional state change (UPDATE … WHERE
+//     status = the expected one); a deposit that moved meanwhile makes
+//     the flush fail;
 //   - InsertInbox (always);
 //   - ApplyTransfer when it only credits customer accounts (a deposit
 //     credit, an exception credit): a credit cannot break the balance >= 0
@@ -223,205 +227,304 @@ func (t *tx) flush(ctx context.Context) error {
 	return nil
 }
 
+// flushSQL writes everything a batch deferred with one statement: one
+// data-modifying CTE per table, each reading its rows from a JSON array
+// parameter (jsonb_to_recordset), so the text is one and the same for
+// every batch, prepared once, and the flush is one round trip instead of
+// one per table. The parts see the same snapshot, so none may depend on
+// another's writes through the tables: the deposits a batch inserts are
+// never among those it transitions (a read of a pending insert flushes
+// first, see SettleView), the postings take their balances from the
+// credited part's RETURNING, and the foreign keys between new transfers,
+// postings and deposits are checked at the end of the statement, when all
+// of them are in.
+//
+// The "v.one = 1" conditions are always true: they are there for the
+// planner. A function scan is estimated at 100 rows, and on the small
+// tables of a fresh database the generic plan joins 100 rows with a hash
+// over a sequential scan of deposits or accounts, a plan the statement
+// keeps as the tables grow; an equality on a constant is estimated at 1
+// row, which makes the plan index lookups in a nested loop, right at every
+// size.
+//
+// The result is one row per credited account ('a', id, balance after), one
+// with the number of deposits transitioned ('m', NULL, n) and one per new
+// inbox row ('i', NULL, id).
+const flushSQL = `WITH new_deposits AS (
+	INSERT INTO deposits (` + depositColumns + `)
+	SELECT v.id, v.provider, v.method, v.project, v.payment_id, v.account_id, v.customer_id, v.amount_minor,
+		v.currency, v.status, v.operation_id, v.version, v.created_at_us, v.settled_at_us
+	FROM jsonb_to_recordset(CAST(? AS JSONB)) AS v(id TEXT, provider TEXT, method TEXT, project TEXT,
+		payment_id TEXT, account_id TEXT, customer_id TEXT, amount_minor BIGINT, currency TEXT, status TEXT,
+		operation_id TEXT, version BIGINT, created_at_us BIGINT, settled_at_us BIGINT)
+	RETURNING 1
+), moved AS (
+	UPDATE deposits SET status = v.status, operation_id = v.operation_id, settled_at_us = v.settled_at_us,
+		version = deposits.version + v.n
+	FROM jsonb_to_recordset(CAST(? AS JSONB)) AS v(one INT, id TEXT, status TEXT, operation_id TEXT,
+		settled_at_us BIGINT, n BIGINT, from_status TEXT)
+	WHERE v.one = 1 AND deposits.id = v.id AND deposits.status = v.from_status
+	RETURNING 1
+), credited AS (
+	UPDATE accounts SET balance_minor = accounts.balance_minor + v.delta, version = accounts.version + v.n,
+		updated_at_us = v.at
+	FROM jsonb_to_recordset(CAST(? AS JSONB)) AS v(one INT, id TEXT, currency TEXT, delta BIGINT, n BIGINT, at BIGINT)
+	WHERE v.one = 1 AND accounts.id = v.id AND accounts.currency = v.currency AND accounts.status <> 'closed'
+	RETURNING accounts.id, accounts.balance_minor
+), new_transfers AS (
+	INSERT INTO transfers (id, kind, deposit_id, exception_id, description, actor, created_at_us)
+	SELECT v.id, v.kind, v.deposit_id, v.exception_id, v.description, v.actor, v.created_at_us
+	FROM jsonb_to_recordset(CAST(? AS JSONB)) AS v(id TEXT, kind TEXT, deposit_id TEXT, exception_id TEXT,
+		description TEXT, actor TEXT, created_at_us BIGINT)
+	RETURNING 1
+), new_postings AS (
+	INSERT INTO postings (transfer_id, account_id, amount_minor, currency, balance_after_minor, created_at_us)
+	SELECT v.transfer_id, v.account_id, v.amount_minor, v.currency, c.balance_minor - v.later, v.created_at_us
+	FROM jsonb_to_recordset(CAST(? AS JSONB)) AS v(seq INT, transfer_id TEXT, account_id TEXT,
+		amount_minor BIGINT, currency TEXT, later BIGINT, created_at_us BIGINT)
+	LEFT JOIN credited c ON c.id = v.account_id
+	ORDER BY v.seq
+	RETURNING 1
+), new_inbox AS (
+	INSERT INTO callback_inbox (provider, method, project, payment_id, operation_id, status, body, outcome,
+		deposit_id, exception_id, dedupe_key, received_at_us)
+	SELECT v.provider, v.method, v.project, v.payment_id, v.operation_id, v.status, decode(v.body, 'base64'),
+		v.outcome, v.deposit_id, v.exception_id, v.dedupe_key, v.received_at_us
+	FROM jsonb_to_recordset(CAST(? AS JSONB)) AS v(seq INT, provider TEXT, method TEXT, project TEXT,
+		payment_id TEXT, operation_id TEXT, status TEXT, body TEXT, outcome TEXT, deposit_id TEXT,
+		exception_id TEXT, dedupe_key TEXT, received_at_us BIGINT)
+	ORDER BY v.seq
+	RETURNING id
+)
+SELECT 'a', c.id, c.balance_minor FROM credited c
+UNION ALL SELECT 'm', NULL, COUNT(*) FROM moved
+UNION ALL SELECT 'i', NULL, i.id FROM new_inbox i`
+
+// The rows of flushSQL's parameters, by the column names it reads.
+type (
+	flushDeposit struct {
+		ID          string `json:"id"`
+		Provider    string `json:"provider"`
+		Method      string `json:"method"`
+		Project     string `json:"project"`
+		PaymentID   string `json:"payment_id"`
+		AccountID   string `json:"account_id"`
+		CustomerID  string `json:"customer_id"`
+		AmountMinor int64  `json:"amount_minor"`
+		Currency    string `json:"currency"`
+		Status      string `json:"status"`
+		OperationID string `json:"operation_id"`
+		Version     int64  `json:"version"`
+		CreatedAt   int64  `json:"created_at_us"`
+		SettledAt   int64  `json:"settled_at_us"`
+	}
+	flushTransition struct {
+		One         int    `json:"one"`
+		ID          string `json:"id"`
+		Status      string `json:"status"`
+		OperationID string `json:"operation_id"`
+		SettledAt   int64  `json:"settled_at_us"`
+		N           int64  `json:"n"`
+		From        string `json:"from_status"`
+	}
+	flushBalance struct {
+		One      int    `json:"one"`
+		ID       string `json:"id"`
+		Currency string `json:"currency"`
+		Delta    int64  `json:"delta"`
+		N        int64  `json:"n"`
+		At       int64  `json:"at"`
+	}
+	flushTransfer struct {
+		ID          string  `json:"id"`
+		Kind        string  `json:"kind"`
+		DepositID   *string `json:"deposit_id"`
+		ExceptionID *string `json:"exception_id"`
+		Description string  `json:"description"`
+		Actor       string  `json:"actor"`
+		CreatedAt   int64   `json:"created_at_us"`
+	}
+	flushPosting struct {
+		Seq         int    `json:"seq"`
+		TransferID  string `json:"transfer_id"`
+		AccountID   string `json:"account_id"`
+		AmountMinor int64  `json:"amount_minor"`
+		Currency    string `json:"currency"`
+		// Later is the sum of the account's pending credits after this
+		// posting: its balance after it is the final balance minus Later.
+		// Null for system accounts, which keep no balance.
+		Later     *int64 `json:"later"`
+		CreatedAt int64  `json:"created_at_us"`
+	}
+	flushInboxRow struct {
+		Seq         int    `json:"seq"`
+		Provider    string `json:"provider"`
+		Method      string `json:"method"`
+		Project     string `json:"project"`
+		PaymentID   string `json:"payment_id"`
+		OperationID string `json:"operation_id"`
+		Status      string `json:"status"`
+		Body        []byte `json:"body"` // base64 in JSON
+		Outcome     string `json:"outcome"`
+		DepositID   string `json:"deposit_id"`
+		ExceptionID string `json:"exception_id"`
+		DedupeKey   string `json:"dedupe_key"`
+		ReceivedAt  int64  `json:"received_at_us"`
+	}
+)
+
 func (t *tx) flushWrites(ctx context.Context) error {
-	if err := t.flushDeposits(ctx); err != nil {
-		return err
-	}
-	if err := t.flushTransitions(ctx); err != nil {
-		return err
-	}
-	balances, err := t.flushBalances(ctx)
-	if err != nil {
-		return err
-	}
-	if err := t.flushTransfers(ctx, balances); err != nil {
-		return err
-	}
-	return t.flushInbox(ctx)
-}
-
-// flushDeposits inserts the pending deposits, in chunks.
-func (t *tx) flushDeposits(ctx context.Context) error {
 	d := t.d
-	if len(d.deposits) == 0 {
-		return nil
-	}
-	args := make([]any, 0, 14*len(d.deposits))
+	text := newTextCheck()
+	deposits := make([]flushDeposit, 0, len(d.deposits))
 	for _, dep := range d.deposits {
-		args = append(args, depositArgs(dep)...)
+		deposits = append(deposits, flushDeposit{ID: dep.ID, Provider: dep.Channel.Provider, Method: dep.Channel.Method,
+			Project: dep.Channel.Project, PaymentID: dep.PaymentID, AccountID: dep.AccountID, CustomerID: dep.CustomerID,
+			AmountMinor: dep.Amount.Minor(), Currency: dep.Amount.Currency().Code(), Status: dep.Status.String(),
+			OperationID: dep.OperationID, Version: dep.Version, CreatedAt: us(dep.CreatedAt), SettledAt: us(dep.SettledAt)})
+		text.check(dep.ID, dep.Channel.Provider, dep.Channel.Method, dep.Channel.Project, dep.PaymentID, dep.AccountID,
+			dep.CustomerID, dep.OperationID)
 	}
-	if err := t.execRows(ctx, `INSERT INTO deposits (`+depositColumns+`) VALUES `,
-		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", 14, args); err != nil {
-		return fmt.Errorf("insert %d deposits: %w", len(d.deposits), err)
+	transitions := make([]flushTransition, 0, len(d.transOrder))
+	for _, id := range d.transOrder {
+		p := d.transitions[id]
+		transitions = append(transitions, flushTransition{One: 1, ID: id, Status: p.next.Status.String(),
+			OperationID: p.next.OperationID, SettledAt: us(p.next.SettledAt), N: p.n, From: p.from.String()})
+		text.check(id, p.next.OperationID)
 	}
-	return nil
-}
-
-// flushTransitions applies every pending deposit change with conditional
-// UPDATEs (… WHERE status = the status the first change expected); a
-// deposit that moved meanwhile matches no row, and the flush fails.
-func (t *tx) flushTransitions(ctx context.Context) error {
-	d := t.d
-	if len(d.transOrder) == 0 {
-		return nil
+	balances := make([]flushBalance, 0, len(d.deltas))
+	for id, a := range d.deltas {
+		balances = append(balances, flushBalance{One: 1, ID: id, Currency: a.currency.Code(), Delta: a.minor, N: a.n, At: a.at})
+		text.check(id)
 	}
-	for _, c := range chunks(len(d.transOrder)) {
-		q := multiRow(`UPDATE deposits SET status = v.column2, operation_id = v.column3, settled_at_us = v.column4,
-		version = deposits.version + v.column5 FROM (VALUES `,
-			"(?, ?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), ?)", c.n,
-			`) AS v WHERE deposits.id = v.column1 AND deposits.status = v.column6 RETURNING deposits.id`)
-		args := make([]any, 0, 6*c.n)
-		for _, id := range d.transOrder[c.from : c.from+c.n] {
-			p := d.transitions[id]
-			args = append(args, id, p.next.Status.String(), p.next.OperationID, us(p.next.SettledAt), p.n, p.from.String())
-		}
-		matched := 0
-		if err := t.queryRows(ctx, q, args, func(*sql.Rows) error { matched++; return nil }); err != nil {
-			return err
-		}
-		if matched != c.n {
-			return fmt.Errorf("deposit transitions matched %d of %d rows: %w", matched, c.n, ports.ErrConflict)
-		}
+	// Accounts in id order: concurrent flushes lock shared rows in one order.
+	slices.SortFunc(balances, func(a, b flushBalance) int { return cmp.Compare(a.ID, b.ID) })
+	transfers := make([]flushTransfer, 0, len(d.transfers))
+	postings := make([]flushPosting, 0, 2*len(d.transfers)) // [] in JSON, not null
+	// What each account is still to be credited after the posting at hand.
+	later := make(map[string]int64, len(d.deltas))
+	for id, a := range d.deltas {
+		later[id] = a.minor
 	}
-	return nil
-}
-
-// flushBalances applies every pending increment (one UPDATE per chunk) and
-// returns each account's balance after it. Accounts go in id order.
-func (t *tx) flushBalances(ctx context.Context) (map[string]int64, error) {
-	d := t.d
-	if len(d.deltas) == 0 {
-		return nil, nil
+	type pendingAfter struct {
+		p     *domain.Posting
+		later int64
 	}
-	ids := make([]string, 0, len(d.deltas))
-	for id := range d.deltas {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	balances := make(map[string]int64, len(ids))
-	for _, c := range chunks(len(ids)) {
-		q := multiRow(`UPDATE accounts SET balance_minor = accounts.balance_minor + v.column3,
-		version = accounts.version + v.column4, updated_at_us = v.column5 FROM (VALUES `,
-			"(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))", c.n,
-			`) AS v WHERE accounts.id = v.column1 AND accounts.currency = v.column2 AND accounts.status <> 'closed'
-		RETURNING accounts.id, accounts.balance_minor`)
-		args := make([]any, 0, 5*c.n)
-		for _, id := range ids[c.from : c.from+c.n] {
-			a := d.deltas[id]
-			args = append(args, id, a.currency.Code(), a.minor, a.n, a.at)
-		}
-		err := t.queryRows(ctx, q, args, func(rows *sql.Rows) error {
-			var id string
-			var balance int64
-			if err := rows.Scan(&id, &balance); err != nil {
-				return err
-			}
-			balances[id] = balance
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	if len(balances) != len(ids) {
-		// An unknown or closed account, or a currency mismatch: the
-		// immediate path will name it.
-		return nil, fmt.Errorf("balance update matched %d of %d accounts", len(balances), len(ids))
-	}
-	return balances, nil
-}
-
-// flushTransfers inserts the pending transfers and their postings, each
-// posting's balance after it worked out backwards from the account's final
-// balance, in the order the transfers were applied.
-func (t *tx) flushTransfers(ctx context.Context, final map[string]int64) error {
-	d := t.d
-	if len(d.transfers) == 0 {
-		return nil
-	}
-	// The balance before the batch's first pending credit, per account.
-	running := make(map[string]int64, len(final))
-	for id, b := range final {
-		running[id] = b - d.deltas[id].minor
-	}
-	targs := make([]any, 0, 7*len(d.transfers))
-	var pargs []any
+	var afters []pendingAfter
 	for _, tr := range d.transfers {
-		targs = append(targs, tr.ID, tr.Kind.String(), nullable(tr.DepositID), nullable(tr.ExceptionID),
-			tr.Description, tr.Actor, us(tr.CreatedAt))
+		transfers = append(transfers, flushTransfer{ID: tr.ID, Kind: tr.Kind.String(), DepositID: optional(tr.DepositID),
+			ExceptionID: optional(tr.ExceptionID), Description: tr.Description, Actor: tr.Actor, CreatedAt: us(tr.CreatedAt)})
+		text.check(tr.ID, tr.DepositID, tr.ExceptionID, tr.Description, tr.Actor)
 		for j := range tr.Postings {
 			p := &tr.Postings[j] // shared with the Transfer ApplyTransfer returned
-			var after any
+			row := flushPosting{Seq: len(postings), TransferID: tr.ID, AccountID: p.AccountID, AmountMinor: p.Amount.Minor(),
+				Currency: p.Amount.Currency().Code(), CreatedAt: us(tr.CreatedAt)}
 			if !domain.IsSystemAccount(p.AccountID) {
-				running[p.AccountID] += p.Amount.Minor()
-				b := domain.NewAmount(running[p.AccountID], p.Amount.Currency())
-				p.BalanceAfter = &b
-				after = b.Minor()
+				later[p.AccountID] -= p.Amount.Minor()
+				l := later[p.AccountID]
+				row.Later = &l
+				afters = append(afters, pendingAfter{p, l})
 			}
-			pargs = append(pargs, tr.ID, p.AccountID, p.Amount.Minor(), p.Amount.Currency().Code(), after, us(tr.CreatedAt))
+			postings = append(postings, row)
+			text.check(p.AccountID)
 		}
 	}
-	if err := t.execRows(ctx, `INSERT INTO transfers (id, kind, deposit_id, exception_id, description, actor, created_at_us) VALUES `,
-		"(?, ?, ?, ?, ?, ?, ?)", 7, targs); err != nil {
-		return fmt.Errorf("insert %d transfers: %w", len(d.transfers), err)
+	inbox := make([]flushInboxRow, 0, len(d.inbox))
+	for i, r := range d.inbox {
+		inbox = append(inbox, flushInboxRow{Seq: i, Provider: r.Channel.Provider, Method: r.Channel.Method,
+			Project: r.Channel.Project, PaymentID: r.PaymentID, OperationID: r.OperationID, Status: r.Status,
+			Body: []byte(r.Body), Outcome: r.Outcome.String(), DepositID: r.DepositID, ExceptionID: r.ExceptionID,
+			DedupeKey: r.DedupeKey, ReceivedAt: us(r.ReceivedAt)})
+		text.check(r.Channel.Provider, r.Channel.Method, r.Channel.Project, r.PaymentID, r.OperationID, r.Status,
+			r.DepositID, r.ExceptionID, r.DedupeKey)
 	}
-	if err := t.execRows(ctx, `INSERT INTO postings (transfer_id, account_id, amount_minor, currency, balance_after_minor, created_at_us) VALUES `,
-		"(?, ?, ?, ?, ?, ?)", 6, pargs); err != nil {
-		return fmt.Errorf("insert %d postings: %w", len(pargs)/6, err)
+	if text.bad {
+		// JSON would replace the invalid bytes, and the immediate
+		// statements give the database's own verdict on them.
+		return errors.New("a deferred value is not valid UTF-8")
 	}
-	return nil
-}
-
-// flushInbox inserts the pending inbox rows and gives each its id. Ids
-// come from the table's sequence (PostgreSQL) or AUTOINCREMENT (SQLite),
-// which hand them out in the order of the VALUES rows, so a chunk's
-// returned ids sorted ascending belong to its rows in order (RETURNING
-// itself promises no order).
-func (t *tx) flushInbox(ctx context.Context) error {
-	d := t.d
-	if len(d.inbox) == 0 {
-		return nil
-	}
-	ids := make([]int64, 0, len(d.inbox))
-	for _, c := range chunks(len(d.inbox)) {
-		q := multiRow(`INSERT INTO callback_inbox (provider, method, project, payment_id, operation_id,
-		status, body, outcome, deposit_id, exception_id, dedupe_key, received_at_us) VALUES `,
-			"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", c.n, " RETURNING id")
-		args := make([]any, 0, 12*c.n)
-		for _, r := range d.inbox[c.from : c.from+c.n] {
-			args = append(args, inboxArgs(r)...)
-		}
-		first := len(ids)
-		err := t.queryRows(ctx, q, args, func(rows *sql.Rows) error {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-			return nil
-		})
+	args := make([]any, 0, 6)
+	for _, rows := range []any{deposits, transitions, balances, transfers, postings, inbox} {
+		b, err := json.Marshal(rows)
 		if err != nil {
-			return fmt.Errorf("insert %d inbox records: %w", c.n, err)
+			return fmt.Errorf("encode deferred writes: %w", err)
 		}
-		slices.SortFunc(ids[first:], cmp.Compare)
+		args = append(args, string(b))
 	}
-	if len(ids) != len(d.inbox) {
-		return fmt.Errorf("inbox insert returned %d ids for %d rows", len(ids), len(d.inbox))
+	final := make(map[string]int64, len(balances))
+	moved := int64(-1)
+	ids := make([]int64, 0, len(inbox))
+	err := t.queryRows(ctx, flushSQL, args, func(rows *sql.Rows) error {
+		var kind string
+		var id sql.NullString
+		var v int64
+		if err := rows.Scan(&kind, &id, &v); err != nil {
+			return err
+		}
+		switch kind {
+		case "a":
+			final[id.String] = v
+		case "m":
+			moved = v
+		case "i":
+			ids = append(ids, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("flush %d deposits, %d transitions, %d transfers, %d inbox records: %w",
+			len(deposits), len(transitions), len(transfers), len(inbox), err)
 	}
+	if moved != int64(len(transitions)) {
+		// A deposit that moved meanwhile.
+		return fmt.Errorf("deposit transitions matched %d of %d rows: %w", moved, len(transitions), ports.ErrConflict)
+	}
+	if len(final) != len(balances) {
+		// An unknown or closed account, or a currency mismatch: the
+		// immediate path will name it.
+		return fmt.Errorf("balance update matched %d of %d accounts", len(final), len(balances))
+	}
+	if len(ids) != len(inbox) {
+		return fmt.Errorf("inbox insert returned %d ids for %d rows", len(ids), len(inbox))
+	}
+	for _, a := range afters {
+		b := domain.NewAmount(final[a.p.AccountID]-a.later, a.p.Amount.Currency())
+		a.p.BalanceAfter = &b
+	}
+	// Ids come from the table's sequence, handed out in the order of the
+	// rows (ORDER BY seq), so sorted ascending they belong to the rows in
+	// order (RETURNING itself promises no order).
+	slices.Sort(ids)
 	for i, r := range d.inbox {
 		r.ID = ids[i]
 	}
 	return nil
 }
 
-func inboxArgs(r *ports.InboxRecord) []any {
-	return []any{r.Channel.Provider, r.Channel.Method, r.Channel.Project, r.PaymentID, r.OperationID, r.Status,
-		[]byte(r.Body), r.Outcome.String(), r.DepositID, r.ExceptionID, r.DedupeKey, us(r.ReceivedAt)}
+// optional is a nullable text column as a JSON value.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
-// Multi-row statements go in chunks of 1, 2, 4, … maxChunkRows rows, so
+// textCheck notes whether any of the strings it is shown is invalid UTF-8.
+type textCheck struct{ bad bool }
+
+func newTextCheck() *textCheck { return &textCheck{} }
+
+func (c *textCheck) check(ss ...string) {
+	for _, s := range ss {
+		if !utf8.ValidString(s) {
+			c.bad = true
+		}
+	}
+}
+
+// The read-ahead statements go in chunks of 1, 2, 4, … maxChunkRows rows, so
 // that a handful of texts cover every batch and each is prepared once
-// (store.go's cache) instead of parsed at every flush.
+// (store.go's cache) instead of parsed at every batch.
 const maxChunkRows = 64
 
 type chunk struct{ from, n int }
@@ -453,19 +556,6 @@ func multiRow(prefix, row string, n int, suffix string) string {
 	}
 	b.WriteString(suffix)
 	return b.String()
-}
-
-// execRows inserts rows of width values each (args holds them all) in
-// chunks.
-func (t *tx) execRows(ctx context.Context, prefix, row string, width int, args []any) error {
-	rows := len(args) / width
-	for _, c := range chunks(rows) {
-		q := multiRow(prefix, row, c.n, "")
-		if _, err := t.db.ExecContext(ctx, q, args[c.from*width:(c.from+c.n)*width]...); err != nil {
-			return classify(err)
-		}
-	}
-	return nil
 }
 
 // queryRows runs q and calls scan for each row it returns.

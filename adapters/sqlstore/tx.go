@@ -403,3 +403,8 @@ func (t *tx) AppendAudit(ctx context.Context, e ports.AuditEntry) error {
 	}
 	return nil
 }
+
+func inboxArgs(r *ports.InboxRecord) []any {
+	return []any{r.Channel.Provider, r.Channel.Method, r.Channel.Project, r.PaymentID, r.OperationID, r.Status,
+		[]byte(r.Body), r.Outcome.String(), r.DepositID, r.ExceptionID, r.DedupeKey, us(r.ReceivedAt)}
+}

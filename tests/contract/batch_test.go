@@ -281,6 +281,80 @@ func TestDeferredFlushFailurePostgres(t *testing.T) {
 	e.healthy(t)
 }
 
+// TestDeferredTransitionOfADepositThatMovedMeanwhile: on postgres-group a
+// deposit's transition is written at the batch's end, conditional on the
+// status it was decided on. Another transaction moves the deposit between
+// the batch's read and its flush: the flush must not count the transition
+// as done; the batch runs again, where the transition meets ErrConflict.
+func TestDeferredTransitionOfADepositThatMovedMeanwhile(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	open := func(group bool) *sqlstore.Store {
+		s, err := sqlstore.Open(t.Context(), sqlstore.Options{URL: url, GroupCommit: group, MaxOpenConns: pgMaxConns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	s, other := open(true), open(false)
+	ids := &system.IDs{}
+	e := &env{cfg: storeConfig{"postgres-group", sqlstore.Postgres, true}, store: s, svc: app.NewService(s, system.Clock{}, ids), ids: ids}
+	a := e.insertAccount(t, "cust-moved", domain.KZT)
+	// First batches whose flush succeeds, with each kind of deferred row
+	// and with some kinds missing: none may re-run.
+	before := s.BatchStats()
+	credited := e.openDeposit(t, "cust-moved", 700) // a deposit insert alone
+	declined := e.openDeposit(t, "cust-moved", 800)
+	if res := e.settle(t, e.success(credited, "op-ok")); res.Effect != domain.EffectCredit {
+		t.Fatalf("credit: %+v", res)
+	}
+	if res := e.settle(t, e.decline(declined, "op-no")); res.Effect != domain.EffectDecline {
+		t.Fatalf("decline: %+v", res) // a transition and an inbox row, no transfer
+	}
+	if after := s.BatchStats(); after.Restarts != before.Restarts || after.Batches-before.Batches < 4 {
+		t.Errorf("4 clean writes re-ran their batches %d time(s) in %d batches: a deferred flush failed",
+			after.Restarts-before.Restarts, after.Batches-before.Batches)
+	}
+	if got := e.balance(t, a.ID()); got != 700 {
+		t.Errorf("balance %d after the credit, want 700", got)
+	}
+	d := e.insertDeposit(t, a, 1_000, base)
+	runs := 0
+	err := s.Update(t.Context(), func(ctx context.Context, tx ports.Tx) error {
+		runs++
+		if _, err := tx.DepositByPaymentID(ctx, kassa, d.PaymentID); err != nil {
+			return err
+		}
+		if runs == 1 {
+			// Declined elsewhere, after this transaction read it.
+			err := other.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+				declined := d
+				declined.Status, declined.Version = domain.DepositDeclined, d.Version+1
+				return tx.TransitionDeposit(ctx, declined, domain.DepositPending)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		next := d
+		next.Status, next.OperationID, next.Version = domain.DepositSucceeded, "op-late", d.Version+1
+		return tx.TransitionDeposit(ctx, next, domain.DepositPending)
+	})
+	wantErr(t, "a transition from a status the deposit left", err, ports.ErrConflict)
+	if runs < 2 {
+		t.Errorf("the batch ran %d time(s); the failed flush should have re-run it", runs)
+	}
+	got, err := s.DepositByPaymentID(t.Context(), kassa, d.PaymentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != domain.DepositDeclined || got.Version != d.Version+1 {
+		t.Errorf("deposit %s v%d, want declined v%d", got.Status, got.Version, d.Version+1)
+	}
+	e.healthy(t)
+}
+
 // TestMixedCurrencyCreditsInOneTransaction: a credit in another currency
 // than the account's is refused with ErrCurrencyMismatch and nothing of
 // the transaction stays, also when an earlier credit of the same
