@@ -30,10 +30,9 @@ import (
 // credits, the transfers, their postings and the inbox rows, each a
 // data-modifying CTE over a JSON array. (It was one multi-row statement
 // per table, six round trips; bench/README.md has what one saves.) With
-// the first reads
-// of the batch's items read ahead too (readahead.go), a batch of n credits
-// and check_deposits makes four statements — BEGIN, two reads, the flush —
-// and its COMMIT, not several per item.
+// the first reads of the batch's items read ahead too (readahead.go), a
+// batch of n credits and check_deposits makes four statements — BEGIN,
+// two reads, the flush — and its COMMIT, not several per item.
 //
 // What is deferred:
 //   - InsertDeposit (check_deposit's new deposit), so transfers may name
