@@ -124,6 +124,10 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 			elapsed := time.Since(start)
 			route := routeLabel(r.Pattern)
 			s.metrics.observe(route, r.Method, rw.status, elapsed)
+			level := accessLevel(route, rw.status)
+			if !s.logger.Enabled(r.Context(), level) {
+				return
+			}
 			actor := ""
 			if s.actor != nil {
 				actor = s.actor(r.Context())
@@ -141,7 +145,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 			if actor != "" {
 				attrs = append(attrs, slog.String("actor", actor))
 			}
-			s.logger.LogAttrs(r.Context(), accessLevel(route, rw.status), "http request", attrs...)
+			s.logger.LogAttrs(r.Context(), level, "http request", attrs...)
 		}()
 		next.ServeHTTP(rw, r)
 	})
