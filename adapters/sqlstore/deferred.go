@@ -36,7 +36,8 @@ import (
 //
 // What is deferred:
 //   - InsertDeposit (check_deposit's new deposit), so transfers may name
-//     the deposit (never a transition: a read of it flushes first);
+//     the deposit (never a transition: a read or a transition of it
+//     flushes first);
 //   - TransitionDeposit, the conditional state change (UPDATE … WHERE
 //     status = the expected one); a deposit that moved meanwhile makes
 //     the flush fail;
@@ -232,8 +233,8 @@ func (t *tx) flush(ctx context.Context) error {
 // every batch, prepared once, and the flush is one round trip instead of
 // one per table. The parts see the same snapshot, so none may depend on
 // another's writes through the tables: the deposits a batch inserts are
-// never among those it transitions (a read of a pending insert flushes
-// first, see SettleView), the postings take their balances from the
+// never among those it transitions (a read or a transition of a pending
+// insert flushes first, see SettleView and TransitionDeposit), the postings take their balances from the
 // credited part's RETURNING, and the foreign keys between new transfers,
 // postings and deposits are checked at the end of the statement, when all
 // of them are in.
@@ -246,9 +247,16 @@ func (t *tx) flush(ctx context.Context) error {
 // row, which makes the plan index lookups in a nested loop, right at every
 // size.
 //
-// The result is one row per credited account ('a', id, balance after), one
-// with the number of deposits transitioned ('m', NULL, n) and one per new
-// inbox row ('i', NULL, id).
+// The result is one row with the number of deposits transitioned ('m',
+// NULL, n), one per credited account ('a', id, balance after) and one per
+// new inbox row ('i', NULL, id). Its order is the order of the row locks:
+// the CTEs the main query reads run as it reads them, one UNION ALL arm
+// after the other (the parts it does not read run after it), so the
+// deposits are locked before the accounts, as on the immediate path
+// (TransitionDeposit, then ApplyTransfer). With the accounts first, a
+// flush and an immediate settlement on the same deposit and account — a
+// re-run batch, a second instance — lock in opposite orders and deadlock
+// (shown in psql; PostgreSQL breaks it after deadlock_timeout).
 const flushSQL = `WITH new_deposits AS (
 	INSERT INTO deposits (` + depositColumns + `)
 	SELECT v.id, v.provider, v.method, v.project, v.payment_id, v.account_id, v.customer_id, v.amount_minor,
@@ -295,8 +303,8 @@ const flushSQL = `WITH new_deposits AS (
 	ORDER BY v.seq
 	RETURNING id
 )
-SELECT 'a', c.id, c.balance_minor FROM credited c
-UNION ALL SELECT 'm', NULL, COUNT(*) FROM moved
+SELECT 'm', NULL, COUNT(*) FROM moved
+UNION ALL SELECT 'a', c.id, c.balance_minor FROM credited c
 UNION ALL SELECT 'i', NULL, i.id FROM new_inbox i`
 
 // The rows of flushSQL's parameters, by the column names it reads.

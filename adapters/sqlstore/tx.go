@@ -99,6 +99,13 @@ func depositArgs(d domain.Deposit) []any {
 // decision was made on.
 func (t *tx) TransitionDeposit(ctx context.Context, d domain.Deposit, from domain.DepositStatus) error {
 	if t.d != nil && t.d.err == nil {
+		// The flush's parts share one snapshot: a deposit it inserts
+		// cannot also be transitioned by it. Write the insert first.
+		if t.d.insertsDeposit(d.Channel, d.PaymentID) {
+			if err := t.flush(ctx); err != nil {
+				return err
+			}
+		}
 		return t.d.transition(d, from)
 	}
 	t.dropViews()

@@ -355,6 +355,128 @@ func TestDeferredTransitionOfADepositThatMovedMeanwhile(t *testing.T) {
 	e.healthy(t)
 }
 
+// TestDeferredFlushLocksDepositsBeforeAccounts: the flush must lock a
+// deposit before its account, as the immediate path does (transition,
+// then transfer), or a flush and another transaction taking the same two
+// rows in that order deadlock. Another transaction holds the deposit's
+// row while the batch flushes, then takes the account's row: with the
+// accounts locked first by the flush, that second lock waits for the
+// flush, which waits for the first, and PostgreSQL breaks the cycle after
+// deadlock_timeout by failing one of them.
+func TestDeferredFlushLocksDepositsBeforeAccounts(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	open := func(group bool) *sqlstore.Store {
+		s, err := sqlstore.Open(t.Context(), sqlstore.Options{URL: url, GroupCommit: group, MaxOpenConns: pgMaxConns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	s, other := open(true), open(false)
+	ids := &system.IDs{}
+	e := &env{cfg: storeConfig{"postgres-group", sqlstore.Postgres, true}, store: s, svc: app.NewService(s, system.Clock{}, ids), ids: ids}
+	a := e.insertAccount(t, "cust-lock-order", domain.KZT)
+	d := e.insertDeposit(t, a, 1_000, base)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	// The other transaction takes the deposit's row first.
+	held, err := other.DB().DB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = held.Rollback() }()
+	if _, err := held.ExecContext(ctx, "UPDATE deposits SET version = version WHERE id = '"+d.ID+"'"); err != nil {
+		t.Fatal(err)
+	}
+	before := s.BatchStats()
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+			next := d
+			next.Status, next.OperationID, next.Version = domain.DepositSucceeded, "op-lock", d.Version+1
+			if err := tx.TransitionDeposit(ctx, next, domain.DepositPending); err != nil {
+				return err
+			}
+			tr, err := domain.NewTransfer(ids.NewID("trf"), domain.TransferDepositCredit, kassa.ClearingAccountID(), a.ID(),
+				domain.NewAmount(1_000, domain.KZT), base)
+			if err != nil {
+				return err
+			}
+			tr.DepositID = d.ID
+			_, err = tx.ApplyTransfer(ctx, tr)
+			return err
+		})
+	}()
+	// Wait until the flush waits for the deposit's row (bounded).
+	waiting := false
+	for i := 0; i < 500 && !waiting; i++ {
+		var n int
+		err := other.DB().DB.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waiting = n > 0
+		if !waiting {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if !waiting {
+		t.Fatal("the batch's flush never waited for the held deposit row")
+	}
+	// Now the account: it must not be locked by the waiting flush.
+	if _, err := held.ExecContext(ctx, "UPDATE accounts SET version = version WHERE id = '"+a.ID()+"'"); err != nil {
+		t.Fatalf("the other transaction's account update, while the flush waits: %v", err)
+	}
+	if err := held.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the batch: %v", err)
+	}
+	if after := s.BatchStats(); after.Restarts != before.Restarts {
+		t.Errorf("the batch re-ran %d time(s)", after.Restarts-before.Restarts)
+	}
+	if got := e.balance(t, a.ID()); got != 1_000 {
+		t.Errorf("balance %d, want 1000", got)
+	}
+	e.healthy(t)
+}
+
+// TestDeferredTransitionOfADepositInsertedInTheBatch: on postgres-group a
+// deposit inserted and transitioned in one transaction, with no read in
+// between, is transitioned (the flush's parts cannot see each other's
+// rows, so the insert is written first) without re-running the batch.
+func TestDeferredTransitionOfADepositInsertedInTheBatch(t *testing.T) {
+	t.Parallel()
+	s := pgtest.Open(t, sqlstore.Options{GroupCommit: true, MaxOpenConns: pgMaxConns})
+	ids := &system.IDs{}
+	e := &env{cfg: storeConfig{"postgres-group", sqlstore.Postgres, true}, store: s, svc: app.NewService(s, system.Clock{}, ids), ids: ids}
+	a := e.insertAccount(t, "cust-insert-transition", domain.KZT)
+	d := e.newDeposit(t, kassa, a, 1_000, base)
+	before := s.BatchStats()
+	e.update(t, func(ctx context.Context, tx ports.Tx) error {
+		if err := tx.InsertDeposit(ctx, d); err != nil {
+			return err
+		}
+		next := d
+		next.Status, next.Version = domain.DepositDeclined, d.Version+1
+		return tx.TransitionDeposit(ctx, next, domain.DepositPending)
+	})
+	if after := s.BatchStats(); after.Restarts != before.Restarts {
+		t.Errorf("the batch re-ran %d time(s): the flush transitioned a deposit it inserted", after.Restarts-before.Restarts)
+	}
+	got, err := s.DepositByPaymentID(t.Context(), kassa, d.PaymentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != domain.DepositDeclined || got.Version != d.Version+1 {
+		t.Errorf("deposit %s v%d, want declined v%d", got.Status, got.Version, d.Version+1)
+	}
+}
+
 // TestMixedCurrencyCreditsInOneTransaction: a credit in another currency
 // than the account's is refused with ErrCurrencyMismatch and nothing of
 // the transaction stays, also when an earlier credit of the same
