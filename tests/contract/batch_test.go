@@ -231,8 +231,8 @@ func TestConcurrentDuplicateCallbacksOneCredit(t *testing.T) {
 func TestDeferredFlushFailurePostgres(t *testing.T) {
 	t.Parallel()
 	s := pgtest.Open(t, sqlstore.Options{GroupCommit: true, BatchWait: 50 * time.Millisecond, MaxOpenConns: pgMaxConns})
-	ids := &system.IDs{}
-	e := &env{cfg: storeConfig{"postgres-group", sqlstore.Postgres, true}, store: s, svc: app.NewService(s, system.Clock{}, ids), ids: ids}
+	e := groupEnv(s)
+	ids := e.ids
 	a := e.insertAccount(t, "cust-flush", domain.KZT)
 	const n = 8
 	deps := make([]domain.Deposit, n)
@@ -288,18 +288,8 @@ func TestDeferredFlushFailurePostgres(t *testing.T) {
 // as done; the batch runs again, where the transition meets ErrConflict.
 func TestDeferredTransitionOfADepositThatMovedMeanwhile(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
-	open := func(group bool) *sqlstore.Store {
-		s, err := sqlstore.Open(t.Context(), sqlstore.Options{URL: url, GroupCommit: group, MaxOpenConns: pgMaxConns})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
-	s, other := open(true), open(false)
-	ids := &system.IDs{}
-	e := &env{cfg: storeConfig{"postgres-group", sqlstore.Postgres, true}, store: s, svc: app.NewService(s, system.Clock{}, ids), ids: ids}
+	s, other := groupAndPlainStores(t)
+	e := groupEnv(s)
 	a := e.insertAccount(t, "cust-moved", domain.KZT)
 	// First batches whose flush succeeds, with each kind of deferred row
 	// and with some kinds missing: none may re-run.
@@ -365,18 +355,9 @@ func TestDeferredTransitionOfADepositThatMovedMeanwhile(t *testing.T) {
 // deadlock_timeout by failing one of them.
 func TestDeferredFlushLocksDepositsBeforeAccounts(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
-	open := func(group bool) *sqlstore.Store {
-		s, err := sqlstore.Open(t.Context(), sqlstore.Options{URL: url, GroupCommit: group, MaxOpenConns: pgMaxConns})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
-	s, other := open(true), open(false)
-	ids := &system.IDs{}
-	e := &env{cfg: storeConfig{"postgres-group", sqlstore.Postgres, true}, store: s, svc: app.NewService(s, system.Clock{}, ids), ids: ids}
+	s, other := groupAndPlainStores(t)
+	e := groupEnv(s)
+	ids := e.ids
 	a := e.insertAccount(t, "cust-lock-order", domain.KZT)
 	d := e.insertDeposit(t, a, 1_000, base)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -452,8 +433,7 @@ func TestDeferredFlushLocksDepositsBeforeAccounts(t *testing.T) {
 func TestDeferredTransitionOfADepositInsertedInTheBatch(t *testing.T) {
 	t.Parallel()
 	s := pgtest.Open(t, sqlstore.Options{GroupCommit: true, MaxOpenConns: pgMaxConns})
-	ids := &system.IDs{}
-	e := &env{cfg: storeConfig{"postgres-group", sqlstore.Postgres, true}, store: s, svc: app.NewService(s, system.Clock{}, ids), ids: ids}
+	e := groupEnv(s)
 	a := e.insertAccount(t, "cust-insert-transition", domain.KZT)
 	d := e.newDeposit(t, kassa, a, 1_000, base)
 	before := s.BatchStats()
@@ -653,8 +633,7 @@ func (e *env) checkView(t *testing.T, step string, tx ports.Tx, d domain.Deposit
 func TestReadAheadFailureFailsOnlyItsItem(t *testing.T) {
 	t.Parallel()
 	s := pgtest.Open(t, sqlstore.Options{GroupCommit: true, BatchWait: 50 * time.Millisecond, MaxOpenConns: pgMaxConns})
-	ids := &system.IDs{}
-	e := &env{cfg: storeConfig{"postgres-group", sqlstore.Postgres, true}, store: s, svc: app.NewService(s, system.Clock{}, ids), ids: ids}
+	e := groupEnv(s)
 	a := e.openAccount(t, "cust-ahead-bad")
 	const n = 8
 	deps := make([]domain.Deposit, n+1)
@@ -811,4 +790,29 @@ func TestDepositInsertedInItsTransaction(t *testing.T) {
 		wantErr(t, "a stored payment id again", err, ports.ErrConflict)
 		e.healthy(t)
 	})
+}
+
+// groupEnv is an env on s, a PostgreSQL store with group commit, for the
+// tests that need options eachStore does not give.
+func groupEnv(s *sqlstore.Store) *env {
+	ids := &system.IDs{}
+	return &env{cfg: storeConfig{"postgres-group", sqlstore.Postgres, true}, store: s,
+		svc: app.NewService(s, system.Clock{}, ids), ids: ids}
+}
+
+// groupAndPlainStores opens two stores on one fresh PostgreSQL database:
+// one with group commit (the store under test) and one without (another
+// writer, as a second instance would be).
+func groupAndPlainStores(t *testing.T) (group, plain *sqlstore.Store) {
+	t.Helper()
+	url := pgtest.URL(t)
+	open := func(gc bool) *sqlstore.Store {
+		s, err := sqlstore.Open(t.Context(), sqlstore.Options{URL: url, GroupCommit: gc, MaxOpenConns: pgMaxConns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	return open(true), open(false)
 }
