@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,15 +21,33 @@ func (s *Service) Exception(ctx context.Context, id string) (domain.Exception, e
 	return s.store.ExceptionByID(ctx, id)
 }
 
-// ResolveException closes an open exception. A credit is an audited
-// transfer from the exception's clearing account to the chosen account
-// (default: the deposit's account) for the chosen amount (default: what the
-// callback claimed); a dismissal moves no money. Either way the note and the
-// actor are kept, and a second resolution of the same exception is refused
-// (the store's conditional update, plus one exception_credit per exception).
+// Corrections.
+//
+// An operator's credit is the only way a person moves money into an
+// account, so it keeps the promise the callbacks keep:
+//
+//   - It pays a payment at most once. An exception that belongs to a
+//     deposit is credited by settling that deposit (creditDeposit: the
+//     conditional transition and the deposit's one deposit_credit), so a
+//     later callback for the payment is a replay or an exception; a deposit
+//     already credited refuses the credit. An exception without a deposit
+//     (an unknown payment id) is credited by an exception_credit whose
+//     credit key names the payment: at most one per payment.
+//   - It is bounded by its evidence: no more than the platform reported
+//     collected, no more than the method's per-payment maximum, nothing
+//     when the evidence does not show a success (domain.CreditBound), and
+//     no balance past its ceiling.
+//   - With four eyes, one operator proposes and another approves; the
+//     approval checks everything again, since a callback may have settled
+//     the deposit in between.
+//
+// Every step writes the audit trail with its actor.
+
+// ResolveException dismisses or credits an open exception (see
+// ports.Ledger). With four eyes a credit becomes a proposal.
 func (s *Service) ResolveException(ctx context.Context, cmd ports.ResolveException) (domain.Exception, error) {
-	// Without an explicit account the credited one is read inside the
-	// transaction; a rare operator action can do without a key.
+	// The credited account is only known inside the transaction; a rare
+	// operator action can do without a write key.
 	ctx = ports.WithWriteKey(ctx, cmd.AccountID)
 	return retryOnConflict(ctx, func() (domain.Exception, error) {
 		var out domain.Exception
@@ -38,66 +57,226 @@ func (s *Service) ResolveException(ctx context.Context, cmd ports.ResolveExcepti
 				return err
 			}
 			now := s.clock.Now()
-			r := domain.Resolution{Credit: cmd.Credit, Note: cmd.Note, Actor: cmd.Actor, ResolvedAt: now}
-			if cmd.Credit {
-				if err := s.resolveCredit(ctx, tx, e, cmd, &r, now); err != nil {
+			if !cmd.Credit {
+				out, err = e.Resolve(domain.Resolution{Note: cmd.Note, Actor: cmd.Actor, ResolvedAt: now})
+				if err != nil {
 					return err
 				}
+				return s.saveException(ctx, tx, out, e.State, "exception.dismissed", cmd.Actor, cmd.Note, now)
 			}
-			resolved, err := e.Resolve(r)
+			if e.State != domain.ExceptionOpen {
+				return fmt.Errorf("%w: exception %s is %s", domain.ErrInvalidTransition, e.ID, e.State)
+			}
+			plan, err := s.planCredit(ctx, tx, e, cmd.AccountID, cmd.Amount)
 			if err != nil {
 				return err
 			}
-			if err := tx.ResolveException(ctx, resolved); err != nil {
+			if s.fourEyes {
+				out, err = e.Propose(domain.Proposal{AccountID: plan.account.ID(), Amount: plan.amount, Note: cmd.Note,
+					Actor: cmd.Actor, At: now})
+				if err != nil {
+					return err
+				}
+				return s.saveException(ctx, tx, out, e.State, "exception.proposed", cmd.Actor,
+					creditDetail(plan, cmd.Note), now)
+			}
+			if err := domain.ValidateNote(cmd.Note); err != nil {
 				return err
 			}
-			out = resolved
-			return tx.AppendAudit(ctx, ports.AuditEntry{Actor: cmd.Actor, Action: "exception." + resolved.State.String(),
-				Subject: e.ID, Detail: cmd.Note, At: now})
+			r := domain.Resolution{Credit: true, Note: cmd.Note, Actor: cmd.Actor, ResolvedAt: now}
+			if r, err = s.makeCredit(ctx, tx, e, plan, r, now); err != nil {
+				return err
+			}
+			if out, err = e.Resolve(r); err != nil {
+				return err
+			}
+			return s.saveException(ctx, tx, out, e.State, "exception.resolved", cmd.Actor, creditDetail(plan, cmd.Note), now)
 		})
 		return out, err
 	})
 }
 
-func (s *Service) resolveCredit(ctx context.Context, tx ports.Tx, e domain.Exception, cmd ports.ResolveException, r *domain.Resolution, now time.Time) error {
-	if e.State != domain.ExceptionOpen {
-		return fmt.Errorf("%w: exception %s is %s", domain.ErrInvalidTransition, e.ID, e.State)
+// ApproveException makes a proposed credit (see ports.Ledger).
+func (s *Service) ApproveException(ctx context.Context, cmd ports.DecideProposal) (domain.Exception, error) {
+	if cmd.Note != "" {
+		if err := domain.ValidateNote(cmd.Note); err != nil {
+			return domain.Exception{}, err
+		}
 	}
-	target := cmd.AccountID
-	if target == "" {
-		target = e.AccountID
+	return retryOnConflict(ctx, func() (domain.Exception, error) {
+		var out domain.Exception
+		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+			e, err := tx.ExceptionByID(ctx, cmd.ExceptionID)
+			if err != nil {
+				return err
+			}
+			if e.State != domain.ExceptionProposed || e.Proposal == nil {
+				return fmt.Errorf("%w: exception %s is %s, not proposed", domain.ErrInvalidTransition, e.ID, e.State)
+			}
+			p := *e.Proposal
+			if cmd.Actor == "" || cmd.Actor == p.Actor {
+				return fmt.Errorf("%w: %s proposed the credit of exception %s", domain.ErrSelfApproval, p.Actor, e.ID)
+			}
+			now := s.clock.Now()
+			plan, err := s.planCredit(ctx, tx, e, p.AccountID, p.Amount)
+			if err != nil {
+				return err
+			}
+			note := p.Note
+			if cmd.Note != "" {
+				note = p.Note + "\nApproved: " + cmd.Note
+			}
+			r := domain.Resolution{Credit: true, Note: note, Actor: cmd.Actor, ResolvedAt: now}
+			if r, err = s.makeCredit(ctx, tx, e, plan, r, now); err != nil {
+				return err
+			}
+			if out, err = e.Approve(r); err != nil {
+				return err
+			}
+			return s.saveException(ctx, tx, out, e.State, "exception.approved", cmd.Actor,
+				fmt.Sprintf("proposed by %s; %s", p.Actor, creditDetail(plan, cmd.Note)), now)
+		})
+		return out, err
+	})
+}
+
+// RejectException drops a proposed credit (see ports.Ledger).
+func (s *Service) RejectException(ctx context.Context, cmd ports.DecideProposal) (domain.Exception, error) {
+	if err := domain.ValidateNote(cmd.Note); err != nil {
+		return domain.Exception{}, err
 	}
-	if target == "" {
-		return fmt.Errorf("%w: exception %s has no deposit account; name one", domain.ErrInvalidInput, e.ID)
-	}
-	acc, err := tx.AccountByID(ctx, target)
-	if err != nil {
+	return retryOnConflict(ctx, func() (domain.Exception, error) {
+		var out domain.Exception
+		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+			e, err := tx.ExceptionByID(ctx, cmd.ExceptionID)
+			if err != nil {
+				return err
+			}
+			var proposer string
+			if e.Proposal != nil {
+				proposer = e.Proposal.Actor
+			}
+			if out, err = e.Reject(); err != nil {
+				return err
+			}
+			return s.saveException(ctx, tx, out, e.State, "exception.rejected", cmd.Actor,
+				fmt.Sprintf("proposal by %s rejected: %s", proposer, cmd.Note), s.clock.Now())
+		})
+		return out, err
+	})
+}
+
+// saveException stores e (conditional on its state still being from) and
+// its line of the audit trail.
+func (s *Service) saveException(ctx context.Context, tx ports.Tx, e domain.Exception, from domain.ExceptionStatus,
+	action, actor, detail string, now time.Time) error {
+	if err := tx.UpdateException(ctx, e, from); err != nil {
 		return err
 	}
-	if acc.Status() == domain.AccountClosed {
-		return fmt.Errorf("%w: %s", domain.ErrAccountClosed, acc.ID())
+	return tx.AppendAudit(ctx, ports.AuditEntry{Actor: actor, Action: action, Subject: e.ID, Detail: detail, At: now})
+}
+
+// creditPlan is a credit checked against every rule, ready to be made.
+type creditPlan struct {
+	deposit *domain.Deposit // the deposit it settles; nil for an unknown payment
+	account domain.Account  // the account credited
+	amount  domain.Amount
+}
+
+func creditDetail(p creditPlan, note string) string {
+	return fmt.Sprintf("credit %s %s to %s: %s", p.amount, p.amount.Currency(), p.account.ID(), note)
+}
+
+// planCredit checks that e may be credited with amount (zero: what the
+// evidence claims) to accountID (empty: the deposit's account): the
+// deposit is not credited yet, the account exists and is not closed, and
+// the amount lies within the evidence and the balance ceiling.
+func (s *Service) planCredit(ctx context.Context, tx ports.Tx, e domain.Exception, accountID string, amount domain.Amount) (creditPlan, error) {
+	var plan creditPlan
+	if e.DepositID != "" {
+		dep, err := tx.DepositByPaymentID(ctx, e.Channel, e.PaymentID)
+		if err != nil {
+			return plan, fmt.Errorf("deposit of exception %s: %w", e.ID, err)
+		}
+		if dep.Status == domain.DepositSucceeded {
+			trf, err := tx.DepositCredit(ctx, dep.ID)
+			if err != nil && !errors.Is(err, ports.ErrNotFound) {
+				return plan, err
+			}
+			return plan, fmt.Errorf("%w: deposit %s (payment %s) was credited by transfer %s; dismiss exception %s instead",
+				domain.ErrAlreadyCredited, dep.ID, dep.PaymentID, trf, e.ID)
+		}
+		plan.deposit = &dep
+		if accountID == "" {
+			accountID = dep.AccountID
+		}
+	} else {
+		if accountID == "" {
+			return plan, fmt.Errorf("%w: exception %s belongs to no deposit (payment %s is unknown); name the account_id to credit",
+				domain.ErrInvalidInput, e.ID, e.PaymentID)
+		}
+		trf, err := tx.CreditByKey(ctx, domain.PaymentCreditKey(e.Channel, e.PaymentID))
+		switch {
+		case err == nil:
+			return plan, fmt.Errorf("%w: payment %s was credited by transfer %s; dismiss exception %s instead",
+				domain.ErrAlreadyCredited, e.PaymentID, trf, e.ID)
+		case !errors.Is(err, ports.ErrNotFound):
+			return plan, err
+		}
 	}
-	amount := cmd.Amount
+	acc, err := tx.AccountByID(ctx, accountID)
+	if err != nil {
+		return plan, err
+	}
+	if acc.Status() == domain.AccountClosed {
+		return plan, fmt.Errorf("%w: %s", domain.ErrAccountClosed, acc.ID())
+	}
 	if amount.Currency().IsZero() {
 		amount = e.Amount
 	}
-	if amount.Currency() != acc.Currency() {
-		return fmt.Errorf("%w: account %s is %s, credit is %s", domain.ErrCurrencyMismatch, acc.ID(), acc.Currency(), amount.Currency())
+	if err := e.CheckCredit(amount); err != nil {
+		return plan, err
 	}
-	t, err := domain.NewTransfer(s.ids.NewID("trf"), domain.TransferExceptionCredit,
-		e.Channel.ClearingAccountID(), acc.ID(), amount, now)
-	if err != nil {
-		return err
+	if err := acc.CanCredit(amount); err != nil {
+		return plan, err
 	}
-	t.ExceptionID = e.ID
-	t.DepositID = e.DepositID
-	t.Description = "exception " + e.ID + " (" + e.Reason.String() + ")"
-	t.Actor = cmd.Actor
-	if _, err := tx.ApplyTransfer(ctx, t); err != nil {
-		return err
+	plan.account, plan.amount = acc, amount
+	return plan, nil
+}
+
+// makeCredit moves the money of a checked plan and returns r completed
+// with the account, the amount and the transfer.
+func (s *Service) makeCredit(ctx context.Context, tx ports.Tx, e domain.Exception, plan creditPlan, r domain.Resolution, now time.Time) (domain.Resolution, error) {
+	desc := "exception " + e.ID + " (" + e.Reason.String() + ") credited by " + r.Actor
+	var transferID string
+	if plan.deposit != nil {
+		opID := e.OperationID
+		if opID == "" {
+			opID = e.ID
+		}
+		_, t, err := s.creditDeposit(ctx, tx, depositCredit{
+			deposit: *plan.deposit, account: plan.account, amount: plan.amount, operationID: opID,
+			actor: r.Actor, description: desc, exceptionID: e.ID,
+		}, now)
+		if err != nil {
+			return r, err
+		}
+		transferID = t.ID
+	} else {
+		t, err := domain.NewTransfer(s.ids.NewID("trf"), domain.TransferExceptionCredit,
+			e.Channel.ClearingAccountID(), plan.account.ID(), plan.amount, now)
+		if err != nil {
+			return r, err
+		}
+		t.ExceptionID = e.ID
+		t.CreditKey = domain.PaymentCreditKey(e.Channel, e.PaymentID)
+		t.Description = desc
+		t.Actor = r.Actor
+		if _, err := tx.ApplyTransfer(ctx, t); err != nil {
+			return r, err
+		}
+		transferID = t.ID
 	}
-	r.AccountID = acc.ID()
-	r.Amount = amount
-	r.TransferID = t.ID
-	return nil
+	r.AccountID, r.Amount, r.TransferID = plan.account.ID(), plan.amount, transferID
+	return r, nil
 }

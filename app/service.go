@@ -23,19 +23,34 @@ type Service struct {
 	store ports.Store
 	clock ports.Clock
 	ids   ports.IDs
+	// fourEyes: an operator's credit is a proposal another operator
+	// approves (WithFourEyes).
+	fourEyes bool
 	// depositAccounts caches deposit → account for write keys (keys.go).
 	depositAccounts depositAccounts
 }
 
 var _ ports.Ledger = (*Service)(nil)
 
+// Option configures a Service.
+type Option func(*Service)
+
+// WithFourEyes makes every operator credit (ResolveException with Credit)
+// a proposal that a second operator must approve (ApproveException).
+// Dismissals need no second pair of eyes. Off by default.
+func WithFourEyes(on bool) Option { return func(s *Service) { s.fourEyes = on } }
+
 // NewService wires the use cases. It panics on a nil dependency: that is a
 // programmer error in the composition root, not something to handle.
-func NewService(store ports.Store, clock ports.Clock, ids ports.IDs) *Service {
+func NewService(store ports.Store, clock ports.Clock, ids ports.IDs, opts ...Option) *Service {
 	if store == nil || clock == nil || ids == nil {
 		panic("app.NewService: nil dependency")
 	}
-	return &Service{store: store, clock: clock, ids: ids}
+	s := &Service{store: store, clock: clock, ids: ids}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // retryOnConflict runs attempt until it returns something other than

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"time"
 
@@ -112,39 +113,77 @@ func (s *Service) settle(ctx context.Context, tx ports.Tx, cmd ports.SettleDepos
 	return res, rec, nil
 }
 
-// credit moves a pending or declined deposit to succeeded and credits its
-// account from the channel's clearing account. A closed account cannot take
-// money: the callback becomes an exception instead, for an operator.
+// credit settles a callback's success: the deposit moves to succeeded and
+// its account is credited from the channel's clearing account. A closed
+// account cannot take money, and no balance may pass its ceiling: then the
+// callback becomes an exception instead, for an operator.
 func (s *Service) credit(ctx context.Context, tx ports.Tx, cmd ports.SettleDeposit, res *ports.SettleResult, acc domain.Account, now time.Time) error {
 	dep := *res.Deposit
-	if acc.Status() == domain.AccountClosed {
-		res.Decision = domain.Decision{Effect: domain.EffectException, Reason: domain.ReasonAccountClosed,
-			Detail: "account " + acc.ID() + " was closed before the payment succeeded"}
+	refuse := func(reason domain.ExceptionReason, detail string) error {
+		res.Decision = domain.Decision{Effect: domain.EffectException, Reason: reason, Detail: detail}
 		res.Effect = domain.EffectException
 		return nil
 	}
-	next, err := dep.Apply(res.Decision, cmd.Outcome, now)
-	if err != nil {
-		return err
+	if acc.Status() == domain.AccountClosed {
+		return refuse(domain.ReasonAccountClosed, "account "+acc.ID()+" was closed before the payment succeeded")
 	}
-	if err := tx.TransitionDeposit(ctx, next, dep.Status); err != nil {
-		return err
+	if err := acc.CanCredit(dep.Amount); errors.Is(err, domain.ErrBalanceCeiling) {
+		return refuse(domain.ReasonBalanceCeiling, err.Error())
 	}
-	t, err := domain.NewTransfer(s.ids.NewID("trf"), domain.TransferDepositCredit,
-		dep.Channel.ClearingAccountID(), dep.AccountID, dep.Amount, now)
-	if err != nil {
-		return err
-	}
-	t.DepositID = dep.ID
-	t.Description = "deposit " + dep.PaymentID + " operation " + cmd.Outcome.OperationID
-	t.Actor = dep.Channel.Provider + ":" + dep.Channel.Project
-	applied, err := tx.ApplyTransfer(ctx, t)
+	next, t, err := s.creditDeposit(ctx, tx, depositCredit{
+		deposit: dep, account: acc, amount: dep.Amount, operationID: cmd.Outcome.OperationID,
+		actor:       dep.Channel.Provider + ":" + dep.Channel.Project,
+		description: "deposit " + dep.PaymentID + " operation " + cmd.Outcome.OperationID,
+	}, now)
 	if err != nil {
 		return err
 	}
 	res.Deposit = &next
-	res.Transfer = &applied
+	res.Transfer = &t
 	return nil
+}
+
+// depositCredit is one credit of a deposit: by a callback, or by an
+// operator resolving one of its exceptions.
+type depositCredit struct {
+	deposit     domain.Deposit
+	account     domain.Account // the account credited: the deposit's, unless an operator named another
+	amount      domain.Amount
+	operationID string // the platform operation the deposit is settled by
+	actor       string
+	description string
+	exceptionID string // an operator's resolution
+}
+
+// creditDeposit is the one way money reaches a customer for a deposit,
+// whoever decided it: the deposit's conditional transition to succeeded
+// (… WHERE status = the status read; a concurrent settler loses with
+// ports.ErrConflict) and its deposit_credit transfer, of which the store
+// allows one per deposit (a unique index). Whatever else happens, a
+// deposit is credited at most once.
+func (s *Service) creditDeposit(ctx context.Context, tx ports.Tx, c depositCredit, now time.Time) (domain.Deposit, domain.Transfer, error) {
+	dep := c.deposit
+	next, err := dep.Apply(domain.Decision{Effect: domain.EffectCredit}, domain.Outcome{OperationID: c.operationID}, now)
+	if err != nil {
+		return domain.Deposit{}, domain.Transfer{}, err
+	}
+	if err := tx.TransitionDeposit(ctx, next, dep.Status); err != nil {
+		return domain.Deposit{}, domain.Transfer{}, err
+	}
+	t, err := domain.NewTransfer(s.ids.NewID("trf"), domain.TransferDepositCredit,
+		dep.Channel.ClearingAccountID(), c.account.ID(), c.amount, now)
+	if err != nil {
+		return domain.Deposit{}, domain.Transfer{}, err
+	}
+	t.DepositID = dep.ID
+	t.ExceptionID = c.exceptionID
+	t.Description = c.description
+	t.Actor = c.actor
+	applied, err := tx.ApplyTransfer(ctx, t)
+	if err != nil {
+		return domain.Deposit{}, domain.Transfer{}, err
+	}
+	return next, applied, nil
 }
 
 // raise records an exception, once per distinct callback: a redelivery of
@@ -153,7 +192,8 @@ func (s *Service) raise(ctx context.Context, tx ports.Tx, cmd ports.SettleDeposi
 	e := domain.Exception{
 		ID: s.ids.NewID("exc"), Reason: res.Decision.Reason, Detail: res.Decision.Detail,
 		Channel: cmd.Channel, PaymentID: cmd.PaymentID, OperationID: cmd.Outcome.OperationID,
-		Status: cmd.Outcome.Status, Amount: cmd.Outcome.Amount, Evidence: cmd.RawBody,
+		Status: cmd.Outcome.Status, Outcome: cmd.Outcome.Kind, Amount: cmd.Outcome.Amount,
+		MaxCredit: cmd.Limits.MaxMinor, Evidence: cmd.RawBody,
 		DedupeKey: cmd.DedupeKey, State: domain.ExceptionOpen, CreatedAt: now,
 	}
 	if res.Deposit != nil {

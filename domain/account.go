@@ -12,6 +12,15 @@ import (
 // addresses and phone numbers with room to spare, and keeps index keys small.
 const MaxCustomerIDLen = 128
 
+// MaxBalanceMinor is the ceiling of every customer balance, in minor units:
+// 1,000,000,000,000.00 for a currency with two decimals (one trillion
+// tenge). It lies far inside int64 (about 9.2·10^18), so a balance plus
+// any single credit Tiyn accepts (a payment is at most 500,000.00 KZT)
+// cannot overflow, and 92,000 accounts at the ceiling still add up inside
+// int64 (the ledger check adds in a wider type anyway). A credit that would
+// pass it is refused (CanCredit); on a callback it becomes an exception.
+const MaxBalanceMinor int64 = 100_000_000_000_000
+
 // AccountStatus is the lifecycle state of a customer account. It is a struct
 // with an unexported field so that outsiders cannot forge a status and the
 // zero value is recognisably "unset".
@@ -147,6 +156,25 @@ func (a Account) CanReceiveDeposit() error {
 	default:
 		return fmt.Errorf("%w: %s", ErrAccountClosed, a.id)
 	}
+}
+
+// CanCredit says whether amount may be credited to the account: a
+// positive amount in its currency that keeps the balance within
+// MaxBalanceMinor. It does not look at the status: a blocked account still
+// receives the payments it was promised (a closed one is the caller's
+// decision).
+func (a Account) CanCredit(amount Amount) error {
+	if amount.currency != a.currency {
+		return fmt.Errorf("%w: account %s is %s, credit is %s", ErrCurrencyMismatch, a.id, a.currency, currencyText(amount.currency))
+	}
+	if !amount.IsPositive() {
+		return &AmountError{Input: amount.String(), Reason: "must be greater than zero", Err: ErrInvalidAmount}
+	}
+	if amount.minor > MaxBalanceMinor || a.balance.minor > MaxBalanceMinor-amount.minor {
+		return fmt.Errorf("%w: account %s holds %s %s; crediting %s %s would pass the ceiling of %s %s",
+			ErrBalanceCeiling, a.id, a.balance, a.currency, amount, a.currency, NewAmount(MaxBalanceMinor, a.currency), a.currency)
+	}
+	return nil
 }
 
 // CanDebit says whether amount may be spent from the account now.

@@ -115,6 +115,19 @@ var (
 // String names the kind.
 func (k OutcomeKind) String() string { return k.s }
 
+// ParseOutcomeKind reads a stored kind; "" (not recorded) is the zero kind.
+func ParseOutcomeKind(s string) (OutcomeKind, error) {
+	for _, k := range []OutcomeKind{OutcomeSuccess, OutcomeDecline, OutcomeIntermediate, OutcomeReversal} {
+		if k.s == s {
+			return k, nil
+		}
+	}
+	if s == "" {
+		return OutcomeKind{}, nil
+	}
+	return OutcomeKind{}, fmt.Errorf("%w: outcome kind %q", ErrInvalidInput, truncate(s, 32))
+}
+
 // Outcome is what one callback says about one payment, already decoded and
 // authenticated by an adapter.
 type Outcome struct {
@@ -156,15 +169,21 @@ var (
 	ReasonDeclineAfterSuccess = ExceptionReason{"decline_after_success"}
 	ReasonReversal            = ExceptionReason{"reversal"}
 	ReasonAccountClosed       = ExceptionReason{"account_closed"}
+	// ReasonBalanceCeiling: crediting the payment would take the account
+	// past MaxBalanceMinor.
+	ReasonBalanceCeiling = ExceptionReason{"balance_ceiling"}
 )
+
+// exceptionReasons lists every reason, for parsing.
+var exceptionReasons = []ExceptionReason{ReasonUnknownPayment, ReasonAmountMismatch, ReasonCurrencyMismatch,
+	ReasonDuplicateSuccess, ReasonDeclineAfterSuccess, ReasonReversal, ReasonAccountClosed, ReasonBalanceCeiling}
 
 // String names the reason as stored and shown.
 func (r ExceptionReason) String() string { return r.s }
 
 // ParseExceptionReason reads a stored reason.
 func ParseExceptionReason(s string) (ExceptionReason, error) {
-	for _, r := range []ExceptionReason{ReasonUnknownPayment, ReasonAmountMismatch, ReasonCurrencyMismatch,
-		ReasonDuplicateSuccess, ReasonDeclineAfterSuccess, ReasonReversal, ReasonAccountClosed} {
+	for _, r := range exceptionReasons {
 		if r.s == s {
 			return r, nil
 		}

@@ -27,4 +27,6 @@ var (
 	ErrInvalidTransition = errors.New("invalid state transition")
 	// ErrUnbalancedTransfer: the postings of a transfer do not sum to zero.
 	ErrUnbalancedTransfer = errors.New("transfer postings do not sum to zero")
+	// ErrBalanceCeiling: a credit would take a balance past MaxBalanceMinor.
+	ErrBalanceCeiling = errors.New("balance ceiling")
 )

@@ -68,10 +68,21 @@ type Transfer struct {
 	Kind        TransferKind
 	Postings    []Posting
 	DepositID   string // deposit_credit
-	ExceptionID string // exception_credit
+	ExceptionID string // exception_credit, and a deposit_credit an operator made
+	// CreditKey names the payment an exception_credit pays for
+	// (PaymentCreditKey): the store keeps at most one transfer per key, so
+	// an unknown payment is credited at most once, however many exceptions
+	// it raised.
+	CreditKey   string
 	Description string
 	Actor       string // who caused it: "monetix:<project>" or a REST token name
 	CreatedAt   time.Time
+}
+
+// PaymentCreditKey is the CreditKey of a credit for the payment paymentID
+// of channel ch: payment ids are unique within a provider's project.
+func PaymentCreditKey(ch Channel, paymentID string) string {
+	return ch.Provider + "/" + ch.Project + "/" + paymentID
 }
 
 // NewTransfer validates and builds a transfer that moves amount from source

@@ -65,10 +65,24 @@ type Ledger interface {
 	ListExceptions(ctx context.Context, q ExceptionQuery) ([]domain.Exception, error)
 	// Exception returns one exception (ErrNotFound).
 	Exception(ctx context.Context, id string) (domain.Exception, error)
-	// ResolveException credits a chosen account (an audited transfer from the
-	// exception's clearing account) or dismisses the exception, with a note
-	// (domain.ErrInvalidTransition when it is not open).
+	// ResolveException dismisses an open exception or credits it, with a
+	// note. A credit of an exception that belongs to a deposit settles that
+	// deposit: it moves to succeeded and gets its one deposit credit, so a
+	// later callback for the payment is a replay or an exception, never a
+	// second credit. The amount defaults to what the evidence claims and
+	// may not exceed it (domain.ErrExceedsEvidence); a deposit already
+	// credited refuses (domain.ErrAlreadyCredited); an exception without a
+	// deposit needs an AccountID and is credited at most once per payment.
+	// With four eyes on, a credit is only proposed: the exception comes
+	// back in state proposed and no money moves until ApproveException.
+	// domain.ErrInvalidTransition when the exception is not open.
 	ResolveException(ctx context.Context, cmd ResolveException) (domain.Exception, error)
+	// ApproveException makes a proposed credit, checked again as in
+	// ResolveException, by an operator other than its proposer
+	// (domain.ErrSelfApproval).
+	ApproveException(ctx context.Context, cmd DecideProposal) (domain.Exception, error)
+	// RejectException drops a proposed credit: the exception is open again.
+	RejectException(ctx context.Context, cmd DecideProposal) (domain.Exception, error)
 
 	// ListInbox pages through stored callbacks.
 	ListInbox(ctx context.Context, q InboxQuery) ([]InboxRecord, error)
@@ -121,6 +135,9 @@ type SettleDeposit struct {
 	RawBody    string // stored in the inbox exactly as received
 	DedupeKey  string // identifies "the same callback" for exceptions
 	ReceivedAt time.Time
+	// Limits are the method's per-payment limits; an exception raised
+	// keeps the maximum, which bounds what an operator may credit for it.
+	Limits domain.AmountLimits
 }
 
 // SettleResult is what a callback did.
@@ -152,9 +169,16 @@ type DebitResult struct {
 // ResolveException is an operator's decision on an exception.
 type ResolveException struct {
 	ExceptionID string
-	Credit      bool   // true: credit AccountID with Amount; false: dismiss
-	AccountID   string // defaults to the deposit's account
-	Amount      domain.Amount
+	Credit      bool          // true: credit AccountID with Amount; false: dismiss
+	AccountID   string        // defaults to the deposit's account
+	Amount      domain.Amount // zero: what the evidence claims
 	Note        string
+	Actor       string
+}
+
+// DecideProposal approves or rejects a proposed credit.
+type DecideProposal struct {
+	ExceptionID string
+	Note        string // optional for an approval, required for a rejection
 	Actor       string
 }

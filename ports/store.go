@@ -7,6 +7,7 @@ package ports
 import (
 	"context"
 	"errors"
+	"math/big"
 	"time"
 
 	"github.com/tiyn/tiyn/domain"
@@ -95,6 +96,12 @@ type Reader interface {
 	// deposit of (ch, paymentID) with its account, and InboxSeen(dedupeKey).
 	// Found is false when there is no such deposit.
 	SettleView(ctx context.Context, ch domain.Channel, paymentID, dedupeKey string) (SettleView, error)
+	// DepositCredit returns the id of the transfer that credited a
+	// deposit, or ErrNotFound while it has none.
+	DepositCredit(ctx context.Context, depositID string) (string, error)
+	// CreditByKey returns the id of the transfer with this credit key
+	// (domain.Transfer.CreditKey), or ErrNotFound.
+	CreditByKey(ctx context.Context, creditKey string) (string, error)
 	// DebitByKey returns the debit recorded under an idempotency key, or
 	// ErrNotFound.
 	DebitByKey(ctx context.Context, accountID, key string) (DebitRecord, error)
@@ -150,9 +157,10 @@ type Tx interface {
 	// InsertException stores e unless an exception with the same DedupeKey
 	// exists; then it returns that one and created=false.
 	InsertException(ctx context.Context, e domain.Exception) (stored domain.Exception, created bool, err error)
-	// ResolveException stores e's resolution if the stored exception is still
-	// open. ErrConflict otherwise; ErrNotFound for an unknown id.
-	ResolveException(ctx context.Context, e domain.Exception) error
+	// UpdateException stores e's state, proposal and resolution if the
+	// stored exception is still in state from (a conditional update).
+	// ErrConflict otherwise; ErrNotFound for an unknown id.
+	UpdateException(ctx context.Context, e domain.Exception, from domain.ExceptionStatus) error
 	// InsertDebit records a debit under its idempotency key. ErrConflict when
 	// the key is taken for the account.
 	InsertDebit(ctx context.Context, r DebitRecord) error
@@ -276,25 +284,37 @@ type AuditEntry struct {
 }
 
 // LedgerCheck is the ledger's invariants recomputed from the rows. A healthy
-// ledger has every count field zero.
+// ledger has every count field zero and totals that cancel out. Sums are
+// exact whatever the rows hold: the store adds in a type that cannot
+// overflow, so a corrupt row shows up in a counter, never as an error.
 type LedgerCheck struct {
 	Transfers              int64
-	UnbalancedTransfers    int64 // transfers whose postings do not sum to zero
+	UnbalancedTransfers    int64 // transfers whose postings do not sum to zero, or that have fewer than two
 	BalanceMismatches      int64 // customer accounts whose balance differs from the sum of their postings or their last balance_after
 	NegativeBalances       int64
 	CurrencyMismatches     int64 // postings on a customer account in another currency than the account's
 	CreditsWithoutDeposit  int64 // deposit_credit transfers whose deposit is not succeeded
 	SucceededWithoutCredit int64 // succeeded deposits with no credit transfer
 	DuplicateCredits       int64 // deposits with more than one credit transfer
-	CustomerBalanceTotal   int64 // sum of customer balances (minor units, all currencies added: Tiyn has one today)
-	SystemBalanceTotal     int64 // sum of system accounts' derived balances; equals -CustomerBalanceTotal
+	AmountsOverCeiling     int64 // balances and postings beyond domain.MaxBalanceMinor either way
+	// CustomerBalanceTotal is the sum of customer balances (minor units,
+	// all currencies added: Tiyn has one today).
+	CustomerBalanceTotal *big.Int
+	// SystemBalanceTotal is the sum of the system accounts' derived
+	// balances; it equals -CustomerBalanceTotal.
+	SystemBalanceTotal *big.Int
 }
 
 // Healthy reports whether every invariant holds.
 func (c LedgerCheck) Healthy() bool {
-	return c.UnbalancedTransfers == 0 && c.BalanceMismatches == 0 && c.NegativeBalances == 0 && c.CurrencyMismatches == 0 &&
-		c.CreditsWithoutDeposit == 0 && c.SucceededWithoutCredit == 0 && c.DuplicateCredits == 0 &&
-		c.CustomerBalanceTotal+c.SystemBalanceTotal == 0
+	if c.UnbalancedTransfers != 0 || c.BalanceMismatches != 0 || c.NegativeBalances != 0 || c.CurrencyMismatches != 0 ||
+		c.CreditsWithoutDeposit != 0 || c.SucceededWithoutCredit != 0 || c.DuplicateCredits != 0 || c.AmountsOverCeiling != 0 {
+		return false
+	}
+	if c.CustomerBalanceTotal == nil || c.SystemBalanceTotal == nil {
+		return false
+	}
+	return new(big.Int).Add(c.CustomerBalanceTotal, c.SystemBalanceTotal).Sign() == 0
 }
 
 // Clock tells the time. The app never calls time.Now itself, so tests can

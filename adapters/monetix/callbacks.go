@@ -137,6 +137,7 @@ func (h *Handler) ServeCallbacks(w http.ResponseWriter, r *http.Request) {
 		},
 		RawBody:    string(body),
 		ReceivedAt: h.now(),
+		Limits:     m.limitsFor(p),
 	})
 	if err != nil {
 		h.failCallback(ctx, w, err, attrs)

@@ -342,6 +342,7 @@ func TestCallbackCommand(t *testing.T) {
 			Amount: domain.NewAmount(10000, domain.KZT)},
 		RawBody:    body,
 		ReceivedAt: fixedNow,
+		Limits:     monetix.Kassa24.Limits, // bounds what an operator may credit for an exception
 	}
 	if got != want {
 		t.Fatalf("settle command\n got %+v\nwant %+v", got, want)

@@ -3,6 +3,7 @@ package monetix_test
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"sync"
 	"time"
 
@@ -274,5 +275,5 @@ func (f *fakeLedger) ListExceptions(_ context.Context, _ ports.ExceptionQuery) (
 }
 
 func (f *fakeLedger) CheckLedger(context.Context) (ports.LedgerCheck, error) {
-	return ports.LedgerCheck{}, nil
+	return ports.LedgerCheck{CustomerBalanceTotal: new(big.Int), SystemBalanceTotal: new(big.Int)}, nil
 }

@@ -60,3 +60,12 @@ func (m Method) Validate() error {
 	}
 	return nil
 }
+
+// limitsFor returns the per-payment limits of m for project p: the
+// project's own when it has them, else the method's.
+func (m Method) limitsFor(p Project) domain.AmountLimits {
+	if p.Limits != nil {
+		return *p.Limits
+	}
+	return m.Limits
+}

@@ -188,10 +188,7 @@ func (h *Handler) checkDeposit(ctx context.Context, p Project, req Request) (map
 		return nil, fieldErr("currency", "%s is not accepted by payment method %s (%s only)", currency, m.Name, m.Currency)
 	}
 	amount := domain.NewAmount(req.AmountMinor, currency)
-	limits := m.Limits
-	if p.Limits != nil {
-		limits = *p.Limits
-	}
+	limits := m.limitsFor(p)
 	// The ledger checks the limits too; checking here first answers without
 	// a store round trip and does not depend on the ledger's wording.
 	if err := limits.Check(amount); err != nil {

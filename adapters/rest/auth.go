@@ -14,24 +14,41 @@ import (
 // Role is what a token may do.
 type Role string
 
-// Roles. A write token can do everything a read token can.
+// Roles, each a superset of the one before: read < write < operator.
 const (
 	// RoleRead may call GET routes only.
 	RoleRead Role = "read"
-	// RoleWrite may call every route, including the ones that move money.
+	// RoleWrite is the back office: it may also open accounts and debit
+	// them.
 	RoleWrite Role = "write"
+	// RoleOperator is a person working the exceptions and the accounts: it
+	// may do everything write may, plus resolve exceptions (credit or
+	// dismiss, propose, approve, reject), block, unblock and close
+	// accounts, reconcile and close business days.
+	RoleOperator Role = "operator"
 )
 
-// allows reports whether a token with role r may call a route needing need.
-func (r Role) allows(need Role) bool {
+// Roles lists the roles, least first.
+func Roles() []Role { return []Role{RoleRead, RoleWrite, RoleOperator} }
+
+// rank orders the roles; 0 is no role.
+func (r Role) rank() int {
 	switch r {
-	case RoleWrite:
-		return true
 	case RoleRead:
-		return need == RoleRead
+		return 1
+	case RoleWrite:
+		return 2
+	case RoleOperator:
+		return 3
 	}
-	return false
+	return 0
 }
+
+// allows reports whether a token with role r may call a route needing need.
+func (r Role) allows(need Role) bool { return r.rank() > 0 && r.rank() >= need.rank() }
+
+// Allows reports whether a token with role r may do what needs role need.
+func (r Role) Allows(need Role) bool { return r.allows(need) }
 
 // Limits on configured tokens.
 const (
@@ -94,8 +111,8 @@ func ParseTokens(s string) ([]Token, error) {
 		if err := validateTokenName(name); err != nil {
 			return nil, fmt.Errorf("API token entry %d: %w", pos, err)
 		}
-		if role != RoleRead && role != RoleWrite {
-			return nil, fmt.Errorf("API token entry %d (%s): unknown role; want %q or %q", pos, name, RoleRead, RoleWrite)
+		if role.rank() == 0 {
+			return nil, fmt.Errorf("API token entry %d (%s): unknown role; want %q, %q or %q", pos, name, RoleRead, RoleWrite, RoleOperator)
 		}
 		switch {
 		case secret == "":

@@ -32,6 +32,11 @@ const (
 	CodeCurrencyMismatch     = "currency_mismatch"
 	CodeInternal             = "internal"
 	CodeUnavailable          = "unavailable"
+	// Corrections.
+	CodeAmountExceedsEvidence = "amount_exceeds_evidence"
+	CodeAlreadyCredited       = "already_credited"
+	CodeBalanceCeiling        = "balance_ceiling"
+	CodeSelfApproval          = "self_approval"
 )
 
 // ErrorCodes lists every code the API answers, for the OpenAPI test and
@@ -42,6 +47,7 @@ func ErrorCodes() []string {
 		CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodeIdempotencyKeyReused, CodeAccountClosed,
 		CodeAccountBlocked, CodeAccountHasBalance, CodePayloadTooLarge, CodeUnsupportedMediaType,
 		CodeInsufficientFunds, CodeCurrencyMismatch, CodeInternal, CodeUnavailable,
+		CodeAmountExceedsEvidence, CodeAlreadyCredited, CodeBalanceCeiling, CodeSelfApproval,
 	}
 }
 
@@ -79,6 +85,10 @@ func errUnauthorized(msg string, invalidToken bool) error {
 		e.bearerError = "invalid_token"
 	}
 	return e
+}
+
+func errUnprocessable(code, format string, args ...any) error {
+	return newHTTPError(http.StatusUnprocessableEntity, code, format, args...)
 }
 
 func errForbidden(name string, need Role) error {
@@ -138,6 +148,14 @@ func errorFor(err error) problem {
 	case errors.As(err, &tooBig):
 		return problem{status: http.StatusRequestEntityTooLarge, code: CodePayloadTooLarge,
 			msg: fmt.Sprintf("request body larger than %d bytes", tooBig.Limit)}
+	case errors.Is(err, domain.ErrExceedsEvidence):
+		return problem{status: http.StatusUnprocessableEntity, code: CodeAmountExceedsEvidence, msg: message}
+	case errors.Is(err, domain.ErrBalanceCeiling):
+		return problem{status: http.StatusUnprocessableEntity, code: CodeBalanceCeiling, msg: message}
+	case errors.Is(err, domain.ErrAlreadyCredited):
+		return problem{status: http.StatusConflict, code: CodeAlreadyCredited, msg: message}
+	case errors.Is(err, domain.ErrSelfApproval):
+		return problem{status: http.StatusForbidden, code: CodeSelfApproval, msg: message}
 	case errors.As(err, &amount):
 		return problem{status: http.StatusBadRequest, code: CodeInvalidAmount, msg: amount.Error()}
 	case errors.As(err, &limit):

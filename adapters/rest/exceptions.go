@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -63,10 +64,19 @@ type resolveRequest struct {
 	Note      string      `json:"note"`
 }
 
-// resolveException: POST /v1/exceptions/{id}/resolve. "credit" moves money
-// from the channel's clearing account to an account (default the
-// deposit's) for an amount (default what the callback claimed); "dismiss"
-// moves nothing. Both need a note, kept in the audit trail.
+// resolveException: POST /v1/exceptions/{id}/resolve (operator role).
+//
+//   - "dismiss" moves nothing.
+//   - "credit" credits the exception's payment, once: an exception of a
+//     deposit settles that deposit (to its account, or to account_id), one
+//     of an unknown payment needs account_id. The amount defaults to what
+//     the evidence claims and may not exceed it nor the method's
+//     per-payment maximum (422 amount_exceeds_evidence); a payment already
+//     credited answers 409 already_credited, naming the transfer.
+//
+// Both need a note, kept in the audit trail. With four eyes
+// (TIYN_FOUR_EYES) a credit answers 202 with the exception proposed: no
+// money moves until another operator approves it.
 func (a *api) resolveException(w http.ResponseWriter, r *http.Request) error {
 	var req resolveRequest
 	if err := decodeJSON(r, &req, true); err != nil {
@@ -98,33 +108,77 @@ func (a *api) resolveException(w http.ResponseWriter, r *http.Request) error {
 		if target == "" {
 			target = e.AccountID
 		}
-		if target == "" {
-			return errInvalidRequest("exception %s has no deposit account; name an account_id", id)
-		}
 		if req.Amount.set {
 			// The amount's decimals depend on the currency of the account
-			// the money goes to.
-			acc, err := a.ledger.Account(r.Context(), target)
-			if err != nil {
-				return notFound(err, "account", target)
+			// the money goes to (or, without one, of the evidence).
+			currency := e.Amount.Currency()
+			if target != "" {
+				acc, err := a.ledger.Account(r.Context(), target)
+				if err != nil {
+					return notFound(err, "account", target)
+				}
+				currency = acc.Currency()
 			}
-			if cmd.Amount, err = domain.ParsePositiveAmount(req.Amount.text, acc.Currency()); err != nil {
+			if currency.IsZero() {
+				return errUnprocessable(CodeCurrencyMismatch, "exception %s has evidence in an unknown currency; it cannot be credited", id)
+			}
+			if cmd.Amount, err = domain.ParsePositiveAmount(req.Amount.text, currency); err != nil {
 				return err
 			}
 		}
-		resolved, err := a.ledger.ResolveException(r.Context(), cmd)
-		if err != nil {
-			return notFound(err, "account", target)
-		}
-		return a.writeJSON(w, http.StatusOK, viewException(resolved))
 	default:
 		return errInvalidRequest("action must be %q or %q", actionCredit, actionDismiss)
 	}
 	resolved, err := a.ledger.ResolveException(r.Context(), cmd)
 	if err != nil {
+		if cmd.Credit && req.AccountID != "" {
+			return notFound(err, "account", req.AccountID)
+		}
 		return notFound(err, "exception", id)
 	}
-	return a.writeJSON(w, http.StatusOK, viewException(resolved))
+	status := http.StatusOK
+	if resolved.State == domain.ExceptionProposed {
+		status = http.StatusAccepted
+	}
+	return a.writeJSON(w, status, viewException(resolved))
+}
+
+type decideRequest struct {
+	Note string `json:"note"`
+}
+
+// approveException: POST /v1/exceptions/{id}/approve (operator role): a
+// proposed credit is made, by an operator other than its proposer (403
+// self_approval otherwise), after every rule of a credit is checked again.
+// The body is optional: {"note":"…"}.
+func (a *api) approveException(w http.ResponseWriter, r *http.Request) error {
+	return a.decideProposal(w, r, false, a.ledger.ApproveException)
+}
+
+// rejectException: POST /v1/exceptions/{id}/reject (operator role) with
+// {"note":"…"}: the proposal is dropped and the exception is open again.
+func (a *api) rejectException(w http.ResponseWriter, r *http.Request) error {
+	return a.decideProposal(w, r, true, a.ledger.RejectException)
+}
+
+func (a *api) decideProposal(w http.ResponseWriter, r *http.Request, noteRequired bool,
+	decide func(context.Context, ports.DecideProposal) (domain.Exception, error)) error {
+	var req decideRequest
+	if err := decodeJSON(r, &req, noteRequired); err != nil {
+		return err
+	}
+	if noteRequired && req.Note == "" {
+		return errInvalidRequest("note is required: say why")
+	}
+	if err := validateText("note", req.Note, domain.MaxNoteLen); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	e, err := decide(r.Context(), ports.DecideProposal{ExceptionID: id, Note: req.Note, Actor: ActorFrom(r.Context())})
+	if err != nil {
+		return notFound(err, "exception", id)
+	}
+	return a.writeJSON(w, http.StatusOK, viewException(e))
 }
 
 // listCallbacks: GET /v1/callbacks?payment_id=&limit=&cursor=: the inbox,

@@ -25,11 +25,17 @@ import (
 )
 
 // Tokens used by every test. Secrets are long enough for ParseTokens.
+//
+// "ops" is an operator (it may do everything); "backoffice" is a write
+// token (accounts and debits, no corrections or account status); a second
+// operator, "ops2", approves four-eyes proposals.
 const (
-	writeSecret = "w-0123456789abcdef0123456789abcdef"
-	readSecret  = "r-0123456789abcdef0123456789abcdef"
-	writeName   = "ops"
-	readName    = "viewer"
+	writeSecret      = "w-0123456789abcdef0123456789abcdef"
+	readSecret       = "r-0123456789abcdef0123456789abcdef"
+	backofficeSecret = "b-0123456789abcdef0123456789abcdef"
+	operator2Secret  = "o-0123456789abcdef0123456789abcdef"
+	writeName        = "ops"
+	readName         = "viewer"
 )
 
 var testChannel = domain.Channel{Provider: "monetix", Method: "kassa24", Project: "42"}
@@ -65,7 +71,8 @@ type env struct {
 
 func testTokens(t *testing.T) []rest.Token {
 	t.Helper()
-	tokens, err := rest.ParseTokens(writeName + ":write:" + writeSecret + "," + readName + ":read:" + readSecret)
+	tokens, err := rest.ParseTokens(writeName + ":operator:" + writeSecret + "," + readName + ":read:" + readSecret +
+		",backoffice:write:" + backofficeSecret + ",ops2:operator:" + operator2Secret)
 	if err != nil {
 		t.Fatalf("ParseTokens: %v", err)
 	}

@@ -178,7 +178,15 @@ type exceptionJSON struct {
 	AmountMinor   int64   `json:"amount_minor"`
 	Amount        string  `json:"amount"`
 	Evidence      string  `json:"evidence"`
-	Resolution    *struct {
+	Proposal      *struct {
+		AccountID   string `json:"account_id"`
+		AmountMinor int64  `json:"amount_minor"`
+		Amount      string `json:"amount"`
+		Note        string `json:"note"`
+		ProposedBy  string `json:"proposed_by"`
+		ProposedAt  string `json:"proposed_at"`
+	} `json:"proposal"`
+	Resolution *struct {
 		Action      string  `json:"action"`
 		AccountID   *string `json:"account_id"`
 		AmountMinor *int64  `json:"amount_minor"`

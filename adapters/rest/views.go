@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"math/big"
 	"time"
 
 	"github.com/tiyn/tiyn/domain"
@@ -242,7 +243,19 @@ type exceptionView struct {
 	Currency      string          `json:"currency"`
 	Evidence      string          `json:"evidence"`
 	CreatedAt     string          `json:"created_at"`
+	Proposal      *proposalView   `json:"proposal"`
 	Resolution    *resolutionView `json:"resolution"`
+}
+
+// proposalView is a credit proposed under four eyes: while the exception
+// is proposed, and kept once it is approved.
+type proposalView struct {
+	AccountID   string `json:"account_id"`
+	AmountMinor int64  `json:"amount_minor"`
+	Amount      string `json:"amount"`
+	Note        string `json:"note"`
+	ProposedBy  string `json:"proposed_by"`
+	ProposedAt  string `json:"proposed_at"`
 }
 
 func viewException(e domain.Exception) exceptionView {
@@ -264,6 +277,10 @@ func viewException(e domain.Exception) exceptionView {
 		Currency:      e.Amount.Currency().Code(),
 		Evidence:      e.Evidence,
 		CreatedAt:     mustTime(e.CreatedAt),
+	}
+	if p := e.Proposal; p != nil {
+		v.Proposal = &proposalView{AccountID: p.AccountID, AmountMinor: p.Amount.Minor(), Amount: p.Amount.String(),
+			Note: p.Note, ProposedBy: p.Actor, ProposedAt: mustTime(p.At)}
 	}
 	if r := e.Resolution; r != nil {
 		rv := &resolutionView{Action: actionDismiss, Note: r.Note, Actor: r.Actor, ResolvedAt: mustTime(r.ResolvedAt)}
@@ -331,8 +348,10 @@ type ledgerCheckView struct {
 	CreditsWithoutDeposit  int64 `json:"credits_without_deposit"`
 	SucceededWithoutCredit int64 `json:"succeeded_without_credit"`
 	DuplicateCredits       int64 `json:"duplicate_credits"`
-	CustomerBalanceTotal   int64 `json:"customer_balance_total_minor"`
-	SystemBalanceTotal     int64 `json:"system_balance_total_minor"`
+	AmountsOverCeiling     int64 `json:"amounts_over_ceiling"`
+	// The totals are exact integers of any size (JSON numbers).
+	CustomerBalanceTotal *big.Int `json:"customer_balance_total_minor"`
+	SystemBalanceTotal   *big.Int `json:"system_balance_total_minor"`
 }
 
 func viewLedgerCheck(c ports.LedgerCheck) ledgerCheckView {
@@ -346,6 +365,7 @@ func viewLedgerCheck(c ports.LedgerCheck) ledgerCheckView {
 		CreditsWithoutDeposit:  c.CreditsWithoutDeposit,
 		SucceededWithoutCredit: c.SucceededWithoutCredit,
 		DuplicateCredits:       c.DuplicateCredits,
+		AmountsOverCeiling:     c.AmountsOverCeiling,
 		CustomerBalanceTotal:   c.CustomerBalanceTotal,
 		SystemBalanceTotal:     c.SystemBalanceTotal,
 	}

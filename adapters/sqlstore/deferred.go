@@ -275,14 +275,16 @@ const flushSQL = `WITH new_deposits AS (
 ), credited AS (
 	UPDATE accounts SET balance_minor = accounts.balance_minor + v.delta, version = accounts.version + v.n,
 		updated_at_us = v.at
-	FROM jsonb_to_recordset(CAST(? AS JSONB)) AS v(one INT, id TEXT, currency TEXT, delta BIGINT, n BIGINT, at BIGINT)
+	FROM jsonb_to_recordset(CAST(? AS JSONB)) AS v(one INT, id TEXT, currency TEXT, delta BIGINT, n BIGINT, at BIGINT,
+		hi BIGINT)
 	WHERE v.one = 1 AND accounts.id = v.id AND accounts.currency = v.currency AND accounts.status <> 'closed'
+		AND accounts.balance_minor <= v.hi
 	RETURNING accounts.id, accounts.balance_minor
 ), new_transfers AS (
-	INSERT INTO transfers (id, kind, deposit_id, exception_id, description, actor, created_at_us)
-	SELECT v.id, v.kind, v.deposit_id, v.exception_id, v.description, v.actor, v.created_at_us
+	INSERT INTO transfers (id, kind, deposit_id, exception_id, credit_key, description, actor, created_at_us)
+	SELECT v.id, v.kind, v.deposit_id, v.exception_id, v.credit_key, v.description, v.actor, v.created_at_us
 	FROM jsonb_to_recordset(CAST(? AS JSONB)) AS v(id TEXT, kind TEXT, deposit_id TEXT, exception_id TEXT,
-		description TEXT, actor TEXT, created_at_us BIGINT)
+		credit_key TEXT, description TEXT, actor TEXT, created_at_us BIGINT)
 	RETURNING 1
 ), new_postings AS (
 	INSERT INTO postings (transfer_id, account_id, amount_minor, currency, balance_after_minor, created_at_us)
@@ -341,12 +343,16 @@ type (
 		Delta    int64  `json:"delta"`
 		N        int64  `json:"n"`
 		At       int64  `json:"at"`
+		// Hi is the largest balance the credit may be added to
+		// (balanceBounds): no balance passes the ceiling.
+		Hi int64 `json:"hi"`
 	}
 	flushTransfer struct {
 		ID          string  `json:"id"`
 		Kind        string  `json:"kind"`
 		DepositID   *string `json:"deposit_id"`
 		ExceptionID *string `json:"exception_id"`
+		CreditKey   *string `json:"credit_key"`
 		Description string  `json:"description"`
 		Actor       string  `json:"actor"`
 		CreatedAt   int64   `json:"created_at_us"`
@@ -401,7 +407,11 @@ func (t *tx) flushWrites(ctx context.Context) error {
 	}
 	balances := make([]flushBalance, 0, len(d.deltas))
 	for id, a := range d.deltas {
-		balances = append(balances, flushBalance{One: 1, ID: id, Currency: a.currency.Code(), Delta: a.minor, N: a.n, At: a.at})
+		_, hi, ok := balanceBounds(a.minor)
+		if !ok {
+			return fmt.Errorf("credits of %d to account %s: %w", a.minor, id, domain.ErrBalanceCeiling)
+		}
+		balances = append(balances, flushBalance{One: 1, ID: id, Currency: a.currency.Code(), Delta: a.minor, N: a.n, At: a.at, Hi: hi})
 		text.check(id)
 	}
 	// Accounts in id order: concurrent flushes lock shared rows in one order.
@@ -420,8 +430,9 @@ func (t *tx) flushWrites(ctx context.Context) error {
 	var afters []pendingAfter
 	for _, tr := range d.transfers {
 		transfers = append(transfers, flushTransfer{ID: tr.ID, Kind: tr.Kind.String(), DepositID: optional(tr.DepositID),
-			ExceptionID: optional(tr.ExceptionID), Description: tr.Description, Actor: tr.Actor, CreatedAt: us(tr.CreatedAt)})
-		text.check(tr.ID, tr.DepositID, tr.ExceptionID, tr.Description, tr.Actor)
+			ExceptionID: optional(tr.ExceptionID), CreditKey: optional(tr.CreditKey), Description: tr.Description,
+			Actor: tr.Actor, CreatedAt: us(tr.CreatedAt)})
+		text.check(tr.ID, tr.DepositID, tr.ExceptionID, tr.CreditKey, tr.Description, tr.Actor)
 		for j := range tr.Postings {
 			p := &tr.Postings[j] // shared with the Transfer ApplyTransfer returned
 			row := flushPosting{Seq: len(postings), TransferID: tr.ID, AccountID: p.AccountID, AmountMinor: p.Amount.Minor(),

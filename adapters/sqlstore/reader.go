@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/big"
+	"strconv"
 	"strings"
 	"time"
 
@@ -324,22 +326,26 @@ func (r reader) DerivedBalance(ctx context.Context, accountID string) (int64, er
 }
 
 const exceptionColumns = `id, reason, detail, provider, method, project, payment_id, operation_id, callback_status,
-	deposit_id, account_id, amount_minor, currency, evidence, dedupe_key, state, resolution_credit,
+	outcome, deposit_id, account_id, amount_minor, currency, max_credit_minor, evidence, dedupe_key, state,
+	proposed_account_id, proposed_amount_minor, proposed_note, proposed_by, proposed_at_us, resolution_credit,
 	resolution_account_id, resolution_amount_minor, resolution_transfer_id, resolution_note, resolved_by,
 	resolved_at_us, created_at_us`
 
 func scanException(row interface{ Scan(...any) error }) (domain.Exception, error) {
 	var (
 		e                                            domain.Exception
-		reason, cur, state                           string
+		reason, outcome, cur, state                  string
 		evidence                                     []byte
 		amount, resAmount, resolvedAt, createdAt     int64
+		propAmount, propAt                           int64
+		propAccount, propNote, propBy                string
 		resCredit                                    bool
 		resAccount, resTransfer, resNote, resolvedBy string
 	)
 	if err := row.Scan(&e.ID, &reason, &e.Detail, &e.Channel.Provider, &e.Channel.Method, &e.Channel.Project,
-		&e.PaymentID, &e.OperationID, &e.Status, &e.DepositID, &e.AccountID, &amount, &cur, &evidence, &e.DedupeKey,
-		&state, &resCredit, &resAccount, &resAmount, &resTransfer, &resNote, &resolvedBy, &resolvedAt, &createdAt); err != nil {
+		&e.PaymentID, &e.OperationID, &e.Status, &outcome, &e.DepositID, &e.AccountID, &amount, &cur, &e.MaxCredit,
+		&evidence, &e.DedupeKey, &state, &propAccount, &propAmount, &propNote, &propBy, &propAt,
+		&resCredit, &resAccount, &resAmount, &resTransfer, &resNote, &resolvedBy, &resolvedAt, &createdAt); err != nil {
 		return e, classify(err)
 	}
 	var err error
@@ -347,6 +353,9 @@ func scanException(row interface{ Scan(...any) error }) (domain.Exception, error
 		return e, err
 	}
 	if e.State, err = domain.ParseExceptionStatus(state); err != nil {
+		return e, err
+	}
+	if e.Outcome, err = domain.ParseOutcomeKind(outcome); err != nil {
 		return e, err
 	}
 	// The claimed currency may be one Tiyn does not know (that is often why
@@ -358,7 +367,11 @@ func scanException(row interface{ Scan(...any) error }) (domain.Exception, error
 	e.Amount = domain.NewAmount(amount, c)
 	e.Evidence = string(evidence)
 	e.CreatedAt = fromUS(createdAt)
-	if e.State != domain.ExceptionOpen {
+	if propBy != "" {
+		e.Proposal = &domain.Proposal{AccountID: propAccount, Amount: domain.NewAmount(propAmount, c), Note: propNote,
+			Actor: propBy, At: fromUS(propAt)}
+	}
+	if e.State == domain.ExceptionResolved || e.State == domain.ExceptionDismissed {
 		e.Resolution = &domain.Resolution{Credit: resCredit, AccountID: resAccount, Amount: domain.NewAmount(resAmount, c),
 			TransferID: resTransfer, Note: resNote, Actor: resolvedBy, ResolvedAt: fromUS(resolvedAt)}
 	}
@@ -455,6 +468,24 @@ func parseEffect(s string) domain.Effect {
 	return domain.Effect{}
 }
 
+func (r reader) DepositCredit(ctx context.Context, depositID string) (string, error) {
+	var id string
+	err := r.db.QueryRowContext(ctx, `SELECT id FROM transfers WHERE deposit_id = ? AND kind = 'deposit_credit'`, depositID).Scan(&id)
+	if err != nil {
+		return "", fmt.Errorf("credit of deposit %q: %w", depositID, classify(err))
+	}
+	return id, nil
+}
+
+func (r reader) CreditByKey(ctx context.Context, creditKey string) (string, error) {
+	var id string
+	err := r.db.QueryRowContext(ctx, `SELECT id FROM transfers WHERE credit_key = ?`, creditKey).Scan(&id)
+	if err != nil {
+		return "", fmt.Errorf("credit %q: %w", creditKey, classify(err))
+	}
+	return id, nil
+}
+
 func (r reader) DebitByKey(ctx context.Context, accountID, key string) (ports.DebitRecord, error) {
 	var (
 		rec                      ports.DebitRecord
@@ -477,19 +508,58 @@ func (r reader) DebitByKey(ctx context.Context, accountID, key string) (ports.De
 	return rec, nil
 }
 
-// CheckLedger recomputes every invariant with one query per invariant.
-func (r reader) CheckLedger(ctx context.Context) (ports.LedgerCheck, error) {
-	var c ports.LedgerCheck
-	checks := []struct {
+// Exact sums. A sum of BIGINT columns can overflow: SQLite then errors
+// (SUM) or turns it into a REAL (TOTAL), PostgreSQL errors when the result
+// goes back into a BIGINT. The ledger check must count a corrupt row, not
+// fail on it, so it never adds the values themselves. Each value x is split
+// into hi = x >> 32 (an arithmetic shift on both dialects) and lo = x &
+// 0xFFFFFFFF (0 <= lo < 2^32), so that x = hi·2^32 + lo exactly; the hi
+// and lo parts of up to 2^31 rows add up within a BIGINT. A sum (H, L) is
+// compared with a value v through its normal form (H + L / 2^32, L % 2^32),
+// which is v's (v >> 32, v & 0xFFFFFFFF) exactly when the sum equals v. The
+// same text runs on both dialects.
+const (
+	splitBase = "4294967296"
+	splitMask = "4294967295"
+)
+
+// splitSums returns the hi and lo sums of expr, as BIGINT columns named
+// prefix+"h" and prefix+"l" (0 for no rows).
+func splitSums(expr, prefix string) string {
+	return "CAST(COALESCE(SUM((" + expr + ") >> 32), 0) AS BIGINT) AS " + prefix + "h, " +
+		"CAST(COALESCE(SUM((" + expr + ") & " + splitMask + "), 0) AS BIGINT) AS " + prefix + "l"
+}
+
+// sumDiffers is the SQL condition "the split sum (h, l) differs from v".
+func sumDiffers(h, l, v string) string {
+	return "(" + h + " + " + l + " / " + splitBase + " <> (" + v + ") >> 32 OR " + l + " % " + splitBase +
+		" <> (" + v + ") & " + splitMask + ")"
+}
+
+// bigSum is a split sum as an exact integer.
+func bigSum(h, l int64) *big.Int {
+	sum := new(big.Int).Lsh(big.NewInt(h), 32)
+	return sum.Add(sum, big.NewInt(l))
+}
+
+var ceilingText = strconv.FormatInt(domain.MaxBalanceMinor, 10)
+
+// checkQueries are the ledger check's counters, one query each.
+func checkQueries(c *ports.LedgerCheck) []struct {
+	dest  *int64
+	query string
+} {
+	return []struct {
 		dest  *int64
 		query string
 	}{
 		{&c.Transfers, `SELECT COUNT(*) FROM transfers`},
-		{&c.UnbalancedTransfers, `SELECT COUNT(*) FROM transfers t WHERE
-			(SELECT COALESCE(SUM(p.amount_minor), 0) FROM postings p WHERE p.transfer_id = t.id) <> 0
-			OR (SELECT COUNT(*) FROM postings p WHERE p.transfer_id = t.id) < 2`},
-		{&c.BalanceMismatches, `SELECT COUNT(*) FROM accounts a WHERE
-			a.balance_minor <> (SELECT COALESCE(SUM(p.amount_minor), 0) FROM postings p WHERE p.account_id = a.id)
+		{&c.UnbalancedTransfers, `SELECT COUNT(*) FROM (SELECT COUNT(p.id) AS n, ` + splitSums("p.amount_minor", "s") + `
+			FROM transfers t LEFT JOIN postings p ON p.transfer_id = t.id GROUP BY t.id) x
+			WHERE x.n < 2 OR ` + sumDiffers("x.sh", "x.sl", "0")},
+		{&c.BalanceMismatches, `SELECT COUNT(*) FROM accounts a LEFT JOIN (SELECT account_id, ` + splitSums("amount_minor", "s") + `
+			FROM postings GROUP BY account_id) x ON x.account_id = a.id
+			WHERE ` + sumDiffers("COALESCE(x.sh, 0)", "COALESCE(x.sl, 0)", "a.balance_minor") + `
 			OR a.balance_minor <> COALESCE((SELECT p.balance_after_minor FROM postings p WHERE p.account_id = a.id
 				ORDER BY p.id DESC LIMIT 1), 0)`},
 		{&c.NegativeBalances, `SELECT COUNT(*) FROM accounts WHERE balance_minor < 0`},
@@ -501,14 +571,31 @@ func (r reader) CheckLedger(ctx context.Context) (ports.LedgerCheck, error) {
 			(SELECT 1 FROM transfers t WHERE t.deposit_id = d.id AND t.kind = 'deposit_credit')`},
 		{&c.DuplicateCredits, `SELECT COUNT(*) FROM (SELECT deposit_id FROM transfers WHERE kind = 'deposit_credit'
 			GROUP BY deposit_id HAVING COUNT(*) > 1) x`},
-		{&c.CustomerBalanceTotal, `SELECT COALESCE(SUM(balance_minor), 0) FROM accounts`},
-		{&c.SystemBalanceTotal, `SELECT COALESCE(SUM(amount_minor), 0) FROM postings
-			WHERE account_id LIKE 'clearing:%' OR account_id LIKE 'revenue:%'`},
+		{&c.AmountsOverCeiling, `SELECT (SELECT COUNT(*) FROM accounts WHERE balance_minor > ` + ceilingText + `
+			OR balance_minor < -` + ceilingText + `) + (SELECT COUNT(*) FROM postings WHERE amount_minor > ` + ceilingText + `
+			OR amount_minor < -` + ceilingText + ` OR balance_after_minor > ` + ceilingText + `
+			OR balance_after_minor < -` + ceilingText + `)`},
 	}
-	for _, chk := range checks {
+}
+
+// CheckLedger recomputes every invariant with one query per invariant,
+// with exact sums (see splitSums): whatever the rows hold, it answers.
+func (r reader) CheckLedger(ctx context.Context) (ports.LedgerCheck, error) {
+	var c ports.LedgerCheck
+	for _, chk := range checkQueries(&c) {
 		if err := r.db.QueryRowContext(ctx, chk.query).Scan(chk.dest); err != nil {
 			return c, classify(err)
 		}
 	}
+	var h, l int64
+	if err := r.db.QueryRowContext(ctx, `SELECT `+splitSums("balance_minor", "s")+` FROM accounts`).Scan(&h, &l); err != nil {
+		return c, classify(err)
+	}
+	c.CustomerBalanceTotal = bigSum(h, l)
+	if err := r.db.QueryRowContext(ctx, `SELECT `+splitSums("amount_minor", "s")+` FROM postings
+		WHERE account_id LIKE 'clearing:%' OR account_id LIKE 'revenue:%'`).Scan(&h, &l); err != nil {
+		return c, classify(err)
+	}
+	c.SystemBalanceTotal = bigSum(h, l)
 	return c, nil
 }

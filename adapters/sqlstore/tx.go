@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -137,9 +138,9 @@ func (t *tx) ApplyTransfer(ctx context.Context, tr domain.Transfer) (domain.Tran
 		return tr, err
 	}
 	t.dropViews()
-	_, err := t.exec(ctx, `INSERT INTO transfers (id, kind, deposit_id, exception_id, description, actor, created_at_us)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, tr.ID, tr.Kind.String(), nullable(tr.DepositID), nullable(tr.ExceptionID),
-		tr.Description, tr.Actor, us(tr.CreatedAt))
+	_, err := t.exec(ctx, `INSERT INTO transfers (id, kind, deposit_id, exception_id, credit_key, description, actor,
+		created_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, tr.ID, tr.Kind.String(), nullable(tr.DepositID),
+		nullable(tr.ExceptionID), nullable(tr.CreditKey), tr.Description, tr.Actor, us(tr.CreatedAt))
 	if err != nil {
 		return tr, fmt.Errorf("insert transfer %s (%s): %w", tr.ID, tr.Kind, err)
 	}
@@ -175,9 +176,14 @@ func (t *tx) ApplyTransfer(ctx context.Context, tr domain.Transfer) (domain.Tran
 
 func (t *tx) moveBalance(ctx context.Context, accountID string, amount domain.Amount, tr domain.Transfer) (int64, error) {
 	var balance int64
+	lo, hi, ok := balanceBounds(amount.Minor())
+	if !ok {
+		return 0, fmt.Errorf("transfer %s: %w: posting %s on %s is beyond the ceiling", tr.ID, domain.ErrBalanceCeiling, amount, accountID)
+	}
 	err := t.db.QueryRowContext(ctx, `UPDATE accounts SET balance_minor = balance_minor + ?, version = version + 1,
-		updated_at_us = ? WHERE id = ? AND currency = ? AND status <> 'closed' AND balance_minor + ? >= 0 RETURNING balance_minor`,
-		amount.Minor(), us(tr.CreatedAt), accountID, amount.Currency().Code(), amount.Minor()).Scan(&balance)
+		updated_at_us = ? WHERE id = ? AND currency = ? AND status <> 'closed' AND balance_minor >= ? AND balance_minor <= ?
+		RETURNING balance_minor`,
+		amount.Minor(), us(tr.CreatedAt), accountID, amount.Currency().Code(), lo, hi).Scan(&balance)
 	if err == nil {
 		return balance, nil
 	}
@@ -198,9 +204,30 @@ func (t *tx) moveBalance(ctx context.Context, accountID string, amount domain.Am
 		// (another transaction closed it since): a lost race, which the
 		// caller retries and then decides on the closed account.
 		return 0, fmt.Errorf("transfer %s: account %s was closed since it was read: %w", tr.ID, accountID, ports.ErrConflict)
+	case amount.IsPositive():
+		// The credit would pass the balance ceiling. The caller checks
+		// the ceiling on the balance it read (domain.Account.CanCredit),
+		// so another credit came in since: a lost race, retried and then
+		// decided on the balance as it is.
+		return 0, fmt.Errorf("transfer %s: %w: account %s holds %s, credit %s: %w", tr.ID, domain.ErrBalanceCeiling,
+			accountID, acc.Balance(), amount, ports.ErrConflict)
 	}
 	return 0, fmt.Errorf("transfer %s: %w: account %s holds %s, posting %s", tr.ID, domain.ErrInsufficientFunds,
 		accountID, acc.Balance(), amount)
+}
+
+// balanceBounds returns the range a balance must lie in for delta to be
+// added to it: the result stays within 0..domain.MaxBalanceMinor, and no
+// SQL arithmetic can overflow (the bounds are computed here, in range). ok
+// is false for a delta that no balance can take.
+func balanceBounds(delta int64) (lo, hi int64, ok bool) {
+	switch {
+	case delta > domain.MaxBalanceMinor || delta < -domain.MaxBalanceMinor:
+		return 0, 0, false
+	case delta >= 0:
+		return 0, domain.MaxBalanceMinor - delta, true
+	}
+	return -delta, math.MaxInt64, true
 }
 
 func nullable(s string) any {
@@ -352,11 +379,11 @@ func (t *tx) CheckLedger(ctx context.Context) (ports.LedgerCheck, error) {
 // DO NOTHING, then read whichever row holds the key.
 func (t *tx) InsertException(ctx context.Context, e domain.Exception) (domain.Exception, bool, error) {
 	n, err := t.exec(ctx, `INSERT INTO exceptions (id, reason, detail, provider, method, project, payment_id, operation_id,
-		callback_status, deposit_id, account_id, amount_minor, currency, evidence, dedupe_key, state, created_at_us)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
+		callback_status, outcome, deposit_id, account_id, amount_minor, currency, max_credit_minor, evidence, dedupe_key,
+		state, created_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
 		e.ID, e.Reason.String(), e.Detail, e.Channel.Provider, e.Channel.Method, e.Channel.Project, e.PaymentID,
-		e.OperationID, e.Status, e.DepositID, e.AccountID, e.Amount.Minor(), e.Amount.Currency().Code(),
-		[]byte(e.Evidence), e.DedupeKey, e.State.String(), us(e.CreatedAt))
+		e.OperationID, e.Status, e.Outcome.String(), e.DepositID, e.AccountID, e.Amount.Minor(), e.Amount.Currency().Code(),
+		e.MaxCredit, []byte(e.Evidence), e.DedupeKey, e.State.String(), us(e.CreatedAt))
 	if err != nil {
 		return e, false, fmt.Errorf("insert exception for %s: %w", e.PaymentID, err)
 	}
@@ -370,15 +397,22 @@ func (t *tx) InsertException(ctx context.Context, e domain.Exception) (domain.Ex
 	return stored, false, nil
 }
 
-func (t *tx) ResolveException(ctx context.Context, e domain.Exception) error {
-	r := e.Resolution
-	if r == nil {
-		return fmt.Errorf("%w: exception %s has no resolution", domain.ErrInvalidInput, e.ID)
+func (t *tx) UpdateException(ctx context.Context, e domain.Exception, from domain.ExceptionStatus) error {
+	var (
+		p domain.Proposal
+		r domain.Resolution
+	)
+	if e.Proposal != nil {
+		p = *e.Proposal
 	}
-	n, err := t.exec(ctx, `UPDATE exceptions SET state = ?, resolution_credit = ?, resolution_account_id = ?,
+	if e.Resolution != nil {
+		r = *e.Resolution
+	}
+	n, err := t.exec(ctx, `UPDATE exceptions SET state = ?, proposed_account_id = ?, proposed_amount_minor = ?,
+		proposed_note = ?, proposed_by = ?, proposed_at_us = ?, resolution_credit = ?, resolution_account_id = ?,
 		resolution_amount_minor = ?, resolution_transfer_id = ?, resolution_note = ?, resolved_by = ?, resolved_at_us = ?
-		WHERE id = ? AND state = 'open'`, e.State.String(), r.Credit, r.AccountID, r.Amount.Minor(), r.TransferID,
-		r.Note, r.Actor, us(r.ResolvedAt), e.ID)
+		WHERE id = ? AND state = ?`, e.State.String(), p.AccountID, p.Amount.Minor(), p.Note, p.Actor, us(p.At),
+		r.Credit, r.AccountID, r.Amount.Minor(), r.TransferID, r.Note, r.Actor, us(r.ResolvedAt), e.ID, from.String())
 	if err != nil {
 		return err
 	}
@@ -386,7 +420,7 @@ func (t *tx) ResolveException(ctx context.Context, e domain.Exception) error {
 		if _, err := t.ExceptionByID(ctx, e.ID); err != nil {
 			return err
 		}
-		return fmt.Errorf("exception %s is no longer open: %w", e.ID, ports.ErrConflict)
+		return fmt.Errorf("exception %s is no longer %s: %w", e.ID, from, ports.ErrConflict)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -135,7 +136,7 @@ func benchSettle(b *testing.B, st storeCase, group, parallel bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if !chk.Healthy() || chk.CustomerBalanceTotal != int64(b.N)*benchAmountMinor {
+	if !chk.Healthy() || chk.CustomerBalanceTotal.Cmp(big.NewInt(int64(b.N)*benchAmountMinor)) != 0 {
 		b.Fatalf("ledger after %d credits: %+v", b.N, chk)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -792,6 +793,22 @@ func TestDepositInsertedInItsTransaction(t *testing.T) {
 	})
 }
 
+// eachGroupStore is eachStore for the configurations with group commit.
+func eachGroupStore(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Helper()
+	for _, cfg := range storeConfigs {
+		if !cfg.group {
+			continue
+		}
+		t.Run(cfg.name, func(t *testing.T) {
+			t.Parallel()
+			s := openStore(t, cfg)
+			ids := &system.IDs{}
+			fn(t, &env{cfg: cfg, store: s, svc: app.NewService(s, system.Clock{}, ids), ids: ids})
+		})
+	}
+}
+
 // groupEnv is an env on s, a PostgreSQL store with group commit, for the
 // tests that need options eachStore does not give.
 func groupEnv(s *sqlstore.Store) *env {
@@ -815,4 +832,94 @@ func groupAndPlainStores(t *testing.T) (group, plain *sqlstore.Store) {
 		return s
 	}
 	return open(true), open(false)
+}
+
+// TestFailedCommitAnswersNoMember makes COMMIT itself fail inside a
+// group-commit batch — a deferred constraint that only COMMIT checks — and
+// checks that no member of the batch is answered as committed, and that
+// none of their writes is stored. A member answered nil here would be a
+// callback acknowledged 200 and then lost.
+func TestFailedCommitAnswersNoMember(t *testing.T) {
+	t.Parallel()
+	eachGroupStore(t, func(t *testing.T, e *env) {
+		// A row that makes COMMIT fail: on PostgreSQL a deferred
+		// constraint trigger, on SQLite a deferred foreign key.
+		var ddl []string
+		if e.cfg.dialect == sqlstore.Postgres {
+			ddl = []string{
+				`CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN RAISE EXCEPTION 'commit refused by the test'; END $$`,
+				`CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON audit_log DEFERRABLE INITIALLY DEFERRED
+				FOR EACH ROW WHEN (NEW.action = 'fail-commit') EXECUTE FUNCTION refuse_commit()`,
+			}
+		} else {
+			ddl = []string{
+				`CREATE TABLE guard_parent (id INTEGER PRIMARY KEY)`,
+				`CREATE TABLE guard_child (pid INTEGER REFERENCES guard_parent (id) DEFERRABLE INITIALLY DEFERRED)`,
+				`CREATE TRIGGER refuse_commit AFTER INSERT ON audit_log WHEN NEW.action = 'fail-commit'
+				BEGIN INSERT INTO guard_child (pid) VALUES (42); END`,
+			}
+		}
+		for _, q := range ddl {
+			e.exec(t, q)
+		}
+		const n = 16
+		hold, holding, queued := make(chan struct{}), make(chan struct{}), make(chan struct{}, n)
+		holderDone := make(chan error, 1)
+		// The holder's batch runs while the others queue behind it, so
+		// they form the next batch together.
+		go func() {
+			var once sync.Once
+			holderDone <- e.store.Update(t.Context(), func(ctx context.Context, tx ports.Tx) error {
+				once.Do(func() { close(holding) })
+				<-hold
+				return tx.AppendAudit(ctx, ports.AuditEntry{Actor: "test", Action: "holder", Subject: "h", At: base})
+			})
+		}()
+		<-holding
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				queued <- struct{}{}
+				errs <- e.store.Update(t.Context(), func(ctx context.Context, tx ports.Tx) error {
+					action := "batch-member"
+					if i == n/2 {
+						action = "fail-commit"
+					}
+					return tx.AppendAudit(ctx, ports.AuditEntry{Actor: "test", Action: action, Subject: fmt.Sprint(i), At: base})
+				})
+			}()
+		}
+		for range n {
+			<-queued
+		}
+		time.Sleep(50 * time.Millisecond) // the members reach the queue
+		close(hold)
+		if err := <-holderDone; err != nil {
+			t.Fatalf("holder: %v", err)
+		}
+		failed := 0
+		for range n {
+			if err := <-errs; err != nil {
+				failed++
+			}
+		}
+		var stored int
+		if err := e.store.DB().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM audit_log WHERE action IN ('batch-member', 'fail-commit')`).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		// A member may have run in a batch of its own before the others
+		// (then it committed, and says so); every member that shared the
+		// failing commit must be answered with an error.
+		if failed+stored != n {
+			t.Fatalf("%d members answered an error and %d rows are stored: %d answered as committed without being so", failed, stored, n-failed-stored)
+		}
+		if failed < 2 {
+			t.Fatalf("only %d members failed: the failing commit was not shared (the test proves nothing)", failed)
+		}
+		var bad int
+		if err := e.store.DB().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM audit_log WHERE action = 'fail-commit'`).Scan(&bad); err != nil || bad != 0 {
+			t.Fatalf("the refused row is stored (%d, %v)", bad, err)
+		}
+	})
 }

@@ -60,7 +60,7 @@ func TestSettleCredit(t *testing.T) {
 			got[0].Kind != domain.TransferDepositCredit || got[0].PaymentID != d.PaymentID {
 			t.Fatalf("statement: %+v, %v", got, err)
 		}
-		if c := e.healthy(t); c.Transfers != 1 || c.CustomerBalanceTotal != 150_000 {
+		if c := e.healthy(t); c.Transfers != 1 || !bigIs(c.CustomerBalanceTotal, 150_000) {
 			t.Fatalf("ledger: %+v", c)
 		}
 	})
@@ -283,9 +283,14 @@ func TestResolveExceptionCredit(t *testing.T) {
 		if b := e.balance(t, a.ID()); b != 9_999 {
 			t.Fatalf("balance = %d, want 9999", b)
 		}
+		// The credit settles the deposit: its one deposit credit.
 		lines, err := e.svc.Statement(ctx, ports.StatementQuery{AccountID: a.ID()})
-		if err != nil || len(lines) != 1 || lines[0].Kind != domain.TransferExceptionCredit || lines[0].TransferID != got.Resolution.TransferID {
+		if err != nil || len(lines) != 1 || lines[0].Kind != domain.TransferDepositCredit || lines[0].TransferID != got.Resolution.TransferID ||
+			lines[0].DepositID != d.ID {
 			t.Fatalf("statement: %+v, %v", lines, err)
+		}
+		if dep := e.deposit(t, d); dep.Status != domain.DepositSucceeded || dep.OperationID != "op-1" {
+			t.Fatalf("deposit after the credit: %+v", dep)
 		}
 
 		// A second resolution is refused, credit or dismissal alike.
@@ -348,7 +353,7 @@ func TestResolveExceptionDismissAndClosedAccount(t *testing.T) {
 		if err != nil || len(open) != 0 {
 			t.Fatalf("open exceptions: %+v, %v", open, err)
 		}
-		if c := e.healthy(t); c.Transfers != 1 || c.CustomerBalanceTotal != 10_000 {
+		if c := e.healthy(t); c.Transfers != 1 || !bigIs(c.CustomerBalanceTotal, 10_000) {
 			t.Fatalf("ledger: %+v", c)
 		}
 	})

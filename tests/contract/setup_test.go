@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -183,8 +184,12 @@ func (e *env) callback(paymentID string, kind domain.OutcomeKind, status, operat
 		RawBody: fmt.Sprintf(`{"payment":{"id":%q,"status":%q,"sum":{"amount":%d,"currency":%q}},"operation":{"id":%q}}`,
 			paymentID, status, amount.Minor(), amount.Currency().Code(), operationID),
 		ReceivedAt: e.clock.Now(),
+		Limits:     limits,
 	}
 }
+
+// bigIs reports whether b is v.
+func bigIs(b *big.Int, v int64) bool { return b != nil && b.Cmp(big.NewInt(v)) == 0 }
 
 func (e *env) success(d domain.Deposit, op string) ports.SettleDeposit {
 	return e.callback(d.PaymentID, domain.OutcomeSuccess, "success", op, d.Amount)

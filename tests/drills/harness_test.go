@@ -173,25 +173,28 @@ func randomHex(t testing.TB, n int) string {
 
 // creds are one drill's REST tokens and Monetix project secrets.
 type creds struct {
-	writeToken  string
-	readToken   string
-	secret      []byte // project 1234
-	otherSecret []byte // project 5678
+	writeToken string
+	// operatorToken may also resolve exceptions and change account status.
+	operatorToken string
+	readToken     string
+	secret        []byte // project 1234
+	otherSecret   []byte // project 5678
 }
 
 func newCreds(t testing.TB) creds {
 	return creds{
-		writeToken:  "w" + randomHex(t, 16),
-		readToken:   "r" + randomHex(t, 16),
-		secret:      []byte("s" + randomHex(t, 16)),
-		otherSecret: []byte("o" + randomHex(t, 16)),
+		writeToken:    "w" + randomHex(t, 16),
+		operatorToken: "o" + randomHex(t, 16),
+		readToken:     "r" + randomHex(t, 16),
+		secret:        []byte("s" + randomHex(t, 16)),
+		otherSecret:   []byte("o" + randomHex(t, 16)),
 	}
 }
 
 // env is the configuration `tiyn serve` reads for these credentials.
 func (c creds) env() []string {
 	return []string{
-		"TIYN_API_TOKENS=drill:write:" + c.writeToken + ",viewer:read:" + c.readToken,
+		"TIYN_API_TOKENS=drill:write:" + c.writeToken + ",viewer:read:" + c.readToken + ",drill-op:operator:" + c.operatorToken,
 		"TIYN_MONETIX_PROJECTS=" + projectID + "=" + string(c.secret) + "," + otherProjectID + "=" + string(c.otherSecret),
 	}
 }

@@ -31,7 +31,7 @@ import (
 //	method: POST                            (default POST; rest: any)
 //	path: /v1/accounts                      (rest only; requests/callbacks have fixed paths)
 //	header: Name: value                     (repeatable; "header: Content-Type:" sends none)
-//	token: write | read | none | wrong      (rest only; default write)
+//	token: write | operator | read | none | wrong   (rest only; default write)
 //	chunked: yes                            (send without Content-Length)
 //	status: 400                             (the HTTP status expected)
 //	code: 500                               (requests: the JSON "code" expected)
@@ -421,6 +421,8 @@ func sendCase(s *server, c creds, fx fixtures, hc hostileCase, op string) (respo
 		switch hc.token {
 		case "write":
 			req.Header.Set("Authorization", "Bearer "+c.writeToken)
+		case "operator":
+			req.Header.Set("Authorization", "Bearer "+c.operatorToken)
 		case "read":
 			req.Header.Set("Authorization", "Bearer "+c.readToken)
 		case "wrong":

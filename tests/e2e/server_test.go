@@ -25,8 +25,12 @@ import (
 // The configuration every server of the suite runs with. The secrets are
 // test keys (they appear in testdata/exchange.txt on purpose).
 const (
-	// apiToken is the REST bearer token (write role).
+	// apiToken is the REST bearer token of the tests: an operator, who may
+	// do everything (open accounts, debit, resolve, block).
 	apiToken = "e2e-write-token-0123456789abcdef"
+	// backofficeToken has the write role: accounts and debits, no
+	// corrections, no account status.
+	backofficeToken = "e2e-backoffice-token-0123456789abcdef"
 	// readToken has the read role only.
 	readToken = "e2e-read-token-0123456789abcdef"
 
@@ -122,7 +126,7 @@ func startServer(t *testing.T, dbURL string) *server {
 	cmd.Env = append(cleanEnv(),
 		"TIYN_LISTEN=127.0.0.1:0",
 		"TIYN_DATABASE_URL="+dbURL,
-		"TIYN_API_TOKENS=e2e:write:"+apiToken+",e2e-read:read:"+readToken,
+		"TIYN_API_TOKENS=e2e:operator:"+apiToken+",e2e-read:read:"+readToken+",e2e-backoffice:write:"+backofficeToken,
 		"TIYN_MONETIX_PROJECTS="+projectsSetting,
 		"TIYN_LOG_FORMAT=json",
 		"TIYN_LOG_LEVEL=info",

@@ -69,12 +69,14 @@ type setting struct {
 
 // Config is everything a command may need, validated.
 type Config struct {
-	Listen              string
-	DatabaseURL         string
-	LogLevel            slog.Level
-	LogFormat           string
-	ShutdownTimeout     time.Duration
-	Pprof               bool
+	Listen          string
+	DatabaseURL     string
+	LogLevel        slog.Level
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	Pprof           bool
+	// FourEyes makes operator credits proposals another operator approves.
+	FourEyes            bool
 	DBMaxConns          int
 	GroupCommit         bool
 	GroupCommitMaxBatch int
@@ -123,6 +125,7 @@ const (
 	envProjectsFile    = "TIYN_MONETIX_PROJECTS_FILE"
 	envTokens          = "TIYN_API_TOKENS"
 	envTokensFile      = "TIYN_API_TOKENS_FILE"
+	envFourEyes        = "TIYN_FOUR_EYES"
 	defaultListen      = "127.0.0.1:8080"
 	defaultDatabaseURL = "sqlite:tiyn.db"
 	defaultShutdown    = server.DefaultShutdownTimeout
@@ -144,9 +147,14 @@ var settings = []setting{
 	{Env: envProjectsFile, Flag: "monetix-projects-file", Metavar: "PATH", Group: groupServe, Pair: pairProjects,
 		Usage: "File with the Monetix projects, one ID=SECRET per line (# comments allowed)."},
 	{Env: envTokens, Flag: "api-tokens", Metavar: "NAME:ROLE:TOKEN,…", Group: groupServe, Pair: pairTokens,
-		Usage: "REST API bearer tokens, ROLE read or write." + secretFlagNote},
+		Usage: "REST API bearer tokens. ROLE read (GET only), write (the back office: + open accounts, debits) or " +
+			"operator (+ resolve exceptions, block/unblock/close accounts, reconcile, close days)." + secretFlagNote},
 	{Env: envTokensFile, Flag: "api-tokens-file", Metavar: "PATH", Group: groupServe, Pair: pairTokens,
 		Usage: "File with the REST API tokens, one NAME:ROLE:TOKEN per line (# comments allowed)."},
+	{Env: envFourEyes, Flag: "four-eyes", Metavar: "BOOL", Default: "false", Group: groupServe, Bool: true,
+		Usage: "Four eyes on operator credits: a credit resolution of an exception is only proposed (HTTP 202, state proposed) " +
+			"and moves money when another operator approves it (POST /v1/exceptions/{id}/approve). Dismissals need one operator.",
+		apply: func(c *Config, v string) (err error) { c.FourEyes, err = parseBool(v); return err }},
 	{Env: "TIYN_LOG_LEVEL", Flag: "log-level", Metavar: "LEVEL", Default: "info", Group: groupLog,
 		Usage: "Least level logged: debug, info, warn or error.",
 		apply: func(c *Config, v string) error {

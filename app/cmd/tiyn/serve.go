@@ -87,7 +87,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err := store.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	ledger := app.NewService(store, system.Clock{}, &system.IDs{})
+	ledger := app.NewService(store, system.Clock{}, &system.IDs{}, app.WithFourEyes(cfg.FourEyes))
 
 	reg := prometheus.NewRegistry()
 	srv := server.New(server.Options{
@@ -212,6 +212,7 @@ func logConfig(logger *slog.Logger, cfg Config, demo bool) {
 		slog.Any("monetix_projects", ids),
 		slog.String("monetix_projects_from", cfg.MonetixProjectsFrom),
 		slog.Bool("demo", demo),
+		slog.Bool("four_eyes", cfg.FourEyes),
 		slog.Bool("pprof", cfg.Pprof))
 	switch {
 	case demo:
@@ -265,7 +266,7 @@ func demoSetup(cfg *Config, random io.Reader) (*demo, error) {
 	if d.secret, err = hexOf(); err != nil {
 		return nil, err
 	}
-	if cfg.APITokens, err = rest.ParseTokens("demo:write:" + d.token); err != nil {
+	if cfg.APITokens, err = rest.ParseTokens("demo:operator:" + d.token); err != nil {
 		return nil, fmt.Errorf("demo setup: %w", err)
 	}
 	if cfg.MonetixProjects, err = monetix.ParseProjects(d.project + "=" + d.secret); err != nil {
@@ -297,9 +298,9 @@ func (d *demo) print(w io.Writer, addr string) {
 No %s and no %s are set, and Tiyn listens on a loopback
 address, so it made up credentials for this run (new ones on every start):
 
-  REST API token (write):  %s
-  Monetix project id:      %s
-  Monetix secret key:      %s
+  REST API token (operator): %s
+  Monetix project id:        %s
+  Monetix secret key:        %s
 
 Try it:
   curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \

@@ -34,7 +34,7 @@ func TestDemoSetup(t *testing.T) {
 		if d.token != wantHex || d.secret != wantHex || d.project != DemoProjectID {
 			t.Fatalf("%s: demo %+v", addr, d)
 		}
-		if len(cfg.APITokens) != 1 || cfg.APITokens[0].Role != rest.RoleWrite || cfg.APITokens[0].Secret != d.token {
+		if len(cfg.APITokens) != 1 || cfg.APITokens[0].Role != rest.RoleOperator || cfg.APITokens[0].Secret != d.token {
 			t.Fatalf("%s: tokens %v", addr, cfg.APITokens)
 		}
 		if len(cfg.MonetixProjects) != 1 || cfg.MonetixProjects[0].ID != "1234" || string(cfg.MonetixProjects[0].Secret) != d.secret {
@@ -43,7 +43,7 @@ func TestDemoSetup(t *testing.T) {
 		var out bytes.Buffer
 		d.print(&out, "127.0.0.1:8080")
 		for _, want := range []string{"DEMO SETUP — not for production", "Authorization: Bearer " + d.token,
-			`-d '{"customer_id":"6552"}' http://127.0.0.1:8080/v1/accounts`, "Monetix project id:      1234", d.secret} {
+			`-d '{"customer_id":"6552"}' http://127.0.0.1:8080/v1/accounts`, "Monetix project id:        1234", "REST API token (operator): " + d.token, d.secret} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("demo block lacks %q:\n%s", want, out.String())
 			}
@@ -247,7 +247,7 @@ func TestServeInProcessDemo(t *testing.T) {
 		switch l["msg"] {
 		case "starting tiyn":
 			sawStart = l["demo"] == true && strings.Contains(string(raw), `"monetix_projects":["1234"]`) &&
-				strings.Contains(string(raw), `"api_tokens":["demo:write"]`)
+				strings.Contains(string(raw), `"api_tokens":["demo:operator"]`)
 		case "http request":
 			if l["route"] == "/v1/accounts" && l["actor"] == "demo" {
 				sawAccess = true

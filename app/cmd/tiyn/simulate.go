@@ -233,7 +233,7 @@ func simulateToken(flagToken string, env func(string) string) (string, error) {
 			return "", usagef("%s: %s", from, redact(err.Error(), raw))
 		}
 		for _, t := range toks {
-			if t.Role == rest.RoleWrite {
+			if t.Role.Allows(rest.RoleWrite) {
 				return t.Secret, nil
 			}
 		}
