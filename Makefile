@@ -8,6 +8,9 @@ PKGS := ./...
 # Rapid checks per property in `make test` (modest, so CI stays in minutes)
 # and in `make test-prop` (a long run).
 RAPID_CHECKS ?= 2000
+# make test-prop fails when any action of the state machine ran fewer times
+# than this over the whole run: a silently skipped action cannot pass.
+PROP_MIN_ACTIONS ?= 20
 FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := help
@@ -30,8 +33,8 @@ test: ## Run every test with -race, then the store tests on pure-Go SQLite (Post
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 10m ./adapters/sqlstore/ ./tests/contract/
 
 .PHONY: test-prop
-test-prop: ## Long property run: the rapid state machine with RAPID_CHECKS checks, printing action counts.
-	TIYN_PROP_REPORT=1 $(GO) test -count=1 -timeout 60m -run 'Property|Machine' -v ./tests/property/ -rapid.checks=$(RAPID_CHECKS) | grep -Ev '^=== (RUN|PAUSE|CONT)'
+test-prop: ## Long property run: the rapid state machine with RAPID_CHECKS checks; prints action counts, fails if one ran < PROP_MIN_ACTIONS.
+	set -o pipefail; TIYN_PROP_REPORT=1 TIYN_PROP_MIN_ACTIONS=$(PROP_MIN_ACTIONS) $(GO) test -count=1 -timeout 60m -run 'Property|Machine' -v ./tests/property/ -rapid.checks=$(RAPID_CHECKS) | grep -Ev '^=== (RUN|PAUSE|CONT)'
 
 .PHONY: lint
 lint: ## go vet, gofmt check and the layer check (domain/ports/app stay pure).

@@ -118,7 +118,7 @@ func TestCreditBoundAndCheckCredit(t *testing.T) {
 			domain.ErrExceedsEvidence, `does not show a collected payment (payment status "decline")`},
 		{"a reversal justifies nothing", func(e *domain.Exception) { e.Outcome = domain.OutcomeReversal }, kzt(1), domain.ErrExceedsEvidence, ""},
 		{"no recorded outcome justifies nothing", func(e *domain.Exception) { e.Outcome = domain.OutcomeKind{} }, kzt(1), domain.ErrExceedsEvidence, ""},
-		{"the ceiling bounds a huge claim", func(e *domain.Exception) { e.Amount = kzt(1<<62) }, kzt(domain.MaxBalanceMinor + 1),
+		{"the ceiling bounds a huge claim", func(e *domain.Exception) { e.Amount = kzt(1 << 62) }, kzt(domain.MaxBalanceMinor + 1),
 			domain.ErrExceedsEvidence, "balance ceiling"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,7 +218,7 @@ func TestCanCreditCeiling(t *testing.T) {
 		}
 		return a
 	}
-	if err := at(domain.MaxBalanceMinor-10).CanCredit(kzt(10)); err != nil {
+	if err := at(domain.MaxBalanceMinor - 10).CanCredit(kzt(10)); err != nil {
 		t.Fatalf("up to the ceiling (a blocked account still receives): %v", err)
 	}
 	for _, tc := range []struct {

@@ -18,16 +18,11 @@ import (
 	"github.com/tiyn/tiyn/ports"
 )
 
-// Limits of the kassa24 method, in tiyn.
-const (
-	minTiyn = 100
-	maxTiyn = 50_000_000
-)
-
 // machine is one rapid check: the system under test (one or more
 // instances on one database) and the model.
 type machine struct {
 	instances []*instance
+	fourEyes  bool // operator credits are proposals another operator approves
 	m         *model
 	tag       string // unique per check: customer ids, unknown payment ids
 	ops       *atomic.Int64
@@ -36,6 +31,7 @@ type machine struct {
 	customers []string // insertion order, for reproducible sampling
 	payments  []string
 	debitKeys []string
+	seeds     []string // transfers of ceilingCredit's seeded balances
 
 	start struct {
 		clearing, revenue int64
@@ -57,6 +53,19 @@ func (c *actionCounts) add(name string) {
 	c.mu.Unlock()
 }
 
+// below returns the actions of names that ran fewer than n times.
+func (c *actionCounts) below(n int, names []string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, name := range names {
+		if c.n[name] < n {
+			out = append(out, fmt.Sprintf("%s=%d", name, c.n[name]))
+		}
+	}
+	return out
+}
+
 func (c *actionCounts) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -73,6 +82,14 @@ func (c *actionCounts) String() string {
 }
 
 const clearingID = "clearing:monetix:kassa24"
+
+// allActions names every action of the machine, for the count check.
+var allActions = []string{"OpenAccount", "OpenAccountAgain", "AccountStatus", "Verify", "CheckDeposit",
+	"CheckDepositLimits", "CheckDepositWrong", "Payment", "CallbackSuccess", "CallbackDecline", "CallbackIntermediate",
+	"CallbackReplay", "CallbackOtherOp", "CallbackMismatch", "CallbackUnknown", "CallbackRefused", "CallbackBurst",
+	"CallbackFault", "DebitNew", "DebitAgain", "DebitInsufficient", "ResolveException", "ResolveCredited",
+	"ResolveAboveEvidence", "ApproveProposal", "ApproveOwnProposal", "RejectProposal", "LateCallback", "CeilingCredit",
+	"CorrectMismatch"}
 
 func (s *machine) init(t *rapid.T) {
 	ctx := context.Background()
@@ -122,6 +139,14 @@ func (s *machine) actions() map[string]func(*rapid.T) {
 		"DebitAgain":           s.debitAgain,
 		"DebitInsufficient":    s.debitInsufficient,
 		"ResolveException":     s.resolveException,
+		"ResolveCredited":      s.resolveCredited,
+		"ResolveAboveEvidence": s.resolveAboveEvidence,
+		"ApproveProposal":      s.approveProposal,
+		"ApproveOwnProposal":   s.approveOwnProposal,
+		"RejectProposal":       s.rejectProposal,
+		"LateCallback":         s.lateCallback,
+		"CeilingCredit":        s.ceilingCredit,
+		"CorrectMismatch":      s.correctMismatch,
 	}
 	counted := make(map[string]func(*rapid.T), len(acts)+1)
 	for name, fn := range acts {
@@ -189,7 +214,7 @@ func (s *machine) openAccountAgain(t *rapid.T) {
 func (s *machine) setStatus(action, to string) func(*rapid.T) {
 	return func(t *rapid.T) {
 		acc := s.drawAccount(t, nil)
-		res := s.pick(t).api(http.MethodPost, "/v1/accounts/"+acc.id+"/"+action, nil, nil)
+		res := s.pick(t).apiAs(op1Token, http.MethodPost, "/v1/accounts/"+acc.id+"/"+action, nil, nil)
 		var refused bool
 		switch {
 		case acc.status == "closed" && to != "closed":
@@ -697,12 +722,19 @@ type exceptionJSON struct {
 	OperationID   *string `json:"operation_id"`
 	PaymentStatus string  `json:"payment_status"`
 	AmountMinor   int64   `json:"amount_minor"`
+	Proposal      *struct {
+		ProposedBy  string `json:"proposed_by"`
+		AmountMinor int64  `json:"amount_minor"`
+	} `json:"proposal"`
+	Resolution *struct {
+		Actor string `json:"actor"`
+	} `json:"resolution"`
 }
 
 func (s *machine) findException(t *rapid.T, e *mException) string {
 	cursor := ""
 	for range 1000 {
-		path := "/v1/exceptions?status=open&limit=1000"
+		path := "/v1/exceptions?status=" + e.state + "&limit=1000"
 		if cursor != "" {
 			path += "&cursor=" + cursor
 		}
@@ -725,49 +757,349 @@ func (s *machine) findException(t *rapid.T, e *mException) string {
 		}
 		cursor = *page.NextCursor
 	}
-	t.Fatalf("open exception for %s op %d not listed", e.paymentID, e.operationID)
+	t.Fatalf("%s exception for %s op %d not listed", e.state, e.paymentID, e.operationID)
 	return ""
 }
 
-func (s *machine) resolveException(t *rapid.T) {
+// --- corrections ----------------------------------------------------
+//
+// Every operator action is checked against the model's rule
+// (model.creditRefusal): a payment is credited once, within its evidence.
+
+func (s *machine) drawException(t *rapid.T, ok func(*mException) bool) *mException {
 	var keys []string
 	for k, e := range s.m.exceptions {
-		if e.state == "open" {
+		if ok(e) {
 			keys = append(keys, k)
 		}
 	}
 	if len(keys) == 0 {
-		t.Skip("no open exception")
+		t.Skip("no suitable exception")
 	}
 	sort.Strings(keys)
-	e := s.m.exceptions[rapid.SampledFrom(keys).Draw(t, "exception")]
-	id := s.findException(t, e)
-	credit := e.currency == "KZT" && e.amount > 0 && rapid.Bool().Draw(t, "credit")
-	body := map[string]string{"action": "dismiss", "note": "checked with the platform"}
-	var target *mAccount
-	if credit {
-		target = s.drawAccount(t, func(a *mAccount) bool { return a.status != "closed" })
-		body["action"], body["account_id"] = "credit", target.id
+	return s.m.exceptions[rapid.SampledFrom(keys).Draw(t, "exception")]
+}
+
+func (s *machine) hasException(ok func(*mException) bool) bool {
+	for _, e := range s.m.exceptions {
+		if ok(e) {
+			return true
+		}
 	}
-	res := s.pick(t).api(http.MethodPost, "/v1/exceptions/"+id+"/resolve", body, nil)
+	return false
+}
+
+func (s *machine) drawOperator(t *rapid.T) (name, token string) {
+	name = rapid.SampledFrom([]string{"op1", "op2"}).Draw(t, "operator")
+	return name, operators[name]
+}
+
+// resolve posts a resolution and checks the answer's status and shape.
+func (s *machine) resolve(t *rapid.T, token, id string, body map[string]string, want int) exceptionJSON {
+	res := s.pick(t).apiAs(token, http.MethodPost, "/v1/exceptions/"+id+"/resolve", body, nil)
+	if res.Status != want {
+		t.Fatalf("resolve %s %v: %d %s, want %d", id, body, res.Status, res.Body, want)
+	}
 	var got exceptionJSON
-	if res.Status != http.StatusOK || res.json(&got) != nil {
-		t.Fatalf("resolve %s: %d %s", id, res.Status, res.Body)
+	if want < 300 {
+		if err := res.json(&got); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if credit {
-		e.state = "resolved"
-		target.balance += e.amount
-		s.m.resolvedCredits += e.amount
-	} else {
+	return got
+}
+
+// creditBody is a credit resolution of e to target (nil: the default)
+// with amount (0: the default).
+func creditBody(target *mAccount, amount int64) map[string]string {
+	body := map[string]string{"action": "credit", "note": "checked with the platform"}
+	if target != nil {
+		body["account_id"] = target.id
+	}
+	if amount != 0 {
+		body["amount"] = tenge(amount)
+	}
+	return body
+}
+
+// credit asks for an operator credit of e and checks the rule's verdict:
+// made (or proposed, with four eyes) when the model allows it, refused
+// with the status the rule implies otherwise.
+func (s *machine) credit(t *rapid.T, e *mException, target *mAccount, amount int64) {
+	id := s.findException(t, e)
+	name, token := s.drawOperator(t)
+	refusal := s.m.creditRefusal(e, target, amount)
+	want := http.StatusOK
+	switch {
+	case refusal != 0:
+		want = refusal
+	case s.fourEyes:
+		want = http.StatusAccepted
+	}
+	got := s.resolve(t, token, id, creditBody(target, amount), want)
+	switch want {
+	case http.StatusOK:
+		s.m.applyCredit(e, target, amount, e.operationID)
+		if got.Status != "resolved" {
+			t.Fatalf("credit of %s answered status %q", id, got.Status)
+		}
+		// Often the platform speaks of the payment right after.
+		if d, ok := s.m.deposits[e.paymentID]; ok && rapid.Bool().Draw(t, "late callback now") {
+			s.lateCallbackOn(t, d)
+			s.counts.add("LateCallback")
+		}
+	case http.StatusAccepted:
+		acct := e.accountID
+		if target != nil {
+			acct = target.id
+		}
+		if amount == 0 {
+			amount = e.amount
+		}
+		e.state, e.proposal = "proposed", &mProposal{actor: name, accountID: acct, amount: amount}
+		if got.Status != "proposed" || got.Proposal == nil || got.Proposal.ProposedBy != name || got.Proposal.AmountMinor != amount {
+			t.Fatalf("proposal of %s answered %+v", id, got)
+		}
+		// Often a second operator decides right away (the separate
+		// actions let callbacks come in between too).
+		switch rapid.IntRange(0, 4).Draw(t, "decide now") {
+		case 0:
+			s.approveOwn(t, e)
+			s.counts.add("ApproveOwnProposal")
+		case 1:
+			s.reject(t, e)
+			s.counts.add("RejectProposal")
+		case 2, 3:
+			s.approve(t, e)
+			s.counts.add("ApproveProposal")
+		}
+	}
+}
+
+// resolveException dismisses or credits an open exception, to its own
+// account or another, for the evidence's amount or a drawn one.
+func (s *machine) resolveException(t *rapid.T) {
+	// Mostly an exception a credit can settle (the refusals have actions
+	// of their own), sometimes any open one.
+	creditable := func(e *mException) bool {
+		if e.state != "open" || !e.creditable() {
+			return false
+		}
+		if d, ok := s.m.deposits[e.paymentID]; ok {
+			return d.creditedBy == ""
+		}
+		_, done := s.m.unknownCredited[e.paymentID]
+		return !done
+	}
+	open := func(e *mException) bool { return e.state == "open" }
+	pick := open
+	if rapid.IntRange(0, 3).Draw(t, "creditable") > 0 && s.hasException(creditable) {
+		pick = creditable
+	}
+	e := s.drawException(t, pick)
+	if rapid.IntRange(0, 3).Draw(t, "dismiss") == 0 {
+		id := s.findException(t, e)
+		_, token := s.drawOperator(t)
+		got := s.resolve(t, token, id, map[string]string{"action": "dismiss", "note": "checked with the platform"}, http.StatusOK)
 		e.state = "dismissed"
+		if got.Status != "dismissed" {
+			t.Fatalf("dismissal of %s answered %q", id, got.Status)
+		}
+		again := s.pick(t).apiAs(token, http.MethodPost, "/v1/exceptions/"+id+"/resolve", creditBody(s.drawAccount(t, nil), 0), nil)
+		if again.Status != http.StatusConflict {
+			t.Fatalf("credit after dismissal of %s: %d %s, want 409", id, again.Status, again.Body)
+		}
+		return
 	}
-	if got.Status != e.state {
-		t.Fatalf("resolve %s answered status %q, want %q", id, got.Status, e.state)
+	var target *mAccount
+	if e.accountID == "" || rapid.IntRange(0, 3).Draw(t, "named account") == 0 {
+		if rapid.IntRange(0, 5).Draw(t, "omit account") > 0 {
+			target = s.drawAccount(t, nil)
+		}
 	}
-	again := s.pick(t).api(http.MethodPost, "/v1/exceptions/"+id+"/resolve", body, nil)
-	if again.Status < 400 || again.Status >= 500 {
-		t.Fatalf("second resolution of %s: %d %s, want a 4xx refusal", id, again.Status, again.Body)
+	var amount int64
+	if e.amount > 1 && rapid.Bool().Draw(t, "own amount") {
+		amount = rapid.Int64Range(1, e.amount).Draw(t, "amount")
 	}
+	s.credit(t, e, target, amount)
+}
+
+// correctMismatch is the issue's own story: a pending deposit, a success
+// claiming another amount (an exception), an operator's credit of it — and
+// then whatever the platform says next is never a second credit.
+func (s *machine) correctMismatch(t *rapid.T) {
+	d := s.drawDeposit(t, func(d *mDeposit) bool { return d.state != "succeeded" })
+	delta := rapid.SampledFrom([]int64{-1, 1, 100, 10_000}).Draw(t, "delta")
+	if d.amount+delta < 1 || d.amount+delta > maxTiyn {
+		delta = -delta
+	}
+	op := s.ops.Add(1)
+	s.settle(t, d, "success", op, d.amount+delta, "KZT")
+	e := s.m.exceptions[exceptionKey(d.paymentID, op, "success", d.amount+delta, "KZT")]
+	if e == nil || e.state != "open" {
+		return // a replay of an exception already handled
+	}
+	var amount int64
+	if rapid.Bool().Draw(t, "requested amount") && d.amount <= e.bound() {
+		amount = d.amount // the operator believes check_deposit's amount
+	}
+	s.credit(t, e, nil, amount)
+}
+
+// resolveCredited tries to credit an exception whose payment is already
+// credited (a duplicate success, a decline after success, or one an
+// operator or a callback credited since): always refused.
+func (s *machine) resolveCredited(t *rapid.T) {
+	e := s.drawException(t, func(e *mException) bool {
+		if e.state != "open" {
+			return false
+		}
+		d, ok := s.m.deposits[e.paymentID]
+		_, unknownDone := s.m.unknownCredited[e.paymentID]
+		return (ok && d.creditedBy != "") || unknownDone
+	})
+	var target *mAccount
+	if e.accountID == "" {
+		target = s.drawAccount(t, func(a *mAccount) bool { return a.status != "closed" })
+	}
+	if s.m.creditRefusal(e, target, 0) != http.StatusConflict {
+		t.Fatalf("model: a credited payment's exception is creditable")
+	}
+	s.credit(t, e, target, 0)
+}
+
+// resolveAboveEvidence asks for more than the evidence justifies: one
+// tiyn more, the method's maximum and more, int64's maximum.
+func (s *machine) resolveAboveEvidence(t *rapid.T) {
+	e := s.drawException(t, func(e *mException) bool { return e.state == "open" && e.creditable() })
+	var target *mAccount
+	if e.accountID == "" {
+		target = s.drawAccount(t, func(a *mAccount) bool { return a.status != "closed" })
+	}
+	amount := rapid.SampledFrom([]int64{e.bound() + 1, maxTiyn + 1, 1<<63 - 1}).Draw(t, "amount")
+	s.credit(t, e, target, amount)
+}
+
+func (s *machine) decideProposal(t *rapid.T, e *mException, token, action string, body map[string]string, want int) exceptionJSON {
+	id := s.findException(t, e)
+	res := s.pick(t).apiAs(token, http.MethodPost, "/v1/exceptions/"+id+"/"+action, body, nil)
+	if res.Status != want {
+		t.Fatalf("%s %s: %d %s, want %d", action, id, res.Status, res.Body, want)
+	}
+	var got exceptionJSON
+	if want == http.StatusOK {
+		if err := res.json(&got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return got
+}
+
+// approveProposal: another operator approves; the credit is checked again
+// (a callback may have credited the payment meanwhile).
+func (s *machine) approveProposal(t *rapid.T) {
+	s.approve(t, s.drawException(t, func(e *mException) bool { return e.state == "proposed" }))
+}
+
+func (s *machine) approve(t *rapid.T, e *mException) {
+	approver := "op1"
+	if e.proposal.actor == "op1" {
+		approver = "op2"
+	}
+	target := s.m.byID[e.proposal.accountID]
+	want := http.StatusOK
+	if r := s.m.creditRefusal(e, target, e.proposal.amount); r != 0 {
+		want = r
+	}
+	got := s.decideProposal(t, e, operators[approver], "approve", nil, want)
+	if want != http.StatusOK {
+		return // refused: still proposed
+	}
+	proposer := e.proposal.actor
+	s.m.applyCredit(e, target, e.proposal.amount, e.operationID)
+	if got.Status != "resolved" || got.Resolution == nil || got.Resolution.Actor != approver || got.Proposal == nil ||
+		got.Proposal.ProposedBy != proposer {
+		t.Fatalf("approval answered %+v", got)
+	}
+}
+
+// approveOwnProposal: the proposer may not approve (403), nothing moves.
+func (s *machine) approveOwnProposal(t *rapid.T) {
+	s.approveOwn(t, s.drawException(t, func(e *mException) bool { return e.state == "proposed" }))
+}
+
+func (s *machine) approveOwn(t *rapid.T, e *mException) {
+	s.decideProposal(t, e, operators[e.proposal.actor], "approve", nil, http.StatusForbidden)
+}
+
+// rejectProposal: the proposal is dropped, the exception open again.
+func (s *machine) rejectProposal(t *rapid.T) {
+	s.reject(t, s.drawException(t, func(e *mException) bool { return e.state == "proposed" }))
+}
+
+func (s *machine) reject(t *rapid.T, e *mException) {
+	_, token := s.drawOperator(t)
+	got := s.decideProposal(t, e, token, "reject", map[string]string{"note": "not confirmed"}, http.StatusOK)
+	e.state, e.proposal = "open", nil
+	if got.Status != "open" || got.Proposal != nil {
+		t.Fatalf("rejection answered %+v", got)
+	}
+}
+
+// lateCallback: the platform speaks about a payment an operator credited:
+// its success again (the operation the credit took, or another), the
+// requested or the claimed amount, a decline. Never a second credit.
+func (s *machine) lateCallback(t *rapid.T) {
+	s.lateCallbackOn(t, s.drawDeposit(t, func(d *mDeposit) bool { return d.creditedBy == "operator" }))
+}
+
+func (s *machine) lateCallbackOn(t *rapid.T, d *mDeposit) {
+	status := rapid.SampledFrom([]string{"success", "success", "decline"}).Draw(t, "status")
+	op := d.operationID
+	if rapid.Bool().Draw(t, "new operation") {
+		op = s.ops.Add(1)
+	}
+	amount := rapid.SampledFrom([]int64{d.amount, d.creditedAmount}).Draw(t, "amount")
+	s.settle(t, d, status, op, amount, "KZT")
+}
+
+// ceilingCredit stands an empty account just below the balance ceiling
+// (a balanced transfer written directly, as years of payments would), then
+// pays into it: a payment that would pass the ceiling is an exception,
+// answered 200, never a credit and never a 5xx.
+func (s *machine) ceilingCredit(t *rapid.T) {
+	acc := s.drawAccount(t, func(a *mAccount) bool { return a.status == "active" && a.balance == 0 })
+	room := rapid.Int64Range(0, 20_000).Draw(t, "room")
+	seed := ceilingTiyn - room
+	ctx := context.Background()
+	db := s.instances[0].store.DB()
+	trf := fmt.Sprintf("trf_seed_%s_%d", s.tag, s.ops.Add(1))
+	now := time.Now().UnixMicro()
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO transfers (id, kind, description, actor, created_at_us) VALUES (?, 'exception_credit', 'seed', 'prop', ?)`, []any{trf, now}},
+		{`INSERT INTO postings (transfer_id, account_id, amount_minor, currency, balance_after_minor, created_at_us)
+			VALUES (?, 'clearing:seed:prop', ?, 'KZT', NULL, ?)`, []any{trf, -seed, now}},
+		{`INSERT INTO postings (transfer_id, account_id, amount_minor, currency, balance_after_minor, created_at_us)
+			VALUES (?, ?, ?, 'KZT', ?, ?)`, []any{trf, acc.id, seed, seed, now}},
+		{`UPDATE accounts SET balance_minor = ? WHERE id = ?`, []any{seed, acc.id}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acc.balance = seed
+	s.m.seeded += seed
+	s.seeds = append(s.seeds, trf)
+	before := len(s.payments)
+	s.openDeposit(t, acc, rapid.Int64Range(minTiyn, 40_000).Draw(t, "amount"))
+	if len(s.payments) == before {
+		t.Fatalf("check_deposit for active account %s opened nothing", acc.customerID)
+	}
+	d := s.m.deposits[s.payments[len(s.payments)-1]]
+	s.settle(t, d, "success", s.ops.Add(1), d.amount, "KZT")
 }
 
 // --- invariants -------------------------------------------------------
@@ -805,11 +1137,12 @@ func (s *machine) check(t *rapid.T) {
 		}
 	}
 	// Customer balances sum to credited deposits minus debits plus
-	// resolved credits.
-	if want := s.m.credited - s.m.debited + s.m.resolvedCredits; storeTotal != want || s.m.customerTotal() != want {
-		t.Fatalf("customer total %d (model %d), want credits %d - debits %d + resolved %d = %d",
-			storeTotal, s.m.customerTotal(), s.m.credited, s.m.debited, s.m.resolvedCredits, want)
+	// resolved credits (plus the balances seeded at the ceiling).
+	if want := s.m.credited - s.m.debited + s.m.resolvedCredits + s.m.seeded; storeTotal != want || s.m.customerTotal() != want {
+		t.Fatalf("customer total %d (model %d), want credits %d - debits %d + resolved %d + seeded %d = %d",
+			storeTotal, s.m.customerTotal(), s.m.credited, s.m.debited, s.m.resolvedCredits, s.m.seeded, want)
 	}
+	s.checkCreditsOncePerPayment(t, ctx)
 	// The clearing account mirrors the credits; revenue mirrors debits.
 	clearing, err := st.DerivedBalance(ctx, clearingID)
 	if err != nil {
@@ -837,6 +1170,53 @@ func (s *machine) check(t *rapid.T) {
 	s.checkDeposits(t, ctx)
 	s.checkInbox(t, ctx)
 	s.checkExceptions(t, ctx)
+}
+
+// checkCreditsOncePerPayment holds the store's rows to the rule itself,
+// whatever the effects the model predicted: every transfer that moved
+// money into one of this check's accounts (but debits and seeds) is the
+// one credit of one payment, and no more than the platform claimed for it
+// in a success callback.
+func (s *machine) checkCreditsOncePerPayment(t *rapid.T, ctx context.Context) {
+	rows, err := s.instances[0].store.DB().QueryContext(ctx, `SELECT t.id, t.kind, COALESCE(d.payment_id, ''),
+		COALESCE(t.credit_key, ''), p.account_id, p.amount_minor FROM postings p JOIN transfers t ON t.id = p.transfer_id
+		LEFT JOIN deposits d ON d.id = t.deposit_id WHERE p.amount_minor > 0 AND t.kind <> 'debit' AND t.description <> 'seed'
+		AND p.created_at_us >= ?`, s.start.at.UnixMicro())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	credits := map[string][]string{}
+	for rows.Next() {
+		var id, kind, paymentID, creditKey, accountID string
+		var amount int64
+		if err := rows.Scan(&id, &kind, &paymentID, &creditKey, &accountID, &amount); err != nil {
+			t.Fatal(err)
+		}
+		if _, ours := s.m.byID[accountID]; !ours {
+			continue
+		}
+		if paymentID == "" {
+			// An unknown payment's credit names it: monetix/PROJECT/PAYMENT.
+			parts := strings.SplitN(creditKey, "/", 3)
+			if len(parts) != 3 {
+				t.Fatalf("transfer %s (%s) credits %s without naming a payment", id, kind, accountID)
+			}
+			paymentID = parts[2]
+		}
+		if claimed := s.m.evidence[paymentID]; amount > claimed {
+			t.Fatalf("transfer %s credits %d for payment %s, the platform claimed at most %d in a success", id, amount, paymentID, claimed)
+		}
+		credits[paymentID] = append(credits[paymentID], id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for p, ids := range credits {
+		if len(ids) > 1 {
+			t.Fatalf("payment %s credited %d times: %v", p, len(ids), ids)
+		}
+	}
 }
 
 func lastStatementLine(ctx context.Context, st ports.Reader, accountID string) (*ports.StatementLine, error) {

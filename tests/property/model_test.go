@@ -2,9 +2,30 @@ package property_test
 
 import "fmt"
 
-// The model: plain maps of what must be true, updated by the same rules
-// DESIGN.md §3 states, written here a second time and independently of
-// the domain package, so that a bug in one does not hide in the other.
+// The model: plain maps of what must be true, updated by the rules
+// DESIGN.md §3 and §8 state, written here a second time and independently
+// of the domain package, so that a bug in one does not hide in the other.
+//
+// The rule the whole machine checks, from first principles:
+//
+//	A customer is owed the cash of each payment once. Nothing moves money
+//	into a customer account but a payment's one credit — made by the
+//	platform's success callback, or by an operator within the evidence the
+//	platform gave — and nothing moves it out but debits.
+//
+// So the model keeps, per payment, whether it is credited and how much;
+// per exception, what its evidence claims; and an operator's credit is
+// allowed only when the payment is not credited yet, the evidence shows a
+// success, and the amount is within the evidence and the method's maximum.
+
+// Limits of the kassa24 method and the balance ceiling, in tiyn.
+const (
+	minTiyn = 100
+	maxTiyn = 50_000_000
+	// ceilingTiyn is the balance ceiling of every customer account
+	// (1,000,000,000,000.00 KZT), as DESIGN.md states it.
+	ceilingTiyn int64 = 100_000_000_000_000
+)
 
 type mAccount struct {
 	customerID string
@@ -19,6 +40,10 @@ type mDeposit struct {
 	amount      int64
 	state       string // pending, succeeded, declined
 	operationID int64  // the operation that settled it
+	// creditedBy says who credited it: "" (not yet), "callback" or
+	// "operator"; creditedAmount how much.
+	creditedBy     string
+	creditedAmount int64
 }
 
 type mDebit struct {
@@ -28,14 +53,35 @@ type mDebit struct {
 	balance     int64 // balance after, as first answered
 }
 
+// mProposal is a four-eyes credit waiting for a second operator.
+type mProposal struct {
+	actor     string
+	accountID string
+	amount    int64
+}
+
 type mException struct {
 	paymentID   string
 	operationID int64
-	status      string
-	amount      int64
+	status      string // the callback's payment status
+	amount      int64  // what the evidence claims
 	currency    string
+	reason      string // why the model raised it
 	accountID   string // the deposit's account, "" for an unknown payment
-	state       string // open, resolved, dismissed
+	state       string // open, proposed, resolved, dismissed
+	proposal    *mProposal
+}
+
+// creditable says whether the evidence shows collected cash: only a
+// success callback does.
+func (e *mException) creditable() bool { return e.status == "success" && e.currency == "KZT" }
+
+// bound is the most an operator may credit for e.
+func (e *mException) bound() int64 {
+	if !e.creditable() {
+		return 0
+	}
+	return min(e.amount, maxTiyn)
 }
 
 // mCallback is a callback the platform sent, kept for exact replays.
@@ -53,19 +99,28 @@ type model struct {
 	debits     map[string]*mDebit   // by account id + "/" + idempotency key
 	exceptions map[string]*mException
 	callbacks  []*mCallback
+	// unknownCredited holds the unknown payments an operator credited,
+	// with the amount.
+	unknownCredited map[string]int64
+	// evidence holds, per payment id, the largest amount a success
+	// callback claimed: no credit of the payment may exceed it.
+	evidence map[string]int64
 	// Totals since the check began, in tiyn.
-	credited        int64 // deposit credits
+	credited        int64 // callback credits
 	debited         int64
-	resolvedCredits int64
+	resolvedCredits int64 // operator credits
+	seeded          int64 // balances put in place directly (the ceiling action)
 }
 
 func newModel() *model {
 	return &model{
-		accounts:   map[string]*mAccount{},
-		byID:       map[string]*mAccount{},
-		deposits:   map[string]*mDeposit{},
-		debits:     map[string]*mDebit{},
-		exceptions: map[string]*mException{},
+		accounts:        map[string]*mAccount{},
+		byID:            map[string]*mAccount{},
+		deposits:        map[string]*mDeposit{},
+		debits:          map[string]*mDebit{},
+		exceptions:      map[string]*mException{},
+		unknownCredited: map[string]int64{},
+		evidence:        map[string]int64{},
 	}
 }
 
@@ -80,22 +135,28 @@ func (m *model) expect(paymentID string, op int64, status string, amount int64, 
 	if status == "processing" {
 		return "recorded"
 	}
-	raise := func(accountID string) string {
+	if status == "success" && currency == "KZT" && amount > m.evidence[paymentID] {
+		m.evidence[paymentID] = amount
+	}
+	raise := func(accountID, reason string) string {
 		key := exceptionKey(paymentID, op, status, amount, currency)
 		if _, ok := m.exceptions[key]; ok {
 			return "replay"
 		}
 		m.exceptions[key] = &mException{paymentID: paymentID, operationID: op, status: status,
-			amount: amount, currency: currency, accountID: accountID, state: "open"}
+			amount: amount, currency: currency, reason: reason, accountID: accountID, state: "open"}
 		return "exception"
 	}
 	d, ok := m.deposits[paymentID]
 	if !ok {
-		return raise("")
+		return raise("", "unknown_payment")
 	}
 	acc := m.accounts[d.customerID]
-	if currency != "KZT" || amount != d.amount {
-		return raise(acc.id)
+	if currency != "KZT" {
+		return raise(acc.id, "currency_mismatch")
+	}
+	if amount != d.amount {
+		return raise(acc.id, "amount_mismatch")
 	}
 	switch status {
 	case "success":
@@ -103,12 +164,16 @@ func (m *model) expect(paymentID string, op int64, status string, amount int64, 
 			if op == d.operationID {
 				return "replay"
 			}
-			return raise(acc.id)
+			return raise(acc.id, "duplicate_success")
 		}
 		if acc.status == "closed" {
-			return raise(acc.id)
+			return raise(acc.id, "account_closed")
+		}
+		if acc.balance > ceilingTiyn-d.amount {
+			return raise(acc.id, "balance_ceiling")
 		}
 		d.state, d.operationID = "succeeded", op
+		d.creditedBy, d.creditedAmount = "callback", d.amount
 		acc.balance += d.amount
 		m.credited += d.amount
 		return "credited"
@@ -120,9 +185,60 @@ func (m *model) expect(paymentID string, op int64, status string, amount int64, 
 		case "declined":
 			return "replay"
 		}
-		return raise(acc.id)
+		return raise(acc.id, "decline_after_success")
 	}
 	panic("model: unexpected status " + status)
+}
+
+// creditRefusal is why the model refuses an operator's credit of e with
+// amount (0: the evidence's) to target (nil: the deposit's account), or ""
+// when it must be made. The refusal is the HTTP status the rule implies.
+func (m *model) creditRefusal(e *mException, target *mAccount, amount int64) int {
+	if e.accountID == "" && target == nil {
+		return 400 // an unknown payment needs an account named
+	}
+	if d, ok := m.deposits[e.paymentID]; ok && d.creditedBy != "" {
+		return 409 // the payment is already credited
+	}
+	if _, ok := m.unknownCredited[e.paymentID]; ok {
+		return 409
+	}
+	if target == nil {
+		target = m.byID[e.accountID]
+	}
+	if target.status == "closed" {
+		return 409
+	}
+	if amount == 0 {
+		amount = e.amount
+	}
+	if !e.creditable() || amount > e.bound() {
+		return 422 // beyond the evidence
+	}
+	if target.balance > ceilingTiyn-amount {
+		return 422 // past the balance ceiling
+	}
+	return 0
+}
+
+// applyCredit records an operator's credit the model allowed.
+func (m *model) applyCredit(e *mException, target *mAccount, amount int64, op int64) {
+	if amount == 0 {
+		amount = e.amount
+	}
+	if target == nil {
+		target = m.byID[e.accountID]
+	}
+	if d, ok := m.deposits[e.paymentID]; ok {
+		d.state, d.operationID = "succeeded", op
+		d.creditedBy, d.creditedAmount = "operator", amount
+	} else {
+		m.unknownCredited[e.paymentID] = amount
+	}
+	target.balance += amount
+	m.resolvedCredits += amount
+	e.state = "resolved"
+	e.proposal = nil
 }
 
 func (m *model) customerTotal() int64 {

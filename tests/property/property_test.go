@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,7 +28,10 @@ func init() { domain.MustRegisterCurrency(testCurrency, 2) }
 var counts = &actionCounts{n: map[string]int{}}
 
 // TestMain prints how many times each action really ran, so a harness
-// that skips everything cannot be mistaken for one that passes.
+// that skips everything cannot be mistaken for one that passes; and with
+// TIYN_PROP_MIN_ACTIONS=N (make test-prop sets it) it fails the run when
+// any action kind ran fewer than N times, so a silently skipped action
+// cannot pass a long run either.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	// 30 steps (rapid's default) rarely gets past opening accounts to
@@ -41,6 +45,17 @@ func TestMain(m *testing.M) {
 	if os.Getenv("TIYN_PROP_REPORT") != "" || testing.Verbose() {
 		fmt.Printf("rapid state machine: actions exercised (all checks, all stores)\n%s", counts)
 	}
+	if v := os.Getenv("TIYN_PROP_MIN_ACTIONS"); v != "" && code == 0 {
+		minimum, err := strconv.Atoi(v)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "TIYN_PROP_MIN_ACTIONS=%q is not a number\n", v)
+			os.Exit(2)
+		}
+		if short := counts.below(minimum, allActions); len(short) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: actions that ran fewer than %d times: %v\n", minimum, short)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
@@ -51,9 +66,22 @@ func init() { opSeq.Store(time.Now().UnixMilli() * 1000) }
 
 var checkSeq atomic.Int64
 
-func runMachine(t *rapid.T, instances []*instance) {
+// runMachine runs one check over instances serving stores (several
+// instances on one database stand for several tiyn processes). Whether
+// operator credits need four eyes is drawn per check.
+func runMachine(t *rapid.T, stores []*sqlstore.Store) {
+	fourEyes := rapid.Bool().Draw(t, "four eyes")
+	var instances []*instance
+	for _, st := range stores {
+		in, err := newInstance(st, fourEyes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		instances = append(instances, in)
+	}
 	s := &machine{
 		instances: instances,
+		fourEyes:  fourEyes,
 		m:         newModel(),
 		tag:       fmt.Sprintf("p%d-%d", time.Now().UnixNano()%1_000_000_007, checkSeq.Add(1)),
 		ops:       &opSeq,
@@ -81,11 +109,7 @@ func TestMachineSQLite(t *testing.T) {
 		if err := store.Migrate(ctx); err != nil {
 			rt.Fatal(err)
 		}
-		in, err := newInstance(store)
-		if err != nil {
-			rt.Fatal(err)
-		}
-		runMachine(rt, []*instance{in})
+		runMachine(rt, []*sqlstore.Store{store})
 	})
 }
 
@@ -100,14 +124,14 @@ func TestMachinePostgres(t *testing.T) {
 	const checksPerDatabase = 50
 	ctx := context.Background()
 	var (
-		instances []*instance
-		checks    int
+		stores []*sqlstore.Store
+		checks int
 	)
 	closeAll := func() {
-		for _, in := range instances {
-			_ = in.store.Close()
+		for _, st := range stores {
+			_ = st.Close()
 		}
-		instances = nil
+		stores = nil
 	}
 	fresh := func() {
 		closeAll()
@@ -120,11 +144,7 @@ func TestMachinePostgres(t *testing.T) {
 			// Registered after pgtest's own cleanup, so it runs first: the
 			// pool must be closed before the database is dropped.
 			t.Cleanup(func() { _ = store.Close() })
-			in, err := newInstance(store)
-			if err != nil {
-				t.Fatal(err)
-			}
-			instances = append(instances, in)
+			stores = append(stores, store)
 		}
 	}
 	rapid.Check(t, func(rt *rapid.T) {
@@ -132,6 +152,6 @@ func TestMachinePostgres(t *testing.T) {
 			fresh()
 		}
 		checks++
-		runMachine(rt, instances)
+		runMachine(rt, stores)
 	})
 }

@@ -25,8 +25,16 @@ import (
 const (
 	projectID    = "1234"
 	otherProject = "5678"
-	apiToken     = "prop-token-0123456789abcdef"
+	// apiToken is the back office's write token (accounts, debits).
+	apiToken = "prop-token-0123456789abcdef"
+	// operatorTokens are two operators, "op1" and "op2": corrections,
+	// account status, and with four eyes one proposes, the other approves.
+	op1Token = "prop-op1-token-0123456789abcdef"
+	op2Token = "prop-op2-token-0123456789abcdef"
 )
+
+// operators maps an operator's name to its token.
+var operators = map[string]string{"op1": op1Token, "op2": op2Token}
 
 var (
 	projectSecret = []byte("prop-secret-of-project-1234")
@@ -55,6 +63,11 @@ type faultStore struct {
 
 func (f *faultStore) arm(m faultMode) { f.mode.Store(int32(m)) }
 
+// WantsWriteKeys forwards the store's write-key support: without it the
+// wrapper would hide it, and on PostgreSQL callbacks would never cross
+// group-commit partitions as they do in production.
+func (f *faultStore) WantsWriteKeys() bool { return ports.WantsWriteKeys(f.Store) }
+
 func (f *faultStore) Update(ctx context.Context, fn func(ctx context.Context, tx ports.Tx) error) error {
 	switch faultMode(f.mode.Swap(int32(faultNone))) {
 	case faultBeforeCommit:
@@ -81,11 +94,15 @@ type instance struct {
 	handler http.Handler
 }
 
-func newInstance(store *sqlstore.Store) (*instance, error) {
+func newInstance(store *sqlstore.Store, fourEyes bool) (*instance, error) {
 	fs := &faultStore{Store: store}
-	svc := app.NewService(fs, system.Clock{}, &system.IDs{})
+	svc := app.NewService(fs, system.Clock{}, &system.IDs{}, app.WithFourEyes(fourEyes))
 	mux := http.NewServeMux()
-	rest.Register(mux, svc, rest.Options{Tokens: []rest.Token{{Name: "prop", Role: rest.RoleWrite, Secret: apiToken}}})
+	rest.Register(mux, svc, rest.Options{Tokens: []rest.Token{
+		{Name: "prop", Role: rest.RoleWrite, Secret: apiToken},
+		{Name: "op1", Role: rest.RoleOperator, Secret: op1Token},
+		{Name: "op2", Role: rest.RoleOperator, Secret: op2Token},
+	}})
 	mh, err := monetix.New(svc, monetix.Config{Projects: []monetix.Project{
 		{ID: projectID, Secret: projectSecret},
 		{ID: otherProject, Secret: otherSecret},
@@ -124,7 +141,13 @@ func (in *instance) do(method, path string, body []byte, header map[string]strin
 	return response{Status: rec.Code, Body: rec.Body.Bytes(), Header: rec.Header()}
 }
 
+// api calls the REST API with the back office's token.
 func (in *instance) api(method, path string, body any, header map[string]string) response {
+	return in.apiAs(apiToken, method, path, body, header)
+}
+
+// apiAs calls the REST API with a token.
+func (in *instance) apiAs(token, method, path string, body any, header map[string]string) response {
 	var raw []byte
 	if body != nil {
 		var err error
@@ -132,7 +155,7 @@ func (in *instance) api(method, path string, body any, header map[string]string)
 			panic(err)
 		}
 	}
-	h := map[string]string{"Authorization": "Bearer " + apiToken}
+	h := map[string]string{"Authorization": "Bearer " + token}
 	for k, v := range header {
 		h[k] = v
 	}
