@@ -135,6 +135,10 @@ type Outcome struct {
 	Status      string // the platform's own status text, kept for the record
 	OperationID string
 	Amount      Amount
+	// Method is the payment method the platform names, exactly as it
+	// spells it: a final outcome for a deposit of another method (or of
+	// none) is an exception, never a credit.
+	Method string
 }
 
 // Effect is what settling a callback does.
@@ -172,11 +176,22 @@ var (
 	// ReasonBalanceCeiling: crediting the payment would take the account
 	// past MaxBalanceMinor.
 	ReasonBalanceCeiling = ExceptionReason{"balance_ceiling"}
+	// ReasonMethodMismatch: the platform names another payment method
+	// than the deposit's (or none).
+	ReasonMethodMismatch = ExceptionReason{"method_mismatch"}
+	// ReasonMalformedCallback: an authentic callback (its signature
+	// verifies) that cannot be read as an outcome: a field missing or of
+	// the wrong type. Its raw body is the evidence.
+	ReasonMalformedCallback = ExceptionReason{"malformed_callback"}
 )
 
 // exceptionReasons lists every reason, for parsing.
 var exceptionReasons = []ExceptionReason{ReasonUnknownPayment, ReasonAmountMismatch, ReasonCurrencyMismatch,
-	ReasonDuplicateSuccess, ReasonDeclineAfterSuccess, ReasonReversal, ReasonAccountClosed, ReasonBalanceCeiling}
+	ReasonDuplicateSuccess, ReasonDeclineAfterSuccess, ReasonReversal, ReasonAccountClosed, ReasonBalanceCeiling,
+	ReasonMethodMismatch, ReasonMalformedCallback}
+
+// ExceptionReasons lists every reason, for filters and documentation.
+func ExceptionReasons() []ExceptionReason { return append([]ExceptionReason(nil), exceptionReasons...) }
 
 // String names the reason as stored and shown.
 func (r ExceptionReason) String() string { return r.s }
@@ -213,9 +228,13 @@ func (d Deposit) Decide(o Outcome) Decision {
 	if o.Kind == OutcomeIntermediate {
 		return Decision{Effect: EffectRecord, Detail: "intermediate status " + o.Status}
 	}
+	if o.Method != d.Channel.Method {
+		return Decision{Effect: EffectException, Reason: ReasonMethodMismatch,
+			Detail: fmt.Sprintf("payment method %q, deposit method %q", truncate(o.Method, 32), d.Channel.Method)}
+	}
 	if o.Amount.currency != d.Amount.currency {
 		return Decision{Effect: EffectException, Reason: ReasonCurrencyMismatch,
-			Detail: fmt.Sprintf("callback currency %s, deposit currency %s", o.Amount.currency, d.Amount.currency)}
+			Detail: fmt.Sprintf("callback currency %q, deposit currency %s", o.Amount.currency.code, d.Amount.currency)}
 	}
 	if o.Amount.minor != d.Amount.minor {
 		return Decision{Effect: EffectException, Reason: ReasonAmountMismatch,

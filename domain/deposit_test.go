@@ -139,6 +139,8 @@ func TestDecideTable(t *testing.T) {
 	right := depositAmount
 	wrongAmount := domain.NewAmount(150001, domain.KZT)
 	wrongCurrency := domain.NewAmount(150000, testXTB)
+	unlisted := domain.NewAmount(150000, domain.UnlistedCurrency("kzt"))
+	noCurrency := domain.NewAmount(150000, domain.Currency{})
 	none := domain.ExceptionReason{}
 
 	type row struct {
@@ -158,6 +160,8 @@ func TestDecideTable(t *testing.T) {
 		{pend, success, "op-1", right, credit, none},
 		{pend, success, "op-1", wrongAmount, exc, domain.ReasonAmountMismatch},
 		{pend, success, "op-1", wrongCurrency, exc, domain.ReasonCurrencyMismatch},
+		{pend, success, "op-1", unlisted, exc, domain.ReasonCurrencyMismatch},
+		{pend, success, "op-1", noCurrency, exc, domain.ReasonCurrencyMismatch},
 		{pend, decline, "op-1", right, declineE, none},
 		{pend, decline, "op-1", wrongAmount, exc, domain.ReasonAmountMismatch},
 		{pend, decline, "op-1", wrongCurrency, exc, domain.ReasonCurrencyMismatch},
@@ -208,7 +212,7 @@ func TestDecideTable(t *testing.T) {
 			}
 			d := deposit(t, r.status, op)
 			before := d
-			dec := d.Decide(domain.Outcome{Kind: r.kind, Status: "st", OperationID: r.op, Amount: r.amount})
+			dec := d.Decide(domain.Outcome{Kind: r.kind, Status: "st", OperationID: r.op, Amount: r.amount, Method: kassa24.Method})
 			if dec.Effect != r.effect || dec.Reason != r.reason {
 				t.Fatalf("Decide = %s/%q (%s), want %s/%q", dec.Effect, dec.Reason, dec.Detail, r.effect, r.reason)
 			}
@@ -225,7 +229,7 @@ func TestDecideTable(t *testing.T) {
 func TestDecideUnclassifiedKindMovesNoMoney(t *testing.T) {
 	t.Parallel()
 	for _, st := range []domain.DepositStatus{domain.DepositPending, domain.DepositSucceeded, domain.DepositDeclined} {
-		dec := deposit(t, st, "op").Decide(domain.Outcome{Status: "weird", OperationID: "op", Amount: depositAmount})
+		dec := deposit(t, st, "op").Decide(domain.Outcome{Status: "weird", OperationID: "op", Amount: depositAmount, Method: kassa24.Method})
 		if dec.Effect != domain.EffectRecord {
 			t.Errorf("%s: zero OutcomeKind gives %s, want %s", st, dec.Effect, domain.EffectRecord)
 		}
@@ -246,7 +250,7 @@ func TestDecideUnknown(t *testing.T) {
 func TestApply(t *testing.T) {
 	t.Parallel()
 	o := func(op string) domain.Outcome {
-		return domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: op, Amount: depositAmount}
+		return domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: op, Amount: depositAmount, Method: kassa24.Method}
 	}
 	creditDec := domain.Decision{Effect: domain.EffectCredit}
 	declineDec := domain.Decision{Effect: domain.EffectDecline}
@@ -303,7 +307,7 @@ func TestApply(t *testing.T) {
 func TestApplyRefusesStaleDecision(t *testing.T) {
 	t.Parallel()
 	d := deposit(t, domain.DepositPending, "")
-	o := domain.Outcome{Kind: domain.OutcomeSuccess, OperationID: "op-1", Amount: depositAmount}
+	o := domain.Outcome{Kind: domain.OutcomeSuccess, OperationID: "op-1", Amount: depositAmount, Method: kassa24.Method}
 	dec := d.Decide(o)
 	first, err := d.Apply(dec, o, t1)
 	if err != nil || first.Status != domain.DepositSucceeded {
@@ -320,7 +324,7 @@ func TestApplyRefusesStaleDecision(t *testing.T) {
 	}
 
 	// Same for a decline decided on pending and applied after a credit.
-	dl := domain.Outcome{Kind: domain.OutcomeDecline, OperationID: "op-2", Amount: depositAmount}
+	dl := domain.Outcome{Kind: domain.OutcomeDecline, OperationID: "op-2", Amount: depositAmount, Method: kassa24.Method}
 	if _, err := first.Apply(d.Decide(dl), dl, t1); !errors.Is(err, domain.ErrInvalidTransition) {
 		t.Fatalf("stale decline applied to a credited deposit: %v", err)
 	}
@@ -336,6 +340,7 @@ func TestPropertyDepositCreditsAtMostOnce(t *testing.T) {
 		rightVariant = iota
 		wrongAmountVariant
 		wrongCurrencyVariant
+		wrongMethodVariant
 	)
 	rapid.Check(t, func(rt *rapid.T) {
 		minor := rapid.Int64Range(1, 1<<50).Draw(rt, "minor")
@@ -351,7 +356,7 @@ func TestPropertyDepositCreditsAtMostOnce(t *testing.T) {
 		for i := range n {
 			kind := rapid.SampledFrom(kinds).Draw(rt, "kind")
 			op := rapid.SampledFrom(ops).Draw(rt, "op")
-			variant := rapid.IntRange(rightVariant, wrongCurrencyVariant).Draw(rt, "variant")
+			variant := rapid.IntRange(rightVariant, wrongMethodVariant).Draw(rt, "variant")
 			oa := amount
 			switch variant {
 			case wrongAmountVariant:
@@ -362,7 +367,11 @@ func TestPropertyDepositCreditsAtMostOnce(t *testing.T) {
 			case wrongCurrencyVariant:
 				oa = domain.NewAmount(minor, testXTB)
 			}
-			o := domain.Outcome{Kind: kind, Status: kind.String(), OperationID: op, Amount: oa}
+			method := kassa24.Method
+			if variant == wrongMethodVariant {
+				method = rapid.SampledFrom([]string{"", "qiwi", "KASSA24", "kassa24 "}).Draw(rt, "method")
+			}
+			o := domain.Outcome{Kind: kind, Status: kind.String(), OperationID: op, Amount: oa, Method: method}
 			credited := credits > 0
 
 			prev := d
@@ -402,7 +411,7 @@ func TestPropertyDepositCreditsAtMostOnce(t *testing.T) {
 				if d.Status != domain.DepositSucceeded || d.OperationID != creditOp {
 					rt.Fatalf("step %d: after the credit status %s op %q, want succeeded by %s", i, d.Status, d.OperationID, creditOp)
 				}
-				replay := d.Decide(domain.Outcome{Kind: domain.OutcomeSuccess, OperationID: creditOp, Amount: amount})
+				replay := d.Decide(domain.Outcome{Kind: domain.OutcomeSuccess, OperationID: creditOp, Amount: amount, Method: kassa24.Method})
 				if replay.Effect != domain.EffectReplay {
 					rt.Fatalf("step %d: success from the crediting operation gives %s, want replay", i, replay.Effect)
 				}
@@ -427,4 +436,24 @@ func TestPropertyDepositCreditsAtMostOnce(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A final outcome names the deposit's method exactly, or it is an exception.
+func TestDecideMethodMismatch(t *testing.T) {
+	t.Parallel()
+	for _, st := range []domain.DepositStatus{domain.DepositPending, domain.DepositDeclined, domain.DepositSucceeded} {
+		for _, method := range []string{"", "qiwi", "KASSA24", " kassa24"} {
+			for _, kind := range []domain.OutcomeKind{domain.OutcomeSuccess, domain.OutcomeDecline, domain.OutcomeReversal} {
+				dec := deposit(t, st, "op").Decide(domain.Outcome{Kind: kind, Status: kind.String(), OperationID: "op-x",
+					Amount: depositAmount, Method: method})
+				if dec.Effect != domain.EffectException || dec.Reason != domain.ReasonMethodMismatch {
+					t.Errorf("%s deposit, %s with method %q: %s %s", st, kind, method, dec.Effect, dec.Reason)
+				}
+			}
+			// An intermediate status records, whatever the method.
+			if dec := deposit(t, st, "op").Decide(domain.Outcome{Kind: domain.OutcomeIntermediate, Amount: depositAmount, Method: method}); dec.Effect != domain.EffectRecord {
+				t.Errorf("intermediate with method %q: %s", method, dec.Effect)
+			}
+		}
+	}
 }

@@ -109,7 +109,7 @@ const MaxNoteLen = 1000
 // show a successful payment (a decline, a reversal, a body that could not
 // be read) justifies nothing: its bound is zero.
 func (e Exception) CreditBound() Amount {
-	if e.Outcome != OutcomeSuccess || e.Amount.currency.IsZero() {
+	if e.Outcome != OutcomeSuccess || !e.Amount.currency.Known() {
 		return NewAmount(0, e.Amount.currency)
 	}
 	bound := e.Amount.minor
@@ -135,8 +135,14 @@ func (e *CreditBoundError) Error() string {
 	cur := e.Credit.currency.code
 	switch {
 	case e.Outcome != OutcomeSuccess:
-		return fmt.Sprintf("credit %s %s is refused: the evidence of exception %s does not show a collected payment (payment status %q)",
-			e.Credit, cur, e.ExceptionID, e.Status)
+		return fmt.Sprintf("a credit is refused: the evidence of exception %s does not show a collected payment (payment status %q)",
+			e.ExceptionID, e.Status)
+	case !e.Evidence.currency.Known():
+		return fmt.Sprintf("a credit is refused: the evidence of exception %s has no amount in a currency Tiyn knows (%q)",
+			e.ExceptionID, e.Evidence.currency.code)
+	case !e.Evidence.IsPositive():
+		return fmt.Sprintf("a credit is refused: the evidence of exception %s claims no amount (%s %s)",
+			e.ExceptionID, e.Evidence, e.Evidence.currency.code)
 	case e.Credit.minor > e.Evidence.minor:
 		return fmt.Sprintf("credit %s %s exceeds the evidence of exception %s: the platform reported %s %s",
 			e.Credit, cur, e.ExceptionID, e.Evidence, e.Evidence.currency.code)
@@ -154,6 +160,13 @@ func (e *CreditBoundError) Unwrap() error { return ErrExceedsEvidence }
 // amount in the evidence's currency, no more than CreditBound. It returns
 // ErrCurrencyMismatch, an *AmountError or a *CreditBoundError.
 func (e Exception) CheckCredit(amount Amount) error {
+	be := &CreditBoundError{ExceptionID: e.ID, Credit: amount, Evidence: e.Amount, Outcome: e.Outcome, Status: e.Status}
+	if e.MaxCredit > 0 {
+		be.MaxCredit = NewAmount(e.MaxCredit, e.Amount.currency)
+	}
+	if !e.CreditBound().IsPositive() {
+		return be // the evidence justifies nothing, whatever the amount
+	}
 	if !amount.IsPositive() {
 		return &AmountError{Input: amount.String(), Reason: "must be greater than zero", Err: ErrInvalidAmount}
 	}
@@ -163,10 +176,6 @@ func (e Exception) CheckCredit(amount Amount) error {
 	}
 	if amount.minor <= e.CreditBound().minor {
 		return nil
-	}
-	be := &CreditBoundError{ExceptionID: e.ID, Credit: amount, Evidence: e.Amount, Outcome: e.Outcome, Status: e.Status}
-	if e.MaxCredit > 0 {
-		be.MaxCredit = NewAmount(e.MaxCredit, e.Amount.currency)
 	}
 	return be
 }

@@ -151,15 +151,17 @@ func (a Amount) Add(b Amount) (Amount, error) {
 // Equal reports whether a and b are the same amount of the same currency.
 func (a Amount) Equal(b Amount) bool { return a == b }
 
-// Decimal is the amount in major units as an exact decimal.
+// Decimal is the amount in major units as an exact decimal. An amount in
+// a currency whose minor units are unknown (UnlistedCurrency) is the
+// integer that was sent.
 func (a Amount) Decimal() decimal.Decimal {
-	return decimal.New(a.minor, -a.currency.exponent)
+	return decimal.New(a.minor, -max(a.currency.exponent, 0))
 }
 
 // String formats the amount in major units with exactly the currency's number
 // of decimals ("1500.00" for 150000 tiyn), without the currency code.
 func (a Amount) String() string {
-	return a.Decimal().StringFixed(a.currency.exponent)
+	return a.Decimal().StringFixed(max(a.currency.exponent, 0))
 }
 
 // AmountError explains why a piece of text is not an acceptable amount. It
@@ -183,8 +185,8 @@ func (e *AmountError) Unwrap() error { return e.Err }
 // no exponent, no '+', no spaces, no thousands separators), more decimals
 // than the currency has, and values outside int64 minor units.
 func ParseAmount(text string, currency Currency) (Amount, error) {
-	if currency.IsZero() {
-		return Amount{}, fmt.Errorf("%w: no currency", ErrUnknownCurrency)
+	if !currency.Known() {
+		return Amount{}, fmt.Errorf("%w: no currency with known minor units", ErrUnknownCurrency)
 	}
 	bad := func(reason string) (Amount, error) {
 		return Amount{}, &AmountError{Input: truncate(text, MaxAmountTextLen), Reason: reason, Err: ErrInvalidAmount}

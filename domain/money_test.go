@@ -630,3 +630,38 @@ func TestPropertyAddOverflow(t *testing.T) {
 		}
 	})
 }
+
+func TestISO4217Registry(t *testing.T) {
+	t.Parallel()
+	for code, exp := range map[string]int32{"KZT": 2, "USD": 2, "EUR": 2, "RUB": 2, "JPY": 0, "KRW": 0, "KWD": 3, "BHD": 3, "CLF": 4, "UYW": 4, "UZS": 2} {
+		c, err := domain.LookupCurrency(code)
+		if err != nil || c.Exponent() != exp || !c.Known() {
+			t.Errorf("%s: %v %d, want exponent %d", code, err, c.Exponent(), exp)
+		}
+	}
+	for _, code := range []string{"XAU", "XTS", "XXX", "kzt", "ABC", ""} {
+		if _, err := domain.LookupCurrency(code); !errors.Is(err, domain.ErrUnknownCurrency) {
+			t.Errorf("%q is registered: %v", code, err)
+		}
+	}
+}
+
+func TestUnlistedCurrency(t *testing.T) {
+	t.Parallel()
+	kzt := domain.UnlistedCurrency("kzt")
+	if kzt == domain.KZT || kzt.Known() || kzt.Code() != "kzt" || kzt.IsZero() {
+		t.Fatalf("unlisted kzt: %+v", kzt)
+	}
+	if a := domain.NewAmount(10000, kzt); a.String() != "10000" || a.Equal(domain.NewAmount(10000, domain.KZT)) {
+		t.Fatalf("amount in an unlisted currency: %s", a)
+	}
+	if domain.UnlistedCurrency("") != (domain.Currency{}) {
+		t.Fatal("the empty code is not the zero currency")
+	}
+	if _, err := domain.ParseAmount("1.00", kzt); !errors.Is(err, domain.ErrUnknownCurrency) {
+		t.Fatalf("parsing in an unlisted currency: %v", err)
+	}
+	if domain.CurrencyOf("USD").Exponent() != 2 || domain.CurrencyOf("usd").Known() {
+		t.Fatal("CurrencyOf")
+	}
+}

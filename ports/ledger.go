@@ -42,6 +42,12 @@ type Ledger interface {
 	// one transaction, before SettleDeposit returns. Replays change nothing.
 	// ErrUnavailable when nothing could be committed.
 	SettleDeposit(ctx context.Context, cmd SettleDeposit) (SettleResult, error)
+	// RecordUnreadable keeps an authentic callback (its signature
+	// verified) that cannot be read as an outcome: its raw body in the
+	// inbox and a malformed_callback exception for an operator, in one
+	// transaction, once per distinct body (a redelivery is a replay). No
+	// money moves.
+	RecordUnreadable(ctx context.Context, cmd RecordUnreadable) (SettleResult, error)
 	// Deposit returns a deposit by channel and payment id (ErrNotFound).
 	Deposit(ctx context.Context, ch domain.Channel, paymentID string) (domain.Deposit, error)
 	// DepositByPaymentID finds a deposit by payment id in any channel
@@ -138,6 +144,18 @@ type SettleDeposit struct {
 	// Limits are the method's per-payment limits; an exception raised
 	// keeps the maximum, which bounds what an operator may credit for it.
 	Limits domain.AmountLimits
+}
+
+// RecordUnreadable is an authentic callback that cannot be read as an
+// outcome, with what could be read of it ("" where nothing could).
+type RecordUnreadable struct {
+	Channel     domain.Channel
+	PaymentID   string
+	OperationID string
+	Status      string
+	RawBody     string
+	Detail      string // why it cannot be read
+	ReceivedAt  time.Time
 }
 
 // SettleResult is what a callback did.

@@ -225,6 +225,7 @@ type StatementLine struct {
 // ExceptionQuery filters ListExceptions.
 type ExceptionQuery struct {
 	State   domain.ExceptionStatus // zero: all
+	Reason  domain.ExceptionReason // zero: all
 	AfterID string
 	Limit   int
 }
@@ -232,6 +233,7 @@ type ExceptionQuery struct {
 // InboxQuery filters ListInbox.
 type InboxQuery struct {
 	PaymentID string
+	Outcome   domain.Effect // zero: all
 	AfterID   int64
 	Limit     int
 }
@@ -249,7 +251,10 @@ type InboxRecord struct {
 	DedupeKey   string // identifies the same callback across redeliveries
 	DepositID   string
 	ExceptionID string
-	ReceivedAt  time.Time
+	// Reason is the reason of the exception the record raised (or
+	// replayed), filled in by ListInbox; zero when it raised none.
+	Reason     domain.ExceptionReason
+	ReceivedAt time.Time
 }
 
 // SettleView is what a settlement reads before it decides.

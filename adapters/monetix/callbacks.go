@@ -25,24 +25,26 @@ type CallbackReply struct {
 // POST /v1/monetix/callbacks.
 //
 // The platform counts a callback as delivered only on HTTP 200 and retries
-// anything else for about 11 days, so:
+// anything else for about 11 days. Every authentic callback — its
+// signature verifies with its project's key — is kept, whatever else is
+// wrong with it; only what cannot be authenticated is refused:
 //
-//   - 200 {"status":"ok","effect":…} only after ports.Ledger.SettleDeposit
-//     returned nil, i.e. after the raw body and its effect are committed.
-//     Replays, intermediate statuses, exceptions (unknown payment, amount or
-//     currency mismatch, …) are all 200: they are stored, and retrying them
-//     would change nothing.
-//   - 400 when the body cannot be trusted or read: not a JSON object, the
-//     project_id missing/mistyped/not configured, the signature missing or
-//     wrong, a field Tiyn needs missing or of the wrong type (see
-//     ParseCallback), or a well-formed currency code Tiyn does not know.
-//     Nothing is stored; the reason is logged at warn (never the secret, nor
-//     the body of an unauthenticated sender) and counted in
+//   - 200 {"status":"ok","effect":…} only after the ledger committed the raw
+//     body and its effect. Replays, intermediate statuses and exceptions are
+//     all 200: they are stored, and retrying them would change nothing. An
+//     exception is anything that cannot be applied safely: an unknown
+//     payment, an amount, currency (any currency, known to ISO 4217 or not,
+//     or none) or payment method that differs from the deposit's, a second
+//     success, a decline after success — and a body that verifies but
+//     cannot be read as an outcome at all (amount as a string, operation
+//     missing, …), kept as a malformed_callback exception with its raw body
+//     (RecordUnreadable).
+//   - 400 when the body cannot be authenticated: not a JSON object, the
+//     project_id missing, mistyped or not configured, the signature missing
+//     or wrong. Nothing is stored; the reason is logged at warn (never the
+//     secret, nor the body of an unauthenticated sender) and counted in
 //     tiyn_monetix_rejected_total. The platform keeps retrying, which gives
-//     an operator eleven days to fix a wrong key or register a currency; an
-//     unknown currency cannot be stored as an amount, and guessing its
-//     exponent could credit the wrong sum, so it is refused rather than
-//     recorded (kassa24 is KZT-only, so it should never happen).
+//     an operator eleven days to fix a wrong key.
 //   - 400 also when the ledger refuses the callback as permanently invalid
 //     (domain.ErrInvalidInput).
 //   - 413 for a body over the limit, 415 for a Content-Type other than JSON
@@ -53,10 +55,12 @@ type CallbackReply struct {
 //     settle it. Logged at error.
 //
 // The deposit's channel is monetix / method / project. The method is the
-// callback's payment.method when it names a configured method; otherwise
-// the only configured method, or (with several) the method of the deposit
-// that has this payment id in this project. If none matches, the first
-// method is used and the ledger records an unknown-payment exception.
+// callback's payment.method when it names a configured method exactly;
+// otherwise the only configured method, or (with several) the method of the
+// deposit that has this payment id in this project. If none matches, the
+// first method is used and the ledger records an unknown-payment exception.
+// The ledger compares the callback's own payment.method with the deposit's:
+// another method, or none, is an exception, never a credit.
 func (h *Handler) ServeCallbacks(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		methodNotAllowed(w)
@@ -108,15 +112,13 @@ func (h *Handler) ServeCallbacks(w http.ResponseWriter, r *http.Request) {
 	}
 	cb, err := ParseCallback(doc)
 	if err != nil {
-		reject(http.StatusBadRequest, ReasonInvalidField, err.Error(), slog.String("project", pid))
+		h.keepUnreadable(ctx, w, p, doc, body, err)
 		return
 	}
-	currency, err := domain.LookupCurrency(cb.Currency)
-	if err != nil {
-		reject(http.StatusBadRequest, ReasonUnsupportedCurrency, "unsupported currency "+cb.Currency,
-			slog.String("project", pid), slog.String("payment_id", cb.PaymentID), slog.String("operation_id", cb.OperationID))
-		return
-	}
+	// Any currency code: an ISO 4217 one is an exact amount, any other text
+	// is kept as it came; either way the ledger compares it with the
+	// deposit's.
+	currency := domain.CurrencyOf(cb.Currency)
 
 	attrs := []slog.Attr{slog.String("project", pid), slog.String("payment_id", cb.PaymentID),
 		slog.String("operation_id", cb.OperationID), slog.String("status", cb.PaymentStatus)}
@@ -134,6 +136,7 @@ func (h *Handler) ServeCallbacks(w http.ResponseWriter, r *http.Request) {
 			Status:      status,
 			OperationID: cb.OperationID,
 			Amount:      domain.NewAmount(cb.AmountMinor, currency),
+			Method:      cb.PaymentMethod,
 		},
 		RawBody:    string(body),
 		ReceivedAt: h.now(),
@@ -167,6 +170,37 @@ func (h *Handler) ServeCallbacks(w http.ResponseWriter, r *http.Request) {
 		level = slog.LevelWarn
 	}
 	h.log.LogAttrs(ctx, level, "monetix callback applied", attrs...)
+	h.writeJSON(w, http.StatusOK, CallbackReply{Status: "ok", Effect: effect})
+}
+
+// keepUnreadable keeps an authentic callback that cannot be read as an
+// outcome: the raw body in the inbox and a malformed_callback exception
+// with what could be read of it, answered 200 (the platform would only
+// retry the same bytes).
+func (h *Handler) keepUnreadable(ctx context.Context, w http.ResponseWriter, p Project, doc map[string]any, body []byte, parseErr error) {
+	paymentID, operationID, status, method := PeekCallback(doc)
+	m, ok := h.method(method)
+	if !ok {
+		m = h.methods[0]
+	}
+	attrs := []slog.Attr{slog.String("project", p.ID), slog.String("payment_id", paymentID),
+		slog.String("operation_id", operationID), slog.String("detail", parseErr.Error())}
+	res, err := h.ledger.RecordUnreadable(ctx, ports.RecordUnreadable{
+		Channel:   domain.Channel{Provider: ProviderName, Method: m.Name, Project: p.ID},
+		PaymentID: paymentID, OperationID: operationID, Status: status,
+		RawBody: string(body), Detail: "unreadable callback: " + parseErr.Error(), ReceivedAt: h.now(),
+	})
+	if err != nil {
+		h.failCallback(ctx, w, err, attrs)
+		return
+	}
+	effect := res.Effect.String()
+	h.metrics.callback(effect)
+	attrs = append(attrs, slog.String("effect", effect), slog.Int64("inbox_id", res.InboxID))
+	if res.Exception != nil {
+		attrs = append(attrs, slog.String("exception_id", res.Exception.ID))
+	}
+	h.log.LogAttrs(ctx, slog.LevelWarn, "monetix callback is authentic but unreadable: kept as a malformed_callback exception", attrs...)
 	h.writeJSON(w, http.StatusOK, CallbackReply{Status: "ok", Effect: effect})
 }
 

@@ -232,32 +232,6 @@ func TestCallbackRejected(t *testing.T) {
 		{"unknown project", field("project_id", num("99")), "application/json", 400, monetix.ReasonUnknownProject, "unknown project"},
 		{"project missing", field("project_id", removed), "application/json", 400, monetix.ReasonUnknownProject, "project_id is missing"},
 		{"project float", field("project_id", num("1234.5")), "application/json", 400, monetix.ReasonUnknownProject, "project_id must be a positive integer"},
-		{"payment missing", field("payment", removed), "application/json", 400, monetix.ReasonInvalidField, "payment is missing"},
-		{"payment array", field("payment", []any{1}), "application/json", 400, monetix.ReasonInvalidField, "payment must be an object, got an array"},
-		{"payment.id number", field("payment.id", num("1556624104")), "application/json", 400, monetix.ReasonInvalidField, "payment.id must be a string, got a number"},
-		{"payment.id missing", field("payment.id", removed), "application/json", 400, monetix.ReasonInvalidField, "payment.id is missing"},
-		{"payment.id empty", field("payment.id", ""), "application/json", 400, monetix.ReasonInvalidField, "payment.id is empty"},
-		{"payment.id huge", field("payment.id", strings.Repeat("9", 200)), "application/json", 400, monetix.ReasonInvalidField, "payment.id is longer than 128 bytes"},
-		{"payment.status number", field("payment.status", 1), "application/json", 400, monetix.ReasonInvalidField, "payment.status must be a string"},
-		{"payment.status missing", field("payment.status", removed), "application/json", 400, monetix.ReasonInvalidField, "payment.status is missing"},
-		{"payment.method number", field("payment.method", 24), "application/json", 400, monetix.ReasonInvalidField, "payment.method must be a string"},
-		{"payment.sum missing", field("payment.sum", removed), "application/json", 400, monetix.ReasonInvalidField, "payment.sum is missing"},
-		{"amount string", field("payment.sum.amount", "10000"), "application/json", 400, monetix.ReasonInvalidField, "payment.sum.amount must be an integer number of minor units, got a string"},
-		{"amount fraction", field("payment.sum.amount", num("100.5")), "application/json", 400, monetix.ReasonInvalidField, "payment.sum.amount must be an integer"},
-		{"amount exponent", field("payment.sum.amount", num("1E4")), "application/json", 400, monetix.ReasonInvalidField, "payment.sum.amount must be an integer"},
-		{"amount negative", field("payment.sum.amount", -1), "application/json", 400, monetix.ReasonInvalidField, "payment.sum.amount must be at least 0"},
-		{"amount missing", field("payment.sum.amount", removed), "application/json", 400, monetix.ReasonInvalidField, "payment.sum.amount is missing"},
-		{"currency number", field("payment.sum.currency", 398), "application/json", 400, monetix.ReasonInvalidField, "payment.sum.currency must be a string"},
-		{"currency lower case", field("payment.sum.currency", "kzt"), "application/json", 400, monetix.ReasonInvalidField, "ISO 4217"},
-		{"currency unknown", field("payment.sum.currency", "XYZ"), "application/json", 400, monetix.ReasonUnsupportedCurrency, "unsupported currency XYZ"},
-		{"operation missing", field("operation", removed), "application/json", 400, monetix.ReasonInvalidField, "operation is missing"},
-		{"operation.id float", field("operation.id", num("1.5")), "application/json", 400, monetix.ReasonInvalidField, "operation.id must be a non-negative integer"},
-		{"operation.id negative", field("operation.id", num("-7")), "application/json", 400, monetix.ReasonInvalidField, "operation.id must be a non-negative integer"},
-		{"operation.id bool", field("operation.id", true), "application/json", 400, monetix.ReasonInvalidField, "operation.id must be an integer or a string"},
-		{"operation.id empty", field("operation.id", ""), "application/json", 400, monetix.ReasonInvalidField, "operation.id is empty"},
-		{"operation.id null", field("operation.id", nil), "application/json", 400, monetix.ReasonInvalidField, "operation.id is missing"},
-		{"operation.status missing", field("operation.status", removed), "application/json", 400, monetix.ReasonInvalidField, "operation.status is missing"},
-		{"operation.type number", field("operation.type", 2), "application/json", 400, monetix.ReasonInvalidField, "operation.type must be a string"},
 		{"text/plain", field("payment.description", "x"), "text/plain", 415, monetix.ReasonWrongContentType, "unsupported content type"},
 		{"form", field("payment.description", "x"), "application/x-www-form-urlencoded", 415, monetix.ReasonWrongContentType, "unsupported content type"},
 		{"too large", field("payment.description", strings.Repeat("x", 3000)), "application/json", 413, monetix.ReasonTooLarge, "body larger than 2048 bytes"},
@@ -301,6 +275,138 @@ func TestCallbackRejected(t *testing.T) {
 	}
 }
 
+// TestCallbackAuthenticButUnreadable: a callback whose signature verifies is
+// never lost. One that cannot be read as an outcome — a field missing or of
+// the wrong type — is kept (inbox and a malformed_callback exception with
+// the reason) and answered 200: the platform would only retry the same
+// bytes for eleven days. Nothing is credited; a redelivery is a replay.
+func TestCallbackAuthenticButUnreadable(t *testing.T) {
+	t.Parallel()
+	num := func(s string) json.Number { return json.Number(s) }
+	signed := func(mutate func(map[string]any)) func(testing.TB, string) []byte {
+		return func(t testing.TB, id string) []byte {
+			b := cb(id, "success", 10000, 1)
+			mutate(b)
+			return sign(t, p1Secret, b)
+		}
+	}
+	field := func(path string, v any) func(testing.TB, string) []byte {
+		return signed(func(b map[string]any) { set(b, path, v) })
+	}
+	cases := []struct {
+		name   string
+		body   func(t testing.TB, id string) []byte
+		detail string
+	}{
+		{"payment missing", field("payment", removed), "payment is missing"},
+		{"payment array", field("payment", []any{1}), "payment must be an object, got an array"},
+		{"payment.id number", field("payment.id", num("1556624104")), "payment.id must be a string, got a number"},
+		{"payment.id missing", field("payment.id", removed), "payment.id is missing"},
+		{"payment.id empty", field("payment.id", ""), "payment.id is empty"},
+		{"payment.id huge", field("payment.id", strings.Repeat("9", 200)), "payment.id is longer than 128 bytes"},
+		{"payment.status number", field("payment.status", 1), "payment.status must be a string"},
+		{"payment.status missing", field("payment.status", removed), "payment.status is missing"},
+		{"payment.method number", field("payment.method", 24), "payment.method must be a string"},
+		{"payment.sum missing", field("payment.sum", removed), "payment.sum is missing"},
+		{"amount string", field("payment.sum.amount", "10000"), "payment.sum.amount must be an integer number of minor units, got a string"},
+		{"amount fraction", field("payment.sum.amount", num("100.5")), "payment.sum.amount must be an integer"},
+		{"amount exponent", field("payment.sum.amount", num("1E4")), "payment.sum.amount must be an integer"},
+		{"amount negative", field("payment.sum.amount", -1), "payment.sum.amount must be at least 0"},
+		{"amount missing", field("payment.sum.amount", removed), "payment.sum.amount is missing"},
+		{"currency number", field("payment.sum.currency", 398), "payment.sum.currency must be a string"},
+		{"operation missing", field("operation", removed), "operation is missing"},
+		{"operation.id float", field("operation.id", num("1.5")), "operation.id must be a non-negative integer"},
+		{"operation.id negative", field("operation.id", num("-7")), "operation.id must be a non-negative integer"},
+		{"operation.id bool", field("operation.id", true), "operation.id must be an integer or a string"},
+		{"operation.id empty", field("operation.id", ""), "operation.id is empty"},
+		{"operation.id null", field("operation.id", nil), "operation.id is missing"},
+		{"operation.status missing", field("operation.status", removed), "operation.status is missing"},
+		{"operation.type number", field("operation.type", 2), "operation.type must be a string"},
+	}
+	e := newFakeEnv(t)
+	acc := e.openAccount("6552", "")
+	id := e.checkDeposit("6552", 10000)
+	for i, c := range cases {
+		body := c.body(t, id)
+		status, reply := e.callbackRaw(body, "application/json")
+		if status != http.StatusOK || reply.Status != "ok" || reply.Effect != "exception" {
+			t.Errorf("%s: HTTP %d %+v, want 200 exception", c.name, status, reply)
+			continue
+		}
+		got := e.fake.unreadable[len(e.fake.unreadable)-1]
+		if got.RawBody != string(body) || !strings.Contains(got.Detail, c.detail) || got.Channel.Project != p1ID {
+			t.Errorf("%s: kept %+v, want the raw body and %q", c.name, got, c.detail)
+		}
+		if status, reply := e.callbackRaw(body, "application/json"); status != http.StatusOK || reply.Effect != "replay" {
+			t.Errorf("%s: redelivery HTTP %d %+v, want 200 replay", c.name, status, reply)
+		}
+		if n := len(e.exceptions()); n != i+1 {
+			t.Fatalf("%s: %d exceptions, want %d", c.name, n, i+1)
+		}
+	}
+	// What could be read is kept for the operator: the payment id.
+	for i, c := range cases {
+		if c.name == "amount string" {
+			if got := e.fake.unreadable[2*i]; got.PaymentID != id || got.Status != "success" {
+				t.Errorf("kept payment id %q status %q, want %q success", got.PaymentID, got.Status, id)
+			}
+		}
+	}
+	if bal := e.balance(acc.ID()); bal != 0 {
+		t.Fatalf("balance %d", bal)
+	}
+	if dep := e.deposit(id); dep.Status != domain.DepositPending {
+		t.Fatalf("deposit %s", dep.Status)
+	}
+	e.mustCallback(cb(id, "success", 10000, 1), "credited")
+}
+
+// TestCallbackOtherCurrencyOrMethod: a signed callback in another currency
+// (an ISO 4217 one, text Tiyn does not know, or none) or naming another
+// payment method (or none) is kept and settled as an exception, answered
+// 200 — never refused, never credited.
+func TestCallbackOtherCurrencyOrMethod(t *testing.T) {
+	t.Parallel()
+	e := newFakeEnv(t)
+	acc := e.openAccount("6552", "")
+	for i, tc := range []struct {
+		path   string
+		value  any
+		reason domain.ExceptionReason
+	}{
+		{"payment.sum.currency", "USD", domain.ReasonCurrencyMismatch},
+		{"payment.sum.currency", "EUR", domain.ReasonCurrencyMismatch},
+		{"payment.sum.currency", "RUB", domain.ReasonCurrencyMismatch},
+		{"payment.sum.currency", "kzt", domain.ReasonCurrencyMismatch},
+		{"payment.sum.currency", "XYZ", domain.ReasonCurrencyMismatch},
+		{"payment.sum.currency", removed, domain.ReasonCurrencyMismatch},
+		{"payment.sum.currency", nil, domain.ReasonCurrencyMismatch},
+		{"payment.method", "qiwi", domain.ReasonMethodMismatch},
+		{"payment.method", "KASSA24", domain.ReasonMethodMismatch},
+		{"payment.method", removed, domain.ReasonMethodMismatch},
+	} {
+		id := e.checkDeposit("6552", 10000)
+		body := set(cb(id, "success", 10000, int64(i+1)), tc.path, tc.value)
+		status, reply := e.callbackRaw(sign(t, p1Secret, body), "application/json")
+		if status != http.StatusOK || reply.Effect != "exception" {
+			t.Errorf("%s=%v: HTTP %d %+v, want 200 exception", tc.path, tc.value, status, reply)
+			continue
+		}
+		settle := e.fake.settles[len(e.fake.settles)-1]
+		if dec := e.fake.deposits[depKey(settle.Channel, id)].Decide(settle.Outcome); dec.Reason != tc.reason {
+			t.Errorf("%s=%v: reason %s, want %s", tc.path, tc.value, dec.Reason, tc.reason)
+		}
+		if tc.path == "payment.sum.currency" && tc.value == "USD" {
+			if c := settle.Outcome.Amount.Currency(); c.Code() != "USD" || c.Exponent() != 2 || settle.Outcome.Amount.String() != "100.00" {
+				t.Errorf("USD evidence kept as %s %s", settle.Outcome.Amount, c)
+			}
+		}
+	}
+	if bal := e.balance(acc.ID()); bal != 0 {
+		t.Fatalf("balance %d", bal)
+	}
+}
+
 func TestCallbackContentTypes(t *testing.T) {
 	t.Parallel()
 	e := newFakeEnv(t)
@@ -339,7 +445,7 @@ func TestCallbackCommand(t *testing.T) {
 		Channel:   domain.Channel{Provider: "monetix", Method: "kassa24", Project: "1234"},
 		PaymentID: "dep_1",
 		Outcome: domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: "36011000001676",
-			Amount: domain.NewAmount(10000, domain.KZT)},
+			Amount: domain.NewAmount(10000, domain.KZT), Method: "kassa24"},
 		RawBody:    body,
 		ReceivedAt: fixedNow,
 		Limits:     monetix.Kassa24.Limits, // bounds what an operator may credit for an exception
@@ -409,22 +515,27 @@ func TestCallbackMethodResolution(t *testing.T) {
 	}
 	k := e.checkDeposit("6552", 10000)
 
-	// No payment.method: found by payment id.
-	e.mustCallback(set(cb(a.PaymentID, "success", 50, 1), "payment.method", removed), "credited")
+	// No payment.method: the deposit is found by payment id, but a credit
+	// needs the platform to name the deposit's method: an exception.
+	e.mustCallback(set(cb(a.PaymentID, "success", 50, 1), "payment.method", removed), "exception")
 	if len(e.fake.lookups) != 1 || e.fake.settles[0].Channel.Method != "cashin" {
 		t.Fatalf("lookups %v, channel %+v", e.fake.lookups, e.fake.settles[0].Channel)
 	}
-	// payment.method in another letter case still names kassa24; no lookup.
-	e.mustCallback(set(cb(k, "success", 10000, 2), "payment.method", "KASSA24"), "credited")
-	if len(e.fake.lookups) != 1 || e.fake.settles[1].Channel.Method != "kassa24" {
-		t.Fatalf("lookups %v, channel %+v", e.fake.lookups, e.fake.settles[1].Channel)
+	e.mustCallback(cb(a.PaymentID, "success", 50, 11), "exception") // cb names kassa24, the deposit is cashin's
+	e.mustCallback(set(cb(a.PaymentID, "success", 50, 12), "payment.method", "cashin"), "credited")
+	// payment.method in another letter case is not kassa24: found by payment
+	// id (a lookup), then an exception; the exact name credits.
+	e.mustCallback(set(cb(k, "success", 10000, 2), "payment.method", "KASSA24"), "exception")
+	if len(e.fake.lookups) != 2 || e.fake.settles[3].Channel.Method != "kassa24" {
+		t.Fatalf("lookups %v, channel %+v", e.fake.lookups, e.fake.settles[3].Channel)
 	}
+	e.mustCallback(cb(k, "success", 10000, 3), "credited")
 	if bal := e.balance(acc.ID()); bal != 10050 {
 		t.Fatalf("balance %d", bal)
 	}
 	// An unknown method and an unknown payment: the first method's channel, an exception.
 	e.mustCallback(set(cb("nope", "success", 100, 3), "payment.method", "card"), "exception")
-	if ch := e.fake.settles[2].Channel; ch.Method != "kassa24" {
+	if ch := e.fake.settles[5].Channel; ch.Method != "kassa24" {
 		t.Fatalf("channel %+v", ch)
 	}
 	// The lookup failing is a store failure: 503, retry later.
@@ -531,7 +642,7 @@ func TestLogsNeverHoldSecrets(t *testing.T) {
 			t.Fatalf("log holds a secret:\n%s", out)
 		}
 	}
-	for _, want := range []string{"reason=bad_signature", "reason=invalid_field", "effect=credited", "level=ERROR", "store unavailable"} {
+	for _, want := range []string{"reason=bad_signature", "malformed_callback", "effect=credited", "level=ERROR", "store unavailable"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}

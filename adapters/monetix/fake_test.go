@@ -27,6 +27,7 @@ type fakeLedger struct {
 	deposits   map[string]domain.Deposit // channel|payment id → deposit
 	exceptions []domain.Exception
 	inbox      []ports.InboxRecord
+	unreadable []ports.RecordUnreadable
 
 	// Fault injection: returned instead of doing the work when not nil.
 	verifyErr, openErr, settleErr, lookupErr error
@@ -166,6 +167,37 @@ func (f *fakeLedger) DepositByPaymentID(_ context.Context, paymentID string) (do
 }
 
 // SettleDeposit mirrors app.Service.settle on the in-memory state.
+// RecordUnreadable keeps the body in the inbox and raises one exception
+// per distinct body, as app.Service does.
+func (f *fakeLedger) RecordUnreadable(_ context.Context, cmd ports.RecordUnreadable) (ports.SettleResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unreadable = append(f.unreadable, cmd)
+	if f.settleErr != nil {
+		return ports.SettleResult{}, f.settleErr
+	}
+	res := ports.SettleResult{Effect: domain.EffectException,
+		Decision: domain.Decision{Effect: domain.EffectException, Reason: domain.ReasonMalformedCallback}}
+	for _, e := range f.exceptions {
+		if e.Evidence == cmd.RawBody {
+			res.Effect = domain.EffectReplay
+			res.Exception = &e
+		}
+	}
+	if res.Exception == nil {
+		f.seq++
+		e := domain.Exception{ID: fmt.Sprintf("exc_%d", f.seq), Reason: domain.ReasonMalformedCallback, Detail: cmd.Detail,
+			Channel: cmd.Channel, PaymentID: cmd.PaymentID, Evidence: cmd.RawBody, State: domain.ExceptionOpen}
+		f.exceptions = append(f.exceptions, e)
+		res.Exception = &e
+	}
+	f.seq++
+	f.inbox = append(f.inbox, ports.InboxRecord{ID: int64(f.seq), Channel: cmd.Channel, PaymentID: cmd.PaymentID, Body: cmd.RawBody,
+		Outcome: res.Effect, ExceptionID: res.Exception.ID, Reason: domain.ReasonMalformedCallback})
+	res.InboxID = int64(f.seq)
+	return res, nil
+}
+
 func (f *fakeLedger) SettleDeposit(_ context.Context, cmd ports.SettleDeposit) (ports.SettleResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

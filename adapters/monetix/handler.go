@@ -133,17 +133,12 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc(CallbacksPath, h.ServeCallbacks)
 }
 
-// method finds a registered method by its wire name: exactly, or else
-// ignoring case (the name is an identifier, not a secret; a platform that
-// capitalises it should not lose payments).
+// method finds a registered method by its wire name, exactly as the
+// platform spells it: one rule for case everywhere (a "KASSA24" is no more
+// kassa24 than a "VERIFY" is verify).
 func (h *Handler) method(name string) (Method, bool) {
 	for _, m := range h.methods {
 		if m.Name == name {
-			return m, true
-		}
-	}
-	for _, m := range h.methods {
-		if strings.EqualFold(m.Name, name) {
 			return m, true
 		}
 	}

@@ -15,8 +15,6 @@ const (
 	ReasonUnknownProject      = "unknown_project"      // project_id missing, mistyped or not configured
 	ReasonTooLarge            = "too_large"            // body above Config.MaxBodyBytes
 	ReasonWrongContentType    = "wrong_content_type"   // Content-Type other than application/json (UTF-8)
-	ReasonInvalidField        = "invalid_field"        // authenticated, but a field is missing or mistyped
-	ReasonUnsupportedCurrency = "unsupported_currency" // authenticated callback in a currency Tiyn does not know
 	ReasonRejectedByLedger    = "rejected_by_ledger"   // the ledger refused the callback as permanently invalid
 )
 

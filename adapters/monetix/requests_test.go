@@ -124,6 +124,9 @@ func TestCheckDeposit(t *testing.T) {
 					500, "currency XYZ is not supported", false},
 				{"unknown method", p1Secret, monetix.CheckDepositRequestBody(p1ID, "6552", 10000, "KZT", "qiwi"),
 					500, `payment_method "qiwi" is not supported`, false},
+				// One rule for case everywhere, as for "type": the platform spells it kassa24.
+				{"method in capitals", p1Secret, monetix.CheckDepositRequestBody(p1ID, "6552", 10000, "KZT", "KASSA24"),
+					500, `payment_method "KASSA24" is not supported`, false},
 			} {
 				a := e.request(tc.secret, tc.body)
 				if a.Code != tc.code || a.Message() != tc.message {

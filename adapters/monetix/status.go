@@ -1,7 +1,7 @@
 package monetix
 
 import (
-	"strings"
+	"strconv"
 
 	"github.com/tiyn/tiyn/domain"
 )
@@ -26,37 +26,38 @@ const (
 )
 
 // Classify maps a callback to the domain's outcome kind and the status text
-// kept on record.
+// kept on record. Every status is compared exactly as the platform spells it
+// (lower case, no spaces; PROTOCOL.md §3): "SUCCESS", " success" or "Sale"
+// are not the platform's words, so they are not evidence of anything.
 //
 //   - payment.status "success" is a success only when the callback's
-//     operation is the successful sale that collected the money
-//     (operation.status "success" and operation.type "sale", or no type
-//     given): PROTOCOL.md §3 credits on exactly that. A callback describes
-//     the payment and its *last* operation, so "success" with an operation
-//     that is still processing, failed or is of another type (a later
-//     refund attempt, say) is not evidence that this operation collected the
-//     cash. It is recorded as intermediate, which changes nothing; the
-//     callback for the completed sale (or reconciliation) settles the
-//     deposit. Crediting on partial evidence could not be undone, waiting can.
+//     operation is the successful sale that collected the money:
+//     operation.type "sale" and operation.status "success". A callback
+//     describes the payment and its *last* operation, so "success" with an
+//     operation that is missing its type, still processing, failed or of
+//     another type (a later refund attempt, say) is not evidence that this
+//     operation collected the cash. It is recorded as intermediate, which
+//     changes nothing; the callback for the completed sale (or the status
+//     poller, or reconciliation) settles the deposit. Crediting on partial
+//     evidence could not be undone, waiting can.
 //   - decline, error, internal error, external error, expired: a decline.
 //   - refunded, partially refunded, reversed, partially reversed,
 //     canceled/cancelled, chargeback: a reversal (an operator decides).
-//   - anything else (processing, awaiting …, unknown statuses): intermediate,
-//     recorded only.
+//   - anything else (processing, awaiting …, unknown statuses, other
+//     spellings): intermediate, recorded only.
 //
-// Statuses are compared case-insensitively after trimming spaces. The status
-// text on record is payment.status, followed by the operation's type and
-// status in parentheses when a success was downgraded, so the inbox shows why.
+// The status text on record is payment.status, followed by the operation's
+// type and status in parentheses when a success was downgraded, so the
+// inbox shows why.
 func Classify(c Callback) (domain.OutcomeKind, string) {
-	status := strings.ToLower(strings.TrimSpace(c.PaymentStatus))
+	status := c.PaymentStatus
 	switch {
 	case status == statusSuccess:
-		opStatus := strings.ToLower(strings.TrimSpace(c.OperationStatus))
-		opType := strings.ToLower(strings.TrimSpace(c.OperationType))
-		if opStatus == statusSuccess && (opType == "" || opType == operationSale) {
+		if c.OperationStatus == statusSuccess && c.OperationType == operationSale {
 			return domain.OutcomeSuccess, c.PaymentStatus
 		}
-		return domain.OutcomeIntermediate, c.PaymentStatus + " (operation " + strings.TrimSpace(c.OperationType+" "+c.OperationStatus) + ")"
+		return domain.OutcomeIntermediate, c.PaymentStatus + " (operation " + strconv.Quote(c.OperationType) + " " +
+			strconv.Quote(c.OperationStatus) + ")"
 	case declineStatuses[status]:
 		return domain.OutcomeDecline, c.PaymentStatus
 	case reversalStatuses[status]:

@@ -151,7 +151,7 @@ type Callback struct {
 	PaymentStatus   string // payment.status
 	PaymentMethod   string // payment.method, "" when absent
 	AmountMinor     int64  // payment.sum.amount, >= 0
-	Currency        string // payment.sum.currency, three letters A-Z
+	Currency        string // payment.sum.currency as sent, "" when absent: whether Tiyn knows it is the caller's business
 	OperationID     string // operation.id as text (an integer or a string on the wire)
 	OperationType   string // operation.type, "" when absent
 	OperationStatus string // operation.status
@@ -169,12 +169,14 @@ func DecodeCallback(body []byte) (Callback, error) {
 
 // ParseCallback reads a decoded callback. Required: project_id (as in
 // ProjectIDOf), payment.id (a non-empty string), payment.status (string),
-// payment.sum.amount (a JSON integer >= 0), payment.sum.currency (an ISO
-// 4217 alpha-3 string), operation.id (a non-negative JSON integer or a
-// non-empty string, kept as text: it exceeds 2^53), operation.status
-// (string). Optional, but typed when present: payment.method and
-// operation.type (strings). null counts as absent; a string holding a
-// control character is refused. Errors are *FieldError.
+// payment.sum.amount (a JSON integer >= 0), operation.id (a non-negative
+// JSON integer or a non-empty string, kept as text: it exceeds 2^53),
+// operation.status (string). Optional, but typed when present:
+// payment.sum.currency, payment.method and operation.type (strings: a
+// currency or method that differs from the deposit's, or is missing, is a
+// mismatch the ledger decides on, not a reason to lose the callback). null
+// counts as absent; a string holding a control character is refused.
+// Errors are *FieldError.
 func ParseCallback(doc map[string]any) (Callback, error) {
 	var c Callback
 	var err error
@@ -201,7 +203,7 @@ func ParseCallback(doc map[string]any) (Callback, error) {
 	if c.AmountMinor, err = integerField(sum, "payment.sum.", "amount", 0); err != nil {
 		return Callback{}, err
 	}
-	if c.Currency, err = currencyField(sum, "payment.sum.", "currency"); err != nil {
+	if c.Currency, err = stringField(sum, "payment.sum.", "currency", MaxWireTextLen, false); err != nil {
 		return Callback{}, err
 	}
 	op, err := objectField(doc, "", "operation")
@@ -218,6 +220,23 @@ func ParseCallback(doc map[string]any) (Callback, error) {
 		return Callback{}, err
 	}
 	return c, nil
+}
+
+// PeekCallback reads what it can of a callback ParseCallback refused, for
+// the record: payment.id, operation.id, payment.status and payment.method,
+// each only when it is a string (or, for operation.id, an integer) that
+// ParseCallback would accept, "" otherwise.
+func PeekCallback(doc map[string]any) (paymentID, opID, status, method string) {
+	payment, _ := doc["payment"].(map[string]any)
+	if payment != nil {
+		paymentID, _ = stringField(payment, "payment.", "id", MaxPaymentIDLen, false)
+		status, _ = stringField(payment, "payment.", "status", MaxStatusLen, false)
+		method, _ = stringField(payment, "payment.", "method", MaxWireTextLen, false)
+	}
+	if op, _ := doc["operation"].(map[string]any); op != nil {
+		opID, _ = operationID(op)
+	}
+	return paymentID, opID, status, method
 }
 
 func operationID(op map[string]any) (string, error) {

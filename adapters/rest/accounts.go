@@ -4,14 +4,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
 )
-
-// defaultCurrency is the currency when a request names none: Tiyn keeps
-// KZT balances for the kassa24 method.
-const defaultCurrency = "KZT"
 
 type openAccountRequest struct {
 	CustomerID           string `json:"customer_id"`
@@ -29,7 +26,7 @@ func (a *api) openAccount(w http.ResponseWriter, r *http.Request) error {
 	if err := domain.ValidateCustomerID(req.CustomerID); err != nil {
 		return err
 	}
-	currency, err := parseCurrency(req.Currency)
+	currency, err := a.parseCurrency(req.Currency)
 	if err != nil {
 		return err
 	}
@@ -50,15 +47,22 @@ func (a *api) openAccount(w http.ResponseWriter, r *http.Request) error {
 	return a.writeJSON(w, status, viewAccount(res.Account))
 }
 
-func parseCurrency(code string) (domain.Currency, error) {
+// parseCurrency reads an account currency: one of the currencies accounts
+// are kept in (Options.AccountCurrencies), the first when code is empty.
+func (a *api) parseCurrency(code string) (domain.Currency, error) {
 	if code == "" {
-		code = defaultCurrency
+		return a.currencies[0], nil
 	}
-	c, err := domain.LookupCurrency(code)
-	if err != nil {
-		return domain.Currency{}, errInvalidRequest("unknown currency %q", truncate(code, 16))
+	for _, c := range a.currencies {
+		if c.Code() == code {
+			return c, nil
+		}
 	}
-	return c, nil
+	kept := make([]string, len(a.currencies))
+	for i, c := range a.currencies {
+		kept[i] = c.Code()
+	}
+	return domain.Currency{}, errInvalidRequest("unknown currency %q: accounts are kept in %s", truncate(code, 16), strings.Join(kept, ", "))
 }
 
 // listAccounts: GET /v1/accounts. With ?customer_id= it answers that
@@ -71,7 +75,7 @@ func (a *api) listAccounts(w http.ResponseWriter, r *http.Request) error {
 		if err := domain.ValidateCustomerID(customerID); err != nil {
 			return err
 		}
-		currency, err := parseCurrency(q.Get("currency"))
+		currency, err := a.parseCurrency(q.Get("currency"))
 		if err != nil {
 			return err
 		}

@@ -142,6 +142,8 @@ func TestFindAndListAccounts(t *testing.T) {
 			t.Fatalf("got %s, want %s", got.ID, ids[3])
 		}
 		wantError(t, e.do("GET", "/v1/accounts?customer_id=nobody", readSecret, ""), http.StatusNotFound, "not_found")
+		wantError(t, e.do("GET", "/v1/accounts?customer_id=cust-3&currency=XYZ", readSecret, ""), http.StatusBadRequest, "invalid_request")
+		// USD is a currency (ISO 4217), but accounts are kept in KZT.
 		wantError(t, e.do("GET", "/v1/accounts?customer_id=cust-3&currency=USD", readSecret, ""), http.StatusBadRequest, "invalid_request")
 		wantError(t, e.do("GET", "/v1/accounts?customer_id=", readSecret, ""), http.StatusBadRequest, "invalid_request")
 	})

@@ -80,7 +80,7 @@ func TestCreditOfACreditedPaymentIs409(t *testing.T) {
 	acc := e.openAccount("c-dup")
 	pid := e.credit("c-dup", 10_000)
 	res, err := e.svc.SettleDeposit(t.Context(), ports.SettleDeposit{Channel: testChannel, PaymentID: pid,
-		Outcome: domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op-other", Amount: domain.NewAmount(10_000, domain.KZT)},
+		Outcome: domain.Outcome{Method: "kassa24", Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op-other", Amount: domain.NewAmount(10_000, domain.KZT)},
 		RawBody: `{"second":"success"}`, Limits: testLimits})
 	if err != nil || res.Exception == nil || res.Exception.Reason != domain.ReasonDuplicateSuccess {
 		t.Fatalf("duplicate success: %+v %v", res, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
@@ -25,6 +26,11 @@ func (a *api) listExceptions(w http.ResponseWriter, r *http.Request) error {
 	default:
 		if query.State, err = domain.ParseExceptionStatus(s); err != nil {
 			return errInvalidRequest("status must be open, resolved, dismissed or all")
+		}
+	}
+	if r := q.Get("reason"); r != "" {
+		if query.Reason, err = domain.ParseExceptionReason(r); err != nil {
+			return errInvalidRequest("reason must be one of %s", reasonNames())
 		}
 	}
 	if query.Limit, err = queryLimit(q); err != nil {
@@ -181,12 +187,34 @@ func (a *api) decideProposal(w http.ResponseWriter, r *http.Request, noteRequire
 	return a.writeJSON(w, http.StatusOK, viewException(e))
 }
 
-// listCallbacks: GET /v1/callbacks?payment_id=&limit=&cursor=: the inbox,
-// every callback as received, raw body included.
+func reasonNames() string {
+	var names []string
+	for _, r := range domain.ExceptionReasons() {
+		names = append(names, r.String())
+	}
+	return strings.Join(names, ", ")
+}
+
+// inboxOutcomes are the outcomes ?outcome= takes.
+var inboxOutcomes = []domain.Effect{domain.EffectCredit, domain.EffectDecline, domain.EffectReplay, domain.EffectRecord, domain.EffectException}
+
+// listCallbacks: GET /v1/callbacks?payment_id=&outcome=&limit=&cursor=:
+// the inbox, every callback as received, raw body included, with the
+// reason of the exception it raised.
 func (a *api) listCallbacks(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	query := ports.InboxQuery{PaymentID: q.Get("payment_id")}
 	var err error
+	if o := q.Get("outcome"); o != "" {
+		for _, e := range inboxOutcomes {
+			if e.String() == o {
+				query.Outcome = e
+			}
+		}
+		if query.Outcome.String() == "" {
+			return errInvalidRequest("outcome must be credited, declined, replay, recorded or exception")
+		}
+	}
 	if query.Limit, err = queryLimit(q); err != nil {
 		return err
 	}

@@ -99,7 +99,7 @@ func (a *fuzzAPI) fund(f *testing.F, customerID string, minor int64) {
 		f.Fatalf("open deposit: %v", err)
 	}
 	res, err := a.svc.SettleDeposit(ctx, ports.SettleDeposit{Channel: testChannel, PaymentID: dep.PaymentID,
-		Outcome: domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op-" + dep.PaymentID, Amount: dep.Amount},
+		Outcome: domain.Outcome{Method: "kassa24", Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op-" + dep.PaymentID, Amount: dep.Amount},
 		RawBody: `{}`, ReceivedAt: time.Now().UTC()})
 	if err != nil || res.Effect != domain.EffectCredit {
 		f.Fatalf("settle: %v %v", res.Effect, err)
@@ -304,7 +304,7 @@ func FuzzResolveBody(f *testing.F) {
 	api := newFuzzAPI(f)
 	acc := api.account(f, "fz-resolver")
 	res, err := api.svc.SettleDeposit(context.Background(), ports.SettleDeposit{Channel: testChannel, PaymentID: "fz-unknown",
-		Outcome: domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op-fz",
+		Outcome: domain.Outcome{Method: "kassa24", Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op-fz",
 			Amount: domain.NewAmount(100, domain.KZT)}, RawBody: `{}`, ReceivedAt: time.Now().UTC()})
 	if err != nil || res.Exception == nil {
 		f.Fatalf("exception: %v", err)

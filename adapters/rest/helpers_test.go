@@ -245,7 +245,7 @@ func (e *env) credit(customerID string, minor int64) string {
 	}
 	body := `{"payment":{"id":"` + dep.PaymentID + `","status":"success"},"operation":{"id":"op-` + dep.PaymentID + `"}}`
 	res, err := e.svc.SettleDeposit(ctx, ports.SettleDeposit{Channel: testChannel, PaymentID: dep.PaymentID,
-		Outcome: domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op-" + dep.PaymentID,
+		Outcome: domain.Outcome{Method: "kassa24", Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op-" + dep.PaymentID,
 			Amount: dep.Amount}, RawBody: body, ReceivedAt: time.Now().UTC()})
 	if err != nil || res.Effect != domain.EffectCredit {
 		e.t.Fatalf("settle deposit: %v %v", res.Effect, err)
@@ -257,7 +257,7 @@ func (e *env) credit(customerID string, minor int64) string {
 func (e *env) raiseException(paymentID string, minor int64) string {
 	e.t.Helper()
 	res, err := e.svc.SettleDeposit(context.Background(), ports.SettleDeposit{Channel: testChannel, PaymentID: paymentID,
-		Outcome: domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op-" + paymentID,
+		Outcome: domain.Outcome{Method: "kassa24", Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op-" + paymentID,
 			Amount: domain.NewAmount(minor, domain.KZT)},
 		RawBody: `{"payment":{"id":"` + paymentID + `"}}`, ReceivedAt: time.Now().UTC()})
 	if err != nil || res.Exception == nil {

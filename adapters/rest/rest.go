@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
 )
 
@@ -35,6 +36,12 @@ type Options struct {
 	// Now is the clock for "as of now" answers (time.Now when nil), so tests
 	// can pin it.
 	Now func() time.Time
+	// AccountCurrencies are the currencies accounts are kept in (default
+	// KZT, the currency of the kassa24 method). Tiyn knows every ISO 4217
+	// currency, so that a callback's evidence in any of them is exact, but
+	// an account in a currency no payment method pays in would never
+	// receive a payment.
+	AccountCurrencies []domain.Currency
 }
 
 // Route describes one registered route: what the OpenAPI test compares
@@ -95,11 +102,12 @@ func Routes() []Route {
 
 // api holds what every handler needs.
 type api struct {
-	ledger  ports.Ledger
-	auth    *authenticator
-	maxBody int64
-	log     *slog.Logger
-	now     func() time.Time
+	ledger     ports.Ledger
+	currencies []domain.Currency
+	auth       *authenticator
+	maxBody    int64
+	log        *slog.Logger
+	now        func() time.Time
 	// matcher has every route registered with a no-op handler; the fallback
 	// asks it whether a path exists with another method (405) or not (404).
 	matcher *http.ServeMux
@@ -124,12 +132,16 @@ func Register(mux *http.ServeMux, ledger ports.Ledger, opts Options) {
 		panic("rest.Register: nil ledger")
 	}
 	a := &api{
-		ledger:  ledger,
-		auth:    newAuthenticator(opts.Tokens),
-		maxBody: opts.MaxBodyBytes,
-		log:     opts.Logger,
-		now:     opts.Now,
-		matcher: http.NewServeMux(),
+		ledger:     ledger,
+		currencies: opts.AccountCurrencies,
+		auth:       newAuthenticator(opts.Tokens),
+		maxBody:    opts.MaxBodyBytes,
+		log:        opts.Logger,
+		now:        opts.Now,
+		matcher:    http.NewServeMux(),
+	}
+	if len(a.currencies) == 0 {
+		a.currencies = []domain.Currency{domain.KZT}
 	}
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBodyBytes

@@ -312,6 +312,7 @@ type callbackView struct {
 	Outcome     string  `json:"outcome"`
 	DepositID   *string `json:"deposit_id"`
 	ExceptionID *string `json:"exception_id"`
+	Reason      *string `json:"reason"`
 	Body        string  `json:"body"`
 	ReceivedAt  string  `json:"received_at"`
 }
@@ -328,6 +329,7 @@ func viewCallback(r ports.InboxRecord) callbackView {
 		Outcome:     r.Outcome.String(),
 		DepositID:   optional(r.DepositID),
 		ExceptionID: optional(r.ExceptionID),
+		Reason:      optional(r.Reason.String()),
 		Body:        r.Body,
 		ReceivedAt:  mustTime(r.ReceivedAt),
 	}

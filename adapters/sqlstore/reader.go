@@ -360,10 +360,7 @@ func scanException(row interface{ Scan(...any) error }) (domain.Exception, error
 	}
 	// The claimed currency may be one Tiyn does not know (that is often why
 	// the exception exists): keep the code, with no exponent knowledge.
-	c, cerr := domain.LookupCurrency(cur)
-	if cerr != nil {
-		c = domain.Currency{}
-	}
+	c := domain.CurrencyOf(cur)
 	e.Amount = domain.NewAmount(amount, c)
 	e.Evidence = string(evidence)
 	e.CreatedAt = fromUS(createdAt)
@@ -391,6 +388,9 @@ func (r reader) ListExceptions(ctx context.Context, q ports.ExceptionQuery) ([]d
 	if q.State.String() != "" {
 		w.add("state = ?", q.State.String())
 	}
+	if q.Reason.String() != "" {
+		w.add("reason = ?", q.Reason.String())
+	}
 	if q.AfterID != "" {
 		w.add("id > ?", q.AfterID)
 	}
@@ -405,14 +405,18 @@ func (r reader) ListExceptions(ctx context.Context, q ports.ExceptionQuery) ([]d
 func (r reader) ListInbox(ctx context.Context, q ports.InboxQuery) ([]ports.InboxRecord, error) {
 	var w where
 	if q.PaymentID != "" {
-		w.add("payment_id = ?", q.PaymentID)
+		w.add("i.payment_id = ?", q.PaymentID)
+	}
+	if q.Outcome.String() != "" {
+		w.add("i.outcome = ?", q.Outcome.String())
 	}
 	if q.AfterID > 0 {
-		w.add("id > ?", q.AfterID)
+		w.add("i.id > ?", q.AfterID)
 	}
-	rows, err := r.db.QueryContext(ctx, `SELECT id, provider, method, project, payment_id, operation_id, status, body,
-		outcome, deposit_id, exception_id, dedupe_key, received_at_us FROM callback_inbox`+w.String()+
-		` ORDER BY id LIMIT ?`, append(w.args, ports.ClampLimit(q.Limit, 100))...)
+	rows, err := r.db.QueryContext(ctx, `SELECT i.id, i.provider, i.method, i.project, i.payment_id, i.operation_id,
+		i.status, i.body, i.outcome, i.deposit_id, i.exception_id, i.dedupe_key, i.received_at_us, COALESCE(e.reason, '')
+		FROM callback_inbox i LEFT JOIN exceptions e ON e.id = i.exception_id AND i.exception_id <> ''`+w.String()+
+		` ORDER BY i.id LIMIT ?`, append(w.args, ports.ClampLimit(q.Limit, 100))...)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -421,11 +425,20 @@ func (r reader) ListInbox(ctx context.Context, q ports.InboxQuery) ([]ports.Inbo
 			rec      ports.InboxRecord
 			body     []byte
 			outcome  string
+			reason   string
 			received int64
 		)
 		if err := row.Scan(&rec.ID, &rec.Channel.Provider, &rec.Channel.Method, &rec.Channel.Project, &rec.PaymentID,
-			&rec.OperationID, &rec.Status, &body, &outcome, &rec.DepositID, &rec.ExceptionID, &rec.DedupeKey, &received); err != nil {
+			&rec.OperationID, &rec.Status, &body, &outcome, &rec.DepositID, &rec.ExceptionID, &rec.DedupeKey, &received,
+			&reason); err != nil {
 			return rec, classify(err)
+		}
+		if reason != "" {
+			r, perr := domain.ParseExceptionReason(reason)
+			if perr != nil {
+				return rec, perr
+			}
+			rec.Reason = r
 		}
 		rec.Body = string(body)
 		rec.Outcome = parseEffect(outcome)

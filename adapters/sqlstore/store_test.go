@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/tiyn/tiyn/app"
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
+	"github.com/tiyn/tiyn/tests/pgtest"
 )
 
 // Quick end-to-end checks of the store under the app, SQLite only; the full
@@ -50,21 +50,12 @@ func TestSettleOnceSQLite(t *testing.T) {
 	}
 }
 
+// TestSettleOncePostgres runs the race on a fresh PostgreSQL database from
+// tests/pgtest (never on the database TIYN_TEST_POSTGRES_URL names itself:
+// tests do not write into a shared database).
 func TestSettleOncePostgres(t *testing.T) {
-	url := os.Getenv("TIYN_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("TIYN_TEST_POSTGRES_URL not set; tests/ covers PostgreSQL")
-	}
-	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, sqlstore.Options{URL: url, GroupCommit: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	settleRace(t, s)
+	t.Parallel()
+	settleRace(t, pgtest.Open(t, sqlstore.Options{GroupCommit: true}))
 }
 
 func settleRace(t *testing.T, s *sqlstore.Store) {
@@ -88,7 +79,7 @@ func settleRace(t *testing.T, s *sqlstore.Store) {
 		go func() {
 			defer wg.Done()
 			res, err := svc.SettleDeposit(ctx, ports.SettleDeposit{Channel: ch, PaymentID: dep.PaymentID,
-				Outcome: domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op1",
+				Outcome: domain.Outcome{Method: "kassa24", Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op1",
 					Amount: domain.NewAmount(10000, domain.KZT)}, RawBody: `{"x":1}`, ReceivedAt: time.Now()})
 			if err != nil {
 				t.Error(err)

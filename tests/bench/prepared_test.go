@@ -111,14 +111,14 @@ func exercise(t *testing.T, s *sqlstore.Store, svc *app.Service, round int) {
 	body := `{"note":"` + awkward + "\x00\xff" + `"}`
 	op := fmt.Sprintf("op'?%d", round)
 	res, err := svc.SettleDeposit(ctx, ports.SettleDeposit{Channel: channel, PaymentID: dep.PaymentID,
-		Outcome: domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: op,
+		Outcome: domain.Outcome{Method: "kassa24", Kind: domain.OutcomeSuccess, Status: "success", OperationID: op,
 			Amount: domain.NewAmount(benchAmountMinor, domain.KZT)}, RawBody: body, ReceivedAt: time.Now()})
 	if err != nil || res.Effect != domain.EffectCredit {
 		t.Fatalf("round %d: settle = %v, %v", round, res.Effect, err)
 	}
 	// The replay must be recognised through the prepared inbox lookup too.
 	res, err = svc.SettleDeposit(ctx, ports.SettleDeposit{Channel: channel, PaymentID: dep.PaymentID,
-		Outcome: domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: op,
+		Outcome: domain.Outcome{Method: "kassa24", Kind: domain.OutcomeSuccess, Status: "success", OperationID: op,
 			Amount: domain.NewAmount(benchAmountMinor, domain.KZT)}, RawBody: body, ReceivedAt: time.Now()})
 	if err != nil || res.Effect != domain.EffectReplay {
 		t.Fatalf("round %d: replay = %v, %v", round, res.Effect, err)

@@ -94,7 +94,7 @@ func benchSettle(b *testing.B, st storeCase, group, parallel bool) {
 	cmds := make([]ports.SettleDeposit, len(payments))
 	for i, id := range payments {
 		cmds[i] = ports.SettleDeposit{Channel: channel, PaymentID: id,
-			Outcome: domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: fmt.Sprintf("op-%d", i),
+			Outcome: domain.Outcome{Method: "kassa24", Kind: domain.OutcomeSuccess, Status: "success", OperationID: fmt.Sprintf("op-%d", i),
 				Amount: domain.NewAmount(benchAmountMinor, domain.KZT)},
 			RawBody: fmt.Sprintf(`{"payment":{"id":%q,"status":"success"},"operation":{"id":%d}}`, id, i), ReceivedAt: time.Now()}
 	}

@@ -1,6 +1,7 @@
 package contract_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/tiyn/tiyn/domain"
@@ -410,6 +411,112 @@ func TestDebitService(t *testing.T) {
 		}
 		if c := e.healthy(t); c.Transfers != 2 {
 			t.Fatalf("transfers = %d, want 2", c.Transfers)
+		}
+	})
+}
+
+// TestRecordUnreadable: an authentic callback that cannot be read is kept —
+// its raw body in the inbox and one malformed_callback exception naming the
+// deposit when the payment id could be read — and a redelivery is a replay.
+// Nothing moves, and the exception justifies no credit.
+func TestRecordUnreadable(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		a := e.openAccount(t, "cust-1")
+		d := e.openDeposit(t, "cust-1", 10_000)
+		cmd := ports.RecordUnreadable{Channel: kassa, PaymentID: d.PaymentID, OperationID: "op-1", Status: "success",
+			RawBody: `{"payment":{"id":"` + d.PaymentID + `","sum":{"amount":"10000"}}}`, Detail: "payment.sum.amount must be an integer",
+			ReceivedAt: e.clock.Now()}
+		res, err := e.svc.RecordUnreadable(ctx, cmd)
+		if err != nil || res.Effect != domain.EffectException || res.Exception == nil || res.InboxID <= 0 {
+			t.Fatalf("record: %+v, %v", res, err)
+		}
+		x := *res.Exception
+		if x.Reason != domain.ReasonMalformedCallback || x.DepositID != d.ID || x.AccountID != a.ID() || x.Evidence != cmd.RawBody {
+			t.Fatalf("exception %+v", x)
+		}
+		again, err := e.svc.RecordUnreadable(ctx, cmd)
+		if err != nil || again.Effect != domain.EffectReplay || again.Exception.ID != x.ID {
+			t.Fatalf("redelivery: %+v, %v", again, err)
+		}
+		// An unreadable body without a payment id still lands.
+		bare := cmd
+		bare.PaymentID, bare.OperationID, bare.Status, bare.RawBody = "", "", "", `{"project_id":1001,"payment":[]}`
+		if res, err := e.svc.RecordUnreadable(ctx, bare); err != nil || res.Effect != domain.EffectException || res.Exception.DepositID != "" {
+			t.Fatalf("record without a payment id: %+v, %v", res, err)
+		}
+		inbox, err := e.store.ListInbox(ctx, ports.InboxQuery{Outcome: domain.EffectException, Limit: 10})
+		if err != nil || len(inbox) != 2 {
+			t.Fatalf("inbox of exceptions: %+v, %v", inbox, err)
+		}
+		for _, r := range inbox {
+			if r.Reason != domain.ReasonMalformedCallback || r.ExceptionID == "" {
+				t.Fatalf("inbox record %+v", r)
+			}
+		}
+		all, err := e.store.ListInbox(ctx, ports.InboxQuery{PaymentID: d.PaymentID, Limit: 10})
+		if err != nil || len(all) != 2 || all[0].Body != cmd.RawBody || all[1].Outcome != domain.EffectReplay || all[1].Reason != domain.ReasonMalformedCallback {
+			t.Fatalf("inbox of the payment: %+v, %v", all, err)
+		}
+		xs, err := e.store.ListExceptions(ctx, ports.ExceptionQuery{Reason: domain.ReasonMalformedCallback, Limit: 10})
+		if err != nil || len(xs) != 2 {
+			t.Fatalf("exceptions by reason: %+v, %v", xs, err)
+		}
+		if xs, err := e.store.ListExceptions(ctx, ports.ExceptionQuery{Reason: domain.ReasonAmountMismatch, Limit: 10}); err != nil || len(xs) != 0 {
+			t.Fatalf("other reason: %+v, %v", xs, err)
+		}
+		_, err = e.svc.ResolveException(ctx, ports.ResolveException{ExceptionID: x.ID, Credit: true, Note: "n", Actor: "op"})
+		wantErr(t, "credit of an unreadable callback", err, domain.ErrExceedsEvidence)
+		if e.balance(t, a.ID()) != 0 || e.deposit(t, d).Status != domain.DepositPending {
+			t.Fatal("an unreadable callback moved money or the deposit")
+		}
+		// The readable callback still settles the deposit.
+		if res := e.settle(t, e.success(d, "op-1")); res.Effect != domain.EffectCredit {
+			t.Fatalf("then the readable callback: %+v", res)
+		}
+		e.healthy(t)
+	})
+}
+
+// TestSettleKeepsAnyCurrencyAndMethod: a callback in another currency than
+// the deposit's — an ISO 4217 one, text Tiyn does not know, none — or naming
+// another method, is an exception with its evidence kept as sent.
+func TestSettleKeepsAnyCurrencyAndMethod(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		e.openAccount(t, "cust-1")
+		usd, err := domain.LookupCurrency("USD")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, tc := range []struct {
+			amount domain.Amount
+			method string
+			reason domain.ExceptionReason
+			text   string // the currency as stored and read back
+		}{
+			{domain.NewAmount(10_000, usd), "kassa24", domain.ReasonCurrencyMismatch, "USD"},
+			{domain.NewAmount(10_000, domain.UnlistedCurrency("kzt")), "kassa24", domain.ReasonCurrencyMismatch, "kzt"},
+			{domain.NewAmount(10_000, domain.Currency{}), "kassa24", domain.ReasonCurrencyMismatch, ""},
+			{kzt(10_000), "qiwi", domain.ReasonMethodMismatch, "KZT"},
+			{kzt(10_000), "", domain.ReasonMethodMismatch, "KZT"},
+		} {
+			d := e.openDeposit(t, "cust-1", 10_000)
+			cmd := e.callback(d.PaymentID, domain.OutcomeSuccess, "success", fmt.Sprint("op-", i), tc.amount)
+			cmd.Outcome.Method = tc.method
+			res := e.settle(t, cmd)
+			if res.Effect != domain.EffectException || res.Decision.Reason != tc.reason || res.Transfer != nil {
+				t.Fatalf("case %d: %+v", i, res)
+			}
+			got, err := e.store.ExceptionByID(ctx, res.Exception.ID)
+			if err != nil || got.Amount.Currency().Code() != tc.text || got.Amount.Minor() != 10_000 {
+				t.Fatalf("case %d: stored %+v (%s), %v", i, got.Amount, got.Amount.Currency(), err)
+			}
+		}
+		if c := e.healthy(t); c.Transfers != 0 {
+			t.Fatalf("money moved: %+v", c)
 		}
 	})
 }

@@ -180,7 +180,7 @@ func (e *env) callback(paymentID string, kind domain.OutcomeKind, status, operat
 	return ports.SettleDeposit{
 		Channel:   kassa,
 		PaymentID: paymentID,
-		Outcome:   domain.Outcome{Kind: kind, Status: status, OperationID: operationID, Amount: amount},
+		Outcome:   domain.Outcome{Method: kassa.Method, Kind: kind, Status: status, OperationID: operationID, Amount: amount},
 		RawBody: fmt.Sprintf(`{"payment":{"id":%q,"status":%q,"sum":{"amount":%d,"currency":%q}},"operation":{"id":%q}}`,
 			paymentID, status, amount.Minor(), amount.Currency().Code(), operationID),
 		ReceivedAt: e.clock.Now(),

@@ -70,7 +70,7 @@ func TestCallbacks(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, s *server) {
 		log := newCallbackLog()
-		wantExceptions := map[string]string{} // payment id → reason
+		wantExceptions := map[string]int{} // "payment id reason" → how many
 		// newDeposit opens an account for customer and a deposit of amount.
 		newDeposit := func(t *testing.T, customer string, amount int64) string {
 			t.Helper()
@@ -148,7 +148,7 @@ func TestCallbacks(t *testing.T) {
 		t.Run("unknown payment id goes to exceptions", func(t *testing.T) {
 			const pid = "no-such-payment-42"
 			log.deliver(t, s, pid, sign(t, callbackBody(pid, "success", 10_000, 5001)), "exception")
-			wantExceptions[pid] = "unknown_payment"
+			wantExceptions[pid+" unknown_payment"]++
 			x := s.mustSend(t, http.MethodGet, "/v1/deposits/"+pid, "", apiToken, nil)
 			if x.Status != http.StatusNotFound {
 				t.Fatalf("GET /v1/deposits/%s: HTTP %d, want 404 (an exception opens no deposit)", pid, x.Status)
@@ -157,7 +157,7 @@ func TestCallbacks(t *testing.T) {
 		t.Run("amount mismatch goes to exceptions", func(t *testing.T) {
 			pid := newDeposit(t, "cb-mismatch", 50_000)
 			log.deliver(t, s, pid, sign(t, callbackBody(pid, "success", 50_001, 6001)), "exception")
-			wantExceptions[pid] = "amount_mismatch"
+			wantExceptions[pid+" amount_mismatch"]++
 			requireBalance(t, "cb-mismatch", 0)
 			requireDeposit(t, pid, "pending", "")
 			// The deposit stays settleable by a callback with the right sum.
@@ -168,7 +168,7 @@ func TestCallbacks(t *testing.T) {
 			pid := newDeposit(t, "cb-second", 60_000)
 			log.deliver(t, s, pid, sign(t, callbackBody(pid, "success", 60_000, 7001)), "credited")
 			log.deliver(t, s, pid, sign(t, callbackBody(pid, "success", 60_000, 7002)), "exception")
-			wantExceptions[pid] = "duplicate_success"
+			wantExceptions[pid+" duplicate_success"]++
 			requireBalance(t, "cb-second", 60_000)
 			requireDeposit(t, pid, "succeeded", "7001")
 		})
@@ -176,7 +176,7 @@ func TestCallbacks(t *testing.T) {
 			pid := newDeposit(t, "cb-decline-after", 40_000)
 			log.deliver(t, s, pid, sign(t, callbackBody(pid, "success", 40_000, 8001)), "credited")
 			log.deliver(t, s, pid, sign(t, callbackBody(pid, "decline", 40_000, 8002)), "exception")
-			wantExceptions[pid] = "decline_after_success"
+			wantExceptions[pid+" decline_after_success"]++
 			requireBalance(t, "cb-decline-after", 40_000)
 			requireDeposit(t, pid, "succeeded", "8001")
 		})
@@ -200,23 +200,14 @@ func TestCallbacks(t *testing.T) {
 			log.deliver(t, s, pid, signed, "credited")
 			requireBalance(t, "cb-forged", 30_000)
 		})
-		t.Run("malformed callbacks are refused and store nothing", func(t *testing.T) {
+		t.Run("bodies that cannot be authenticated are refused and store nothing", func(t *testing.T) {
 			pid := newDeposit(t, "cb-malformed", 20_000)
 			good := callbackBody(pid, "success", 20_000, 9101)
 			for name, body := range map[string][]byte{
-				"not JSON":              []byte("payment_id=" + pid + "&status=success"),
-				"JSON array":            []byte(`[1,2,3]`),
-				"truncated":             sign(t, good)[:100],
-				"empty":                 {},
-				"payment missing":       sign(t, without(good, "payment")),
-				"payment.id missing":    sign(t, without(good, "payment", "id")),
-				"payment.status absent": sign(t, without(good, "payment", "status")),
-				"amount as string":      sign(t, with(good, "20000", "payment", "sum", "amount")),
-				"amount as float":       sign(t, with(good, json.Number("20000.5"), "payment", "sum", "amount")),
-				"amount negative":       sign(t, with(good, json.Number("-20000"), "payment", "sum", "amount")),
-				"currency unknown":      sign(t, with(good, "USD", "payment", "sum", "currency")),
-				"operation missing":     sign(t, without(good, "operation")),
-				"operation.id as bool":  sign(t, with(good, true, "operation", "id")),
+				"not JSON":   []byte("payment_id=" + pid + "&status=success"),
+				"JSON array": []byte(`[1,2,3]`),
+				"truncated":  sign(t, good)[:100],
+				"empty":      {},
 			} {
 				t.Run(name, func(t *testing.T) { rejected(t, s, contentJSON, body, pid) })
 			}
@@ -224,22 +215,65 @@ func TestCallbacks(t *testing.T) {
 			requireDeposit(t, pid, "pending", "")
 			requireBalance(t, "cb-malformed", 0)
 		})
+		t.Run("authentic but unreadable callbacks are kept as exceptions", func(t *testing.T) {
+			pid := newDeposit(t, "cb-unreadable", 20_000)
+			good := callbackBody(pid, "success", 20_000, 9201)
+			for _, body := range [][]byte{
+				sign(t, without(good, "payment", "status")),
+				sign(t, with(good, "20000", "payment", "sum", "amount")),                // amount as a string
+				sign(t, with(good, json.Number("20000.5"), "payment", "sum", "amount")), // a fraction
+				sign(t, with(good, json.Number("-20000"), "payment", "sum", "amount")),  // negative
+				sign(t, without(good, "operation")),
+				sign(t, with(good, true, "operation", "id")),
+			} {
+				log.deliver(t, s, pid, body, "exception")
+				wantExceptions[pid+" malformed_callback"]++
+				log.deliver(t, s, pid, body, "replay") // the platform's retry: kept again, no second exception
+			}
+			// Without a payment id the body is still kept.
+			if r, x := s.callback(t, sign(t, without(good, "payment", "id"))); x.Status != http.StatusOK || r.Effect != "exception" {
+				t.Fatalf("callback without a payment id: HTTP %d %s", x.Status, x.Answer)
+			}
+			log.total++
+			wantExceptions[" malformed_callback"]++
+			// Another currency is a mismatch, not a refusal.
+			log.deliver(t, s, pid, sign(t, with(good, "USD", "payment", "sum", "currency")), "exception")
+			wantExceptions[pid+" currency_mismatch"]++
+			log.deliver(t, s, pid, sign(t, with(good, "qiwi", "payment", "method")), "exception")
+			wantExceptions[pid+" method_mismatch"]++
+			requireDeposit(t, pid, "pending", "")
+			requireBalance(t, "cb-unreadable", 0)
+			// The operator finds them by reason, and each callback says why.
+			var page struct {
+				Items []struct {
+					Reason *string `json:"reason"`
+				} `json:"items"`
+			}
+			s.rest(t, http.MethodGet, "/v1/callbacks?payment_id="+pid+"&outcome=exception", nil, http.StatusOK, &page)
+			if len(page.Items) != 8 || page.Items[0].Reason == nil || *page.Items[0].Reason != "malformed_callback" {
+				t.Fatalf("GET /v1/callbacks?outcome=exception: %+v", page)
+			}
+			var xs struct {
+				Items []exceptionJSON `json:"items"`
+			}
+			s.rest(t, http.MethodGet, "/v1/exceptions?reason=malformed_callback", nil, http.StatusOK, &xs)
+			if len(xs.Items) != 7 {
+				t.Fatalf("GET /v1/exceptions?reason=malformed_callback: %d items", len(xs.Items))
+			}
+		})
 
 		// The exception queue holds exactly the four exceptions, each
 		// with its callback as evidence.
 		t.Run("exceptions listed", func(t *testing.T) {
-			got := map[string]string{}
+			got := map[string]int{}
 			for _, e := range s.exceptions(t) {
-				if _, dup := got[e.PaymentID]; dup {
-					t.Errorf("two exceptions for payment %s", e.PaymentID)
-				}
-				got[e.PaymentID] = e.Reason
+				got[e.PaymentID+" "+e.Reason]++
 				if e.Status != "open" || e.Project != projectPlain || e.Evidence == "" {
 					t.Errorf("exception %+v: want open, project %s, with evidence", e, projectPlain)
 				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(wantExceptions) {
-				t.Fatalf("exceptions by payment id: %v, want %v", got, wantExceptions)
+				t.Fatalf("exceptions by payment and reason: %v, want %v", got, wantExceptions)
 			}
 		})
 		// The inbox holds every well-signed callback byte for byte, in the

@@ -89,7 +89,7 @@ var allActions = []string{"OpenAccount", "OpenAccountAgain", "AccountStatus", "V
 	"CallbackReplay", "CallbackOtherOp", "CallbackMismatch", "CallbackUnknown", "CallbackRefused", "CallbackBurst",
 	"CallbackFault", "DebitNew", "DebitAgain", "DebitInsufficient", "ResolveException", "ResolveCredited",
 	"ResolveAboveEvidence", "ApproveProposal", "ApproveOwnProposal", "RejectProposal", "LateCallback", "CeilingCredit",
-	"CorrectMismatch"}
+	"CorrectMismatch", "CallbackUnreadable"}
 
 func (s *machine) init(t *rapid.T) {
 	ctx := context.Background()
@@ -147,6 +147,7 @@ func (s *machine) actions() map[string]func(*rapid.T) {
 		"LateCallback":         s.lateCallback,
 		"CeilingCredit":        s.ceilingCredit,
 		"CorrectMismatch":      s.correctMismatch,
+		"CallbackUnreadable":   s.callbackUnreadable,
 	}
 	counted := make(map[string]func(*rapid.T), len(acts)+1)
 	for name, fn := range acts {
@@ -367,8 +368,12 @@ type reply struct {
 }
 
 func (s *machine) newCallback(t *rapid.T, paymentID, status string, op, amount int64, currency string) *mCallback {
+	return s.newCallbackFor(t, paymentID, status, op, amount, currency, "kassa24")
+}
+
+func (s *machine) newCallbackFor(t *rapid.T, paymentID, status string, op, amount int64, currency, method string) *mCallback {
 	body, err := monetix.SignedJSON(projectSecret, monetix.BuildCallback(monetix.CallbackParams{
-		ProjectID: projectID, PaymentID: paymentID, PaymentStatus: status, Method: "kassa24",
+		ProjectID: projectID, PaymentID: paymentID, PaymentStatus: status, Method: method,
 		AmountMinor: amount, Currency: currency, OperationID: op,
 		Date: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC),
 	}))
@@ -420,8 +425,12 @@ func (s *machine) drawDeposit(t *rapid.T, ok func(*mDeposit) bool) *mDeposit {
 }
 
 func (s *machine) settle(t *rapid.T, d *mDeposit, status string, op, amount int64, currency string) {
-	cb := s.newCallback(t, d.paymentID, status, op, amount, currency)
-	want := s.m.expect(d.paymentID, op, status, amount, currency)
+	s.settleFor(t, d, status, op, amount, currency, "kassa24")
+}
+
+func (s *machine) settleFor(t *rapid.T, d *mDeposit, status string, op, amount int64, currency, method string) {
+	cb := s.newCallbackFor(t, d.paymentID, status, op, amount, currency, method)
+	want := s.m.expectFor(d.paymentID, op, status, amount, currency, method)
 	s.deliver(t, cb, want, s.pick(t))
 }
 
@@ -462,8 +471,14 @@ func (s *machine) callbackOtherOperation(t *rapid.T) {
 func (s *machine) callbackMismatch(t *rapid.T) {
 	d := s.drawDeposit(t, func(*mDeposit) bool { return true })
 	status := rapid.SampledFrom([]string{"success", "decline"}).Draw(t, "status")
-	if rapid.Bool().Draw(t, "wrongCurrency") {
-		s.settle(t, d, status, s.ops.Add(1), d.amount, testCurrency)
+	switch rapid.IntRange(0, 3).Draw(t, "mismatch") {
+	case 0:
+		// Another currency: an ISO one, one Tiyn does not know, text, none.
+		s.settle(t, d, status, s.ops.Add(1), d.amount, rapid.SampledFrom([]string{testCurrency, "USD", "kzt", ""}).Draw(t, "currency"))
+		return
+	case 1:
+		// Another payment method, the right one in capitals, none.
+		s.settleFor(t, d, status, s.ops.Add(1), d.amount, "KZT", rapid.SampledFrom([]string{"qiwi", "KASSA24", ""}).Draw(t, "method"))
 		return
 	}
 	delta := rapid.SampledFrom([]int64{-1, 1, 100}).Draw(t, "delta")
@@ -501,6 +516,32 @@ func (s *machine) callbackReplay(t *rapid.T) {
 	want := "replay"
 	if doc.Payment.Status == "processing" {
 		want = "recorded"
+	}
+	s.deliver(t, cb, want, s.pick(t))
+}
+
+// callbackUnreadable sends an authentic callback that cannot be read as an
+// outcome (a field of the wrong type): kept, answered 200, an exception
+// that justifies no credit; its redelivery is a replay.
+func (s *machine) callbackUnreadable(t *rapid.T) {
+	d := s.drawDeposit(t, func(*mDeposit) bool { return true })
+	op := s.ops.Add(1)
+	doc := monetix.BuildCallback(monetix.CallbackParams{ProjectID: projectID, PaymentID: d.paymentID, PaymentStatus: "success",
+		Method: "kassa24", AmountMinor: d.amount, Currency: "KZT", OperationID: op})
+	doc["payment"].(map[string]any)["sum"].(map[string]any)["amount"] = fmt.Sprint(d.amount) // a string
+	body, err := monetix.SignedJSON(projectSecret, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := &mCallback{body: body, paymentID: d.paymentID}
+	s.m.callbacks = append(s.m.callbacks, cb)
+	key := exceptionKey(d.paymentID, op, "success", 0, "")
+	want := "exception"
+	if _, ok := s.m.exceptions[key]; ok {
+		want = "replay"
+	} else {
+		s.m.exceptions[key] = &mException{paymentID: d.paymentID, operationID: op, status: "success", reason: "malformed_callback",
+			accountID: s.m.accounts[d.customerID].id, state: "open"}
 	}
 	s.deliver(t, cb, want, s.pick(t))
 }

@@ -132,6 +132,11 @@ func exceptionKey(paymentID string, op int64, status string, amount int64, curre
 // expect is the model's verdict on one well-signed callback: the effect
 // the service must report. It applies the effect to the model.
 func (m *model) expect(paymentID string, op int64, status string, amount int64, currency string) string {
+	return m.expectFor(paymentID, op, status, amount, currency, "kassa24")
+}
+
+// expectFor is expect for a callback naming a payment method.
+func (m *model) expectFor(paymentID string, op int64, status string, amount int64, currency, method string) string {
 	if status == "processing" {
 		return "recorded"
 	}
@@ -152,6 +157,9 @@ func (m *model) expect(paymentID string, op int64, status string, amount int64, 
 		return raise("", "unknown_payment")
 	}
 	acc := m.accounts[d.customerID]
+	if method != "kassa24" {
+		return raise(acc.id, "method_mismatch")
+	}
 	if currency != "KZT" {
 		return raise(acc.id, "currency_mismatch")
 	}

@@ -144,7 +144,7 @@ func seed(t *testing.T, env map[string]string) {
 			t.Fatal(err)
 		}
 		_, err = svc.SettleDeposit(ctx, ports.SettleDeposit{Channel: ch, PaymentID: dep.PaymentID, RawBody: "{}", ReceivedAt: time.Now().UTC(),
-			Outcome: domain.Outcome{Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op" + string(rune('a'+i)), Amount: dep.Amount}})
+			Outcome: domain.Outcome{Method: "kassa24", Kind: domain.OutcomeSuccess, Status: "success", OperationID: "op" + string(rune('a'+i)), Amount: dep.Amount}})
 		if err != nil {
 			t.Fatal(err)
 		}
