@@ -3,6 +3,7 @@ module github.com/tiyn/tiyn
 go 1.26.8
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/jackc/pgx/v5 v5.7.6
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/peterldowns/pgtestdb v0.1.1

@@ -140,9 +140,14 @@ var settings = []setting{
 		Usage: "Database: postgres://USER[:PASSWORD]@HOST/DB?… for PostgreSQL, or sqlite:PATH for an embedded SQLite file.",
 		apply: func(c *Config, v string) error { c.DatabaseURL = v; return validateDatabaseURL(v) }},
 	{Env: envProjects, Flag: "monetix-projects", Metavar: "ID=SECRET,…", Group: groupServe, Pair: pairProjects,
-		Usage: "Monetix projects and their secret keys: ID=SECRET[;option…][,ID=SECRET…]." + secretFlagNote},
+		Usage: "Monetix projects and their secret keys: ID=SECRET[;min=1.00;max=200000.00;sign_answers=true][,ID=SECRET…]. " +
+			"min and max are KZT and may only narrow the kassa24 limits 1.00–500000.00 KZT. SECRET is percent-decoded: " +
+			"write ',' as %2C, ';' as %3B, '%' as %25, a space at either end as %20 (any byte as %XX); a '%' not followed " +
+			"by two hex digits is refused." + secretFlagNote},
 	{Env: envProjectsFile, Flag: "monetix-projects-file", Metavar: "PATH", Group: groupServe, Pair: pairProjects,
-		Usage: "File with the Monetix projects, one ID=SECRET per line (# comments allowed)."},
+		Usage: "File with the Monetix projects. TOML when the name ends in .toml or the first line that is not blank or a # comment " +
+			"starts with '[': [[project]] tables with id, secret, min, max, sign_answers, the secret taken verbatim. " +
+			"Otherwise the form of " + envProjects + ", one entry per line (# comments allowed)."},
 	{Env: envTokens, Flag: "api-tokens", Metavar: "NAME:ROLE:TOKEN,…", Group: groupServe, Pair: pairTokens,
 		Usage: "REST API bearer tokens, ROLE read or write." + secretFlagNote},
 	{Env: envTokensFile, Flag: "api-tokens-file", Metavar: "PATH", Group: groupServe, Pair: pairTokens,
@@ -309,7 +314,7 @@ func (e configError) Unwrap() []error { return e }
 // file) and parses them with their adapters' parsers.
 func (c *Config) resolveSecrets() []error {
 	var errs []error
-	raw, from, err := c.secretValue(envTokens, envTokensFile)
+	raw, from, _, err := c.secretValue(envTokens, envTokensFile)
 	if err != nil {
 		errs = append(errs, err)
 	} else if raw != "" {
@@ -320,11 +325,11 @@ func (c *Config) resolveSecrets() []error {
 			c.APITokens, c.APITokensFrom = toks, from
 		}
 	}
-	raw, from, err = c.secretValue(envProjects, envProjectsFile)
+	raw, from, path, err := c.secretValue(envProjects, envProjectsFile)
 	if err != nil {
 		errs = append(errs, err)
 	} else if raw != "" {
-		ps, err := monetix.ParseProjects(raw)
+		ps, err := parseProjects(raw, path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s", from, redact(err.Error(), raw)))
 		} else {
@@ -334,24 +339,48 @@ func (c *Config) resolveSecrets() []error {
 	return errs
 }
 
-// secretValue returns the value of a secret given inline or in a file, and
-// the name of the setting it came from. Both at once is an error: which one
-// would win is not obvious to whoever reads the deployment.
-func (c *Config) secretValue(valueEnv, fileEnv string) (raw, from string, err error) {
+// parseProjects reads a projects setting: the text of TIYN_MONETIX_PROJECTS,
+// or, when path is set, the contents of the TIYN_MONETIX_PROJECTS_FILE file
+// at path (TOML or the line form, see monetix.ParseProjectsFile). They are
+// checked against the methods served (monetix.Config.Validate: a project's
+// own limits may only narrow kassa24's), so a bad configuration stops
+// `tiyn serve` before it opens anything.
+func parseProjects(raw, path string) ([]monetix.Project, error) {
+	var ps []monetix.Project
+	var err error
+	if path != "" {
+		ps, err = monetix.ParseProjectsFile(path, []byte(raw))
+	} else {
+		ps, err = monetix.ParseProjects(raw)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := (monetix.Config{Projects: ps}).Validate(); err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+// secretValue returns the value of a secret given inline or in a file, the
+// name of the setting it came from, and the file's path when it came from
+// one. Both at once is an error: which one would win is not obvious to
+// whoever reads the deployment.
+func (c *Config) secretValue(valueEnv, fileEnv string) (raw, from, path string, err error) {
 	inline, file := c.secrets[valueEnv], c.secrets[fileEnv]
 	switch {
 	case inline.value != "" && file.value != "":
-		return "", "", fmt.Errorf("%s and %s are both set: set one", inline.from, file.from)
+		return "", "", "", fmt.Errorf("%s and %s are both set: set one", inline.from, file.from)
 	case inline.value != "":
-		return inline.value, inline.from, nil
+		return inline.value, inline.from, "", nil
 	case file.value != "":
 		b, err := readSecretFile(file.value)
 		if err != nil {
-			return "", "", fmt.Errorf("%s: %w", file.from, err)
+			return "", "", "", fmt.Errorf("%s: %w", file.from, err)
 		}
-		return b, file.from + "=" + file.value, nil
+		return b, file.from + "=" + file.value, file.value, nil
 	}
-	return "", "", nil
+	return "", "", "", nil
 }
 
 func readSecretFile(path string) (string, error) {
@@ -377,6 +406,10 @@ func readSecretFile(path string) (string, error) {
 // ordinary words of an error message).
 const minRedactLen = 8
 
+// tomlOptionKeys are the keys of a TOML projects file whose values are not
+// secrets (and are worth showing in an error).
+var tomlOptionKeys = map[string]bool{"id": true, "min": true, "max": true, "sign_answers": true}
+
 // redact removes from msg every secret-looking piece of raw (the part after
 // the last ':' of a token entry, after the first '=' of a project entry up
 // to its options). The parsers promise not to echo secrets; this keeps the
@@ -385,12 +418,17 @@ func redact(msg, raw string) string {
 	for _, entry := range strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == '\n' }) {
 		entry = strings.TrimSpace(entry)
 		var secrets []string
-		if i := strings.IndexByte(entry, '='); i >= 0 {
+		if i := strings.IndexByte(entry, '='); i >= 0 && !tomlOptionKeys[strings.TrimSpace(entry[:i])] {
 			s := entry[i+1:]
 			if j := strings.IndexByte(s, ';'); j >= 0 {
 				s = s[:j]
 			}
-			secrets = append(secrets, strings.TrimSpace(s))
+			s = strings.TrimSpace(s)
+			// secret = "…" in a TOML file: the key is between the quotes.
+			secrets = append(secrets, s, strings.Trim(s, `"'`))
+			if dec, err := monetix.DecodeSecret(s); err == nil {
+				secrets = append(secrets, string(dec))
+			}
 		}
 		if i := strings.LastIndexByte(entry, ':'); i >= 0 {
 			secrets = append(secrets, strings.TrimSpace(entry[i+1:]))

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -133,6 +134,9 @@ func mount(mux *http.ServeMux, ledger ports.Ledger, cfg Config, logger *slog.Log
 			Metrics:  monetix.NewMetrics(reg),
 		})
 		if err != nil {
+			if errors.Is(err, monetix.ErrInvalidProjects) {
+				return &usageError{fmt.Errorf("%s: %w", cfg.MonetixProjectsFrom, err)}
+			}
 			return fmt.Errorf("%s: %w", cfg.MonetixProjectsFrom, err)
 		}
 		h.Register(mux)

@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/tiyn/tiyn/adapters/monetix"
 	"github.com/tiyn/tiyn/adapters/monetix/platformsim"
 	"github.com/tiyn/tiyn/adapters/rest"
 )
@@ -223,7 +222,7 @@ func simulateToken(flagToken string, env func(string) string) (string, error) {
 	if v := env(envSimulateToken); v != "" {
 		return v, nil
 	}
-	raw, from, err := inlineOrFile(env, envTokens, envTokensFile)
+	raw, from, _, err := inlineOrFile(env, envTokens, envTokensFile)
 	if err != nil {
 		return "", err
 	}
@@ -262,7 +261,7 @@ func simulateProject(flagID int64, flagSecret string, env func(string) string) (
 	if id != 0 && secret != "" {
 		return id, secret, nil
 	}
-	raw, from, err := inlineOrFile(env, envProjects, envProjectsFile)
+	raw, from, path, err := inlineOrFile(env, envProjects, envProjectsFile)
 	if err != nil {
 		return 0, "", err
 	}
@@ -270,7 +269,7 @@ func simulateProject(flagID int64, flagSecret string, env func(string) string) (
 		return 0, "", usagef("no Monetix project: pass --project and --secret, or set %s and %s, or %s (ID=SECRET)",
 			envSimulateProject, envSimulateSecret, envProjects)
 	}
-	projects, err := monetix.ParseProjects(raw)
+	projects, err := parseProjects(raw, path)
 	if err != nil {
 		return 0, "", usagef("%s: %s", from, redact(err.Error(), raw))
 	}
@@ -299,22 +298,23 @@ func simulateProject(flagID int64, flagSecret string, env func(string) string) (
 }
 
 // inlineOrFile reads a secret setting given inline or as a file (X_FILE),
-// like serve does; both at once is refused.
-func inlineOrFile(env func(string) string, inline, file string) (raw, from string, err error) {
-	v, path := env(inline), env(file)
+// like serve does; both at once is refused. path is the file's, when the
+// value came from one.
+func inlineOrFile(env func(string) string, inline, file string) (raw, from, path string, err error) {
+	v, p := env(inline), env(file)
 	switch {
-	case v != "" && path != "":
-		return "", "", usagef("%s and %s are both set: set one", inline, file)
+	case v != "" && p != "":
+		return "", "", "", usagef("%s and %s are both set: set one", inline, file)
 	case v != "":
-		return v, inline, nil
-	case path != "":
-		b, err := readSecretFile(path)
+		return v, inline, "", nil
+	case p != "":
+		b, err := readSecretFile(p)
 		if err != nil {
-			return "", "", usagef("%s: %v", file, err)
+			return "", "", "", usagef("%s: %v", file, err)
 		}
-		return b, file, nil
+		return b, file, p, nil
 	}
-	return "", "", nil
+	return "", "", "", nil
 }
 
 // isTerminal reports whether w is a terminal (the progress bar and bold
