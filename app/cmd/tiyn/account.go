@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tiyn/tiyn/adapters/sqlstore"
 	"github.com/tiyn/tiyn/adapters/system"
 	"github.com/tiyn/tiyn/app"
 	"github.com/tiyn/tiyn/domain"
@@ -87,7 +88,7 @@ func (m *Main) cliLedger(ctx context.Context, cfg Config) (*app.Service, error) 
 		if errors.Is(err, ports.ErrNotMigrated) {
 			return nil, fmt.Errorf("%w (%w)", errNotMigrated, err)
 		}
-		return nil, fmt.Errorf("database %s: %w", redactedURL(cfg.DatabaseURL), err)
+		return nil, sqlstore.RedactError(fmt.Errorf("database %s: %w", sqlstore.RedactURL(cfg.DatabaseURL), err), cfg.DatabaseURL)
 	}
 	return app.NewService(store, system.Clock{}, &system.IDs{}), nil
 }

@@ -91,15 +91,20 @@ type Config struct {
 	// …From says which setting they came from, for the start-up log.
 	APITokensFrom       string
 	MonetixProjectsFrom string
+	// DatabaseURLFrom names the setting of DatabaseURL (which may hold a
+	// password: log it through sqlstore.RedactURL only).
+	DatabaseURLFrom string
 
 	secrets map[string]sourced // raw secret inputs by env name, parsed last
 }
 
 // sourced is a raw value and the name of where it came from ("TIYN_X" or
-// "--x"), which every error message starts with.
+// "--x"), which every error message starts with. set is false for a
+// default.
 type sourced struct {
 	value string
 	from  string
+	set   bool
 }
 
 // StoreOptions turns the database settings into sqlstore's.
@@ -119,6 +124,7 @@ func (c Config) StoreOptions() sqlstore.Options {
 const (
 	envListen          = "TIYN_LISTEN"
 	envDatabaseURL     = "TIYN_DATABASE_URL"
+	envDatabaseURLFile = "TIYN_DATABASE_URL_FILE"
 	envProjects        = "TIYN_MONETIX_PROJECTS"
 	envProjectsFile    = "TIYN_MONETIX_PROJECTS_FILE"
 	envTokens          = "TIYN_API_TOKENS"
@@ -126,6 +132,7 @@ const (
 	defaultListen      = "127.0.0.1:8080"
 	defaultDatabaseURL = "sqlite:tiyn.db"
 	defaultShutdown    = server.DefaultShutdownTimeout
+	pairDatabase       = "database"
 	pairProjects       = "projects"
 	pairTokens         = "tokens"
 	secretFlagNote     = " Prefer the _FILE form or the environment: a flag's value shows in the process list."
@@ -136,9 +143,12 @@ var settings = []setting{
 	{Env: envListen, Flag: "listen", Metavar: "HOST:PORT", Default: defaultListen, Group: groupServe,
 		Usage: "Address to serve HTTP on. Port 0 picks a free port. Without credentials configured, only a loopback address is allowed (demo setup).",
 		apply: func(c *Config, v string) error { c.Listen = v; return validateListen(v) }},
-	{Env: envDatabaseURL, Flag: "database-url", Metavar: "URL", Default: defaultDatabaseURL, Group: groupDB,
-		Usage: "Database: postgres://USER[:PASSWORD]@HOST/DB?… for PostgreSQL, or sqlite:PATH for an embedded SQLite file.",
-		apply: func(c *Config, v string) error { c.DatabaseURL = v; return validateDatabaseURL(v) }},
+	{Env: envDatabaseURL, Flag: "database-url", Metavar: "URL", Default: defaultDatabaseURL, Group: groupDB, Pair: pairDatabase,
+		Usage: "Database: postgres://USER[:PASSWORD]@HOST/DB?… for PostgreSQL, or sqlite:PATH for an embedded SQLite file. " +
+			"Logs and errors show it with the password and every query parameter whose name contains pass, secret, token or key " +
+			"as xxxxx." + secretFlagNote},
+	{Env: envDatabaseURLFile, Flag: "database-url-file", Metavar: "PATH", Group: groupDB, Pair: pairDatabase,
+		Usage: "File holding the database URL (surrounding whitespace ignored), instead of " + envDatabaseURL + "."},
 	{Env: envProjects, Flag: "monetix-projects", Metavar: "ID=SECRET,…", Group: groupServe, Pair: pairProjects,
 		Usage: "Monetix projects and their secret keys: ID=SECRET[;min=1.00;max=200000.00;sign_answers=true][,ID=SECRET…]. " +
 			"min and max are KZT and may only narrow the kassa24 limits 1.00–500000.00 KZT. SECRET is percent-decoded: " +
@@ -265,10 +275,10 @@ func (m *Main) LoadConfig(fs *flag.FlagSet, spec cmdSpec, args []string) (Config
 	for _, s := range own {
 		src := sourced{value: s.Default, from: s.Env}
 		if v, ok := m.LookupEnv(s.Env); ok && v != "" && !(s.Pair != "" && flagPairs[s.Pair]) {
-			src = sourced{value: v, from: s.Env}
+			src = sourced{value: v, from: s.Env, set: true}
 		}
 		if v, ok := flagVals[s.Env]; ok {
-			src = sourced{value: v, from: "--" + s.Flag}
+			src = sourced{value: v, from: "--" + s.Flag, set: true}
 		}
 		if s.Pair != "" {
 			if c.secrets == nil {
@@ -279,6 +289,11 @@ func (m *Main) LoadConfig(fs *flag.FlagSet, spec cmdSpec, args []string) (Config
 		}
 		if err := s.apply(&c, src.value); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", src.from, err))
+		}
+	}
+	if spec.Groups&groupDB != 0 {
+		if err := c.resolveDatabaseURL(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if spec.Groups&groupServe != 0 {
@@ -309,6 +324,35 @@ func (e configError) Error() string {
 
 // Unwrap gives errors.Is and errors.As every setting's error.
 func (e configError) Unwrap() []error { return e }
+
+// resolveDatabaseURL reads the database URL, given inline (or the default)
+// or in a file, and checks it. The file's surrounding whitespace (its final
+// newline) is not part of the URL. Errors show the URL redacted.
+func (c *Config) resolveDatabaseURL() error {
+	inline, file := c.secrets[envDatabaseURL], c.secrets[envDatabaseURLFile]
+	v, from := inline.value, inline.from
+	switch {
+	case inline.set && file.value != "":
+		return fmt.Errorf("%s and %s are both set: set one", inline.from, file.from)
+	case file.value != "":
+		b, err := readSecretFile(file.value)
+		if err != nil {
+			return fmt.Errorf("%s: %w", file.from, err)
+		}
+		v, from = strings.TrimSpace(b), file.from
+		if strings.ContainsAny(v, "\r\n") {
+			return fmt.Errorf("%s: %s holds more than one line: give only the URL", file.from, file.value)
+		}
+		c.DatabaseURLFrom = file.from + "=" + file.value
+	default:
+		c.DatabaseURLFrom = inline.from
+	}
+	c.DatabaseURL = v
+	if err := validateDatabaseURL(v); err != nil {
+		return fmt.Errorf("%s: %s", from, sqlstore.ScrubURLSecrets(err.Error(), v))
+	}
+	return nil
+}
 
 // resolveSecrets reads the token and project settings (inline or from a
 // file) and parses them with their adapters' parsers.
@@ -546,7 +590,7 @@ func validateListen(v string) error {
 }
 
 // validateDatabaseURL accepts the forms sqlstore opens. The value may hold
-// a password, so errors show it redacted.
+// a password, so errors show it redacted (sqlstore.RedactURL).
 func validateDatabaseURL(v string) error {
 	switch {
 	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
@@ -555,7 +599,7 @@ func validateDatabaseURL(v string) error {
 			return fmt.Errorf("not a valid postgres:// URL (%s)", redactURLError(err, v))
 		}
 		if u.Host == "" && u.Query().Get("host") == "" {
-			return fmt.Errorf("%s: no host", u.Redacted())
+			return fmt.Errorf("%s: no host", sqlstore.RedactURL(v))
 		}
 		return nil
 	case strings.HasPrefix(v, "sqlite:"), strings.HasPrefix(v, "file:"):
@@ -568,27 +612,22 @@ func validateDatabaseURL(v string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("%s is neither postgres://… nor sqlite:PATH", redactDSN(v))
-}
-
-// redactDSN shows a database setting without a password that may be in it.
-func redactDSN(v string) string {
-	if u, err := url.Parse(v); err == nil && u.User != nil {
-		return strconv.Quote(u.Redacted())
+	red := sqlstore.RedactURL(v)
+	if red == v {
+		red = strconv.Quote(v)
+	} else {
+		red = "the value"
 	}
-	if strings.ContainsAny(v, "@=") { // user:pass@host or key=value DSN: show nothing
-		return "the value"
-	}
-	return strconv.Quote(v)
+	return fmt.Errorf("%s is neither postgres://… nor sqlite:PATH", red)
 }
 
 // redactURLError: url.Parse errors quote the whole input, password and all.
 func redactURLError(err error, v string) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err.Error()
+		return sqlstore.ScrubURLSecrets(ue.Err.Error(), v)
 	}
-	return strings.ReplaceAll(err.Error(), v, "…")
+	return sqlstore.ScrubURLSecrets(strings.ReplaceAll(err.Error(), v, "…"), v)
 }
 
 func parseBool(v string) (bool, error) {

@@ -208,7 +208,8 @@ func logConfig(logger *slog.Logger, cfg Config, demo bool) {
 	logger.Info("starting tiyn",
 		slog.String("version", version),
 		slog.String("listen", cfg.Listen),
-		slog.String("database", redactedURL(cfg.DatabaseURL)),
+		slog.String("database", sqlstore.RedactURL(cfg.DatabaseURL)),
+		slog.String("database_from", cfg.DatabaseURLFrom),
 		slog.String("engine", engine),
 		slog.Bool("group_commit", cfg.GroupCommit),
 		slog.Any("api_tokens", names),
@@ -224,14 +225,6 @@ func logConfig(logger *slog.Logger, cfg Config, demo bool) {
 	case len(cfg.MonetixProjects) == 0:
 		logger.Warn("no Monetix project configured: the platform's requests and callbacks will be refused as from an unknown project (set " + envProjects + ")")
 	}
-}
-
-// redactedURL is a database URL safe to log.
-func redactedURL(raw string) string {
-	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
-		return strings.Trim(redactDSN(raw), `"`)
-	}
-	return raw
 }
 
 // demo is the made-up configuration of a first run.
@@ -320,7 +313,7 @@ Set %s and %s (or their _FILE forms) for real use.
 func (m *Main) openStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
 	store, err := sqlstore.Open(ctx, cfg.StoreOptions())
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", redactedURL(cfg.DatabaseURL), err)
+		return nil, sqlstore.RedactError(fmt.Errorf("open database %s: %w", sqlstore.RedactURL(cfg.DatabaseURL), err), cfg.DatabaseURL)
 	}
 	m.OnClose(store.Close)
 	return store, nil
