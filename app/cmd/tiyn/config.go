@@ -69,12 +69,20 @@ type setting struct {
 
 // Config is everything a command may need, validated.
 type Config struct {
-	Listen              string
-	DatabaseURL         string
-	LogLevel            slog.Level
-	LogFormat           string
-	ShutdownTimeout     time.Duration
-	Pprof               bool
+	Listen          string
+	DatabaseURL     string
+	LogLevel        slog.Level
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	// MetricsListen serves every metric, the business figures included
+	// (empty: not served); PprofListen serves /debug/pprof on loopback
+	// (empty: not served).
+	MetricsListen string
+	PprofListen   string
+	// TLSCertFile and TLSKeyFile make the main listener speak HTTPS (both
+	// or neither).
+	TLSCertFile         string
+	TLSKeyFile          string
 	DBMaxConns          int
 	GroupCommit         bool
 	GroupCommitMaxBatch int
@@ -129,6 +137,10 @@ const (
 	envProjectsFile    = "TIYN_MONETIX_PROJECTS_FILE"
 	envTokens          = "TIYN_API_TOKENS"
 	envTokensFile      = "TIYN_API_TOKENS_FILE"
+	envTLSCert         = "TIYN_TLS_CERT_FILE"
+	envTLSKey          = "TIYN_TLS_KEY_FILE"
+	envMetricsListen   = "TIYN_METRICS_LISTEN"
+	envPprofListen     = "TIYN_PPROF_LISTEN"
 	defaultListen      = "127.0.0.1:8080"
 	defaultDatabaseURL = "sqlite:tiyn.db"
 	defaultShutdown    = server.DefaultShutdownTimeout
@@ -185,9 +197,56 @@ var settings = []setting{
 			c.ShutdownTimeout, err = parseDuration(v, time.Millisecond, MaxShutdownTimeout)
 			return err
 		}},
+	{Env: envTLSCert, Flag: "tls-cert-file", Metavar: "PATH", Group: groupServe,
+		Usage: "PEM certificate (chain) to serve HTTPS with, TLS 1.2 or later; with " + envTLSKey + ", both or neither. " +
+			"Without them Tiyn speaks plain HTTP: off loopback put a TLS proxy in front, or bearer tokens travel in clear text.",
+		apply: func(c *Config, v string) error { c.TLSCertFile = v; return nil }},
+	{Env: envTLSKey, Flag: "tls-key-file", Metavar: "PATH", Group: groupServe,
+		Usage: "PEM private key of " + envTLSCert + ".",
+		apply: func(c *Config, v string) error { c.TLSKeyFile = v; return nil }},
+	{Env: envMetricsListen, Flag: "metrics-listen", Metavar: "HOST:PORT", Group: groupServe,
+		Usage: "Address of a listener of its own serving GET /metrics with every metric, the ledger's business figures " +
+			"included (credited sums, Monetix counters, open exceptions). No authentication: bind it to loopback or a " +
+			"private interface only the monitoring system reaches. The main listener's /metrics has process, Go, HTTP and " +
+			"database-pool metrics only. Unset: not served.",
+		apply: func(c *Config, v string) error {
+			c.MetricsListen = v
+			if v == "" {
+				return nil
+			}
+			return validateListen(v)
+		}},
+	{Env: envPprofListen, Flag: "pprof-listen", Metavar: "HOST:PORT", Group: groupServe,
+		Usage: "Loopback address of a listener of its own serving /debug/pprof/* (profiling; /debug/pprof/cmdline is never " +
+			"served). Only 127.0.0.0/8, [::1] or localhost is accepted. Unset: not served.",
+		apply: func(c *Config, v string) error {
+			c.PprofListen = v
+			if v == "" {
+				return nil
+			}
+			if err := validateListen(v); err != nil {
+				return err
+			}
+			if !isLoopback(v) {
+				return fmt.Errorf("%q is not a loopback address: profiles expose internals, so pprof listens only on "+
+					"127.0.0.1, [::1] or localhost (e.g. 127.0.0.1:6060)", v)
+			}
+			return nil
+		}},
 	{Env: "TIYN_PPROF", Flag: "pprof", Metavar: "BOOL", Default: "false", Group: groupServe, Bool: true,
-		Usage: "Serve /debug/pprof/* (profiling; exposes internals, keep it off on a public address).",
-		apply: func(c *Config, v string) (err error) { c.Pprof, err = parseBool(v); return err }},
+		Usage: "Removed: pprof is no longer served on the main listener. true is refused (set " + envPprofListen +
+			" instead); false is accepted and does nothing.",
+		apply: func(_ *Config, v string) error {
+			on, err := parseBool(v)
+			if err != nil {
+				return err
+			}
+			if on {
+				return fmt.Errorf("is no longer supported: /debug/pprof is not served on the main listener any more; "+
+					"set %s to a loopback address (e.g. 127.0.0.1:6060) to serve it on a listener of its own", envPprofListen)
+			}
+			return nil
+		}},
 	{Env: "TIYN_DB_MAX_CONNS", Flag: "db-max-conns", Metavar: "N", Default: "0", Group: groupDB,
 		Usage: "Database connection pool size; 0 picks the store's default.",
 		apply: func(c *Config, v string) (err error) { c.DBMaxConns, err = parseInt(v, 0, MaxDBConns); return err }},
@@ -298,6 +357,9 @@ func (m *Main) LoadConfig(fs *flag.FlagSet, spec cmdSpec, args []string) (Config
 	}
 	if spec.Groups&groupServe != 0 {
 		errs = append(errs, c.resolveSecrets()...)
+		if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+			errs = append(errs, fmt.Errorf("%s and %s: set both (HTTPS) or neither (plain HTTP)", envTLSCert, envTLSKey))
+		}
 	}
 	c.secrets = nil
 	if len(errs) > 0 {

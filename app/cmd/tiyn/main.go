@@ -101,6 +101,9 @@ type Main struct {
 	// OnListening, when set, is called with the address `serve` bound to,
 	// before it serves (tests listen on 127.0.0.1:0).
 	OnListening func(addr string)
+	// OnAuxListening, when set, is called with the name ("metrics",
+	// "pprof") and address of each auxiliary listener, before OnListening.
+	OnAuxListening func(name, addr string)
 
 	name    string   // the command chosen by ParseFlags
 	args    []string // its arguments
