@@ -181,6 +181,16 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
+// SQLitePath returns the file path of an SQLite database URL ("sqlite:PATH",
+// "sqlite://PATH", "file:PATH"), and false for any other URL.
+func SQLitePath(raw string) (string, bool) {
+	dialect, path, err := parseURL(raw)
+	if err != nil || dialect != SQLite {
+		return "", false
+	}
+	return path, true
+}
+
 func parseURL(raw string) (dialect, dsn string, err error) {
 	switch {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
