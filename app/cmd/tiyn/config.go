@@ -153,7 +153,7 @@ const (
 // settings is every setting, in the order --help lists them.
 var settings = []setting{
 	{Env: envListen, Flag: "listen", Metavar: "HOST:PORT", Default: defaultListen, Group: groupServe,
-		Usage: "Address to serve HTTP on. Port 0 picks a free port. Without credentials configured, only a loopback address is allowed (demo setup).",
+		Usage: "Address to serve HTTP on (HTTPS with " + envTLSCert + " and " + envTLSKey + "). Port 0 picks a free port. Without credentials configured, only a loopback address is allowed (demo setup).",
 		apply: func(c *Config, v string) error { c.Listen = v; return validateListen(v) }},
 	{Env: envDatabaseURL, Flag: "database-url", Metavar: "URL", Default: defaultDatabaseURL, Group: groupDB, Pair: pairDatabase,
 		Usage: "Database: postgres://USER[:PASSWORD]@HOST/DB?… for PostgreSQL, or sqlite:PATH for an embedded SQLite file. " +
