@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/tiyn/tiyn/app"
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
+	"github.com/tiyn/tiyn/tests/pgtest"
 )
 
 // Quick end-to-end checks of the store under the app, SQLite only; the full
@@ -50,21 +50,11 @@ func TestSettleOnceSQLite(t *testing.T) {
 	}
 }
 
+// TestSettleOncePostgres runs on a fresh database of its own (tests/pgtest),
+// never on the database TIYN_TEST_POSTGRES_URL names: that one is shared.
 func TestSettleOncePostgres(t *testing.T) {
-	url := os.Getenv("TIYN_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("TIYN_TEST_POSTGRES_URL not set; tests/ covers PostgreSQL")
-	}
-	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, sqlstore.Options{URL: url, GroupCommit: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	settleRace(t, s)
+	t.Parallel()
+	settleRace(t, pgtest.Open(t, sqlstore.Options{GroupCommit: true}))
 }
 
 func settleRace(t *testing.T, s *sqlstore.Store) {
