@@ -37,9 +37,11 @@ test-prop: ## Long property run: the rapid state machine with RAPID_CHECKS check
 	set -o pipefail; TIYN_PROP_REPORT=1 TIYN_PROP_MIN_ACTIONS=$(PROP_MIN_ACTIONS) $(GO) test -count=1 -timeout 60m -run 'Property|Machine' -v ./tests/property/ -rapid.checks=$(RAPID_CHECKS) | grep -Ev '^=== (RUN|PAUSE|CONT)'
 
 .PHONY: lint
-lint: ## go vet, gofmt check and the layer check (domain/ports/app stay pure).
+lint: ## go vet, gofmt, go.mod/go.sum tidy, no build output tracked, and the layer check (domain/ports/app stay pure).
 	$(GO) vet $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run make tidy (and keep unrelated versions pinned)"; exit 1; }
+	@out=$$(git ls-files -ci --exclude-standard); if [ -n "$$out" ]; then echo "tracked files that .gitignore ignores (build output?): git rm --cached them:"; echo "$$out"; exit 1; fi
 	$(GO) test -count=1 ./tests/arch/
 
 .PHONY: fmt

@@ -18,7 +18,8 @@
 #   BENCH_CUSTOMERS      accounts the load spreads over (default 200; the
 #                        baseline uses as many)
 #   BENCH_BASELINE       1 (default) runs the pgbench baseline; 0 skips it
-#   BENCH_PPROF          1 serves /debug/pprof and saves a CPU profile of
+#   BENCH_PPROF          1 serves /debug/pprof (on a loopback listener of its
+#                        own, TIYN_PPROF_LISTEN) and saves a CPU profile of
 #                        each timed phase (<row>-<mode>-c<c>.cpu.prof in the
 #                        out dir; read it with go tool pprof bin/tiyn FILE)
 #                        and one of the simulator (<...>.sim.cpu.prof)
@@ -113,13 +114,16 @@ batch_metrics() {
 # start_server LOG DBURL ENV... : starts tiyn serve, sets $server_pid and $server_url.
 start_server() {
   local log=$1 db=$2; shift 2
-  local port; port=$(free_port)
+  local port pport=""; port=$(free_port)
+  # pprof has a loopback listener of its own (never the main one).
+  [[ $PPROF == 1 ]] && pport=$(free_port)
   env TIYN_LISTEN=127.0.0.1:$port TIYN_DATABASE_URL="$db" TIYN_API_TOKENS="bench:write:$token" \
-    TIYN_MONETIX_PROJECTS="$project=$secret" TIYN_LOG_LEVEL=warn TIYN_PPROF=$([[ $PPROF == 1 ]] && echo true || echo false) \
+    TIYN_MONETIX_PROJECTS="$project=$secret" TIYN_LOG_LEVEL=warn TIYN_PPROF_LISTEN=${pport:+127.0.0.1:$pport} \
     "$@" "$BIN" serve >"$log" 2>&1 &
   server_pid=$!
   servers+=("$server_pid")
   server_url=http://127.0.0.1:$port
+  pprof_url=${pport:+http://127.0.0.1:$pport}
   for ((i = 0; i < START_TIMEOUT_TENTHS; i++)); do
     curl -fsS "$server_url/readyz" >/dev/null 2>&1 && return 0
     kill -0 "$server_pid" 2>/dev/null || break
@@ -148,7 +152,7 @@ simulate() {
   if [[ $PPROF == 1 ]]; then
     # Profile the middle of the timed phase (accounts open in the first
     # second or so).
-    (sleep 2; curl -fsS -o "$out/$name.cpu.prof" "$server_url/debug/pprof/profile?seconds=$((DURATION > 4 ? DURATION - 3 : 1))" 2>/dev/null) &
+    (sleep 2; curl -fsS -o "$out/$name.cpu.prof" "$pprof_url/debug/pprof/profile?seconds=$((DURATION > 4 ? DURATION - 3 : 1))" 2>/dev/null) &
   fi
   [[ $PPROF == 1 ]] && args+=(--cpuprofile "$out/$name.sim.cpu.prof")
   local rc=0 simcpu

@@ -162,7 +162,7 @@ echo
 echo "  RSS          ${rss0} MiB at the first sample under load, ${rss1} MiB at the last: ${growth}% (bound ${RSS_MAX_PCT}%)"
 echo "  goroutines   ${g0} at the first sample under load, ${g1} at the last: $((g1 - g0)) (bound ${GOROUTINE_MAX})"
 if awk -v g="$growth" -v m="$RSS_MAX_PCT" 'BEGIN { exit !(g == "?" || g > m) }'; then
-  echo "  RSS GREW BEYOND THE BOUND: ${growth}% > ${RSS_MAX_PCT}% over $DURATION — look for a leak (pprof: TIYN_PPROF=1)"
+  echo "  RSS GREW BEYOND THE BOUND: ${growth}% > ${RSS_MAX_PCT}% over $DURATION — look for a leak (pprof: TIYN_PPROF_LISTEN=127.0.0.1:6060)"
   verdict=1
 fi
 if [ $((g1 - g0)) -gt "$GOROUTINE_MAX" ]; then

@@ -75,7 +75,7 @@ func TestParseProjectsErrors(t *testing.T) {
 		{"1234=" + secret + ";min=1.00", "give both min and max"},
 		{"1234=" + secret + ";min=1.001;max=5", "min: invalid amount"},
 		{"1234=" + secret + ";min=0;max=5", "must be greater than zero"},
-		{"1234=" + secret + ";min=10;max=5", "limits need 0 < min"},
+		{"1234=" + secret + ";min=10;max=5", "project 1234: min 10.00 KZT is above max 5.00 KZT"},
 		{"1234=" + secret + ";sign_answers=maybe", "sign_answers must be true or false"},
 		{"1234=" + secret + ";colour=blue", `unknown option "colour"`},
 		{"1234=" + secret + ";min", `option "min" needs a value`},
@@ -129,7 +129,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		}, false, "positive integer"},
 		{"bad project limits", func() monetix.Config {
 			return monetix.Config{Projects: []monetix.Project{{ID: "1", Secret: []byte("s"), Limits: &domain.AmountLimits{MinMinor: 5, MaxMinor: 1}}}}
-		}, false, "limits need"},
+		}, false, "project 1: min 0.05 KZT is above max 0.01 KZT"},
 		{"method without currency", func() monetix.Config {
 			c := good()
 			c.Methods = []monetix.Method{{Name: "x", Limits: monetix.Kassa24.Limits}}
@@ -141,14 +141,14 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			m.Name = "a:b"
 			c.Methods = []monetix.Method{m}
 			return c
-		}, false, "printable ASCII"},
+		}, false, "may hold only ASCII letters, digits and punctuation other than ':'"},
 		{"method limits", func() monetix.Config {
 			c := good()
 			m := monetix.Kassa24
 			m.Limits = domain.AmountLimits{}
 			c.Methods = []monetix.Method{m}
 			return c
-		}, false, "limits need"},
+		}, false, "method kassa24: limits need 0 < min (0.00 KZT) <= max (0.00 KZT)"},
 		{"duplicate method", func() monetix.Config {
 			c := good()
 			m := monetix.Kassa24

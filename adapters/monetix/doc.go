@@ -38,9 +38,12 @@
 // # Projects
 //
 // A merchant may have several Monetix projects; each has its own id and
-// secret key (TIYN_MONETIX_PROJECTS, see ParseProjects). Every request and
-// callback is looked up by its project_id and verified with that project's
-// key; the project id becomes domain.Channel.Project.
+// secret key (TIYN_MONETIX_PROJECTS, see ParseProjects: keys percent-encoded
+// in the line form; or a TOML file, see ParseProjectsTOML, with keys taken
+// verbatim). Every request and callback is looked up by its project_id and
+// verified with that project's key; the project id becomes
+// domain.Channel.Project. A project may have its own per-payment limits,
+// which narrow the method's and never widen them (Config.Validate).
 //
 // # Client helpers
 //

@@ -61,15 +61,70 @@ type Handler struct {
 	now      func() time.Time
 }
 
-// New checks cfg and builds a Handler. It refuses a nil ledger, no projects,
-// an invalid or duplicate project or method, and a negative body limit.
-// Project secrets are copied, so the caller may wipe its own copies.
+// Validate checks a configuration without building a handler: at least one
+// project, each valid and configured once; valid methods, each configured
+// once; and every project's own limits within every method's limits (a
+// project may narrow a method's limits, never widen them). New calls it;
+// the composition root calls it at start, so a bad configuration is refused
+// before anything is served. Project errors wrap ErrInvalidProjects and
+// show amounts in the method's currency, in major units.
+func (cfg Config) Validate() error {
+	if len(cfg.Projects) == 0 {
+		return fmt.Errorf("%w: no project configured", ErrInvalidProjects)
+	}
+	methods := cfg.methods()
+	for i, m := range methods {
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("monetix: %w", err)
+		}
+		for _, prev := range methods[:i] {
+			if strings.EqualFold(prev.Name, m.Name) {
+				return fmt.Errorf("monetix: payment method %s configured twice", m.Name)
+			}
+		}
+	}
+	seen := make(map[string]bool, len(cfg.Projects))
+	var errs []error
+	for _, p := range cfg.Projects {
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		if seen[p.ID] {
+			return fmt.Errorf("%w: project %s configured twice", ErrInvalidProjects, p.ID)
+		}
+		seen[p.ID] = true
+		for _, m := range methods {
+			if err := p.fitLimits(m); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if cfg.MaxBodyBytes < 0 {
+		return fmt.Errorf("monetix: negative MaxBodyBytes %d", cfg.MaxBodyBytes)
+	}
+	return nil
+}
+
+// methods is the registry served: Config.Methods, or {Kassa24}.
+func (cfg Config) methods() []Method {
+	if len(cfg.Methods) == 0 {
+		return []Method{Kassa24}
+	}
+	return cfg.Methods
+}
+
+// New checks cfg (Config.Validate) and builds a Handler. It also refuses a
+// nil ledger. Project secrets are copied, so the caller may wipe its own
+// copies.
 func New(ledger ports.Ledger, cfg Config) (*Handler, error) {
 	if ledger == nil {
 		return nil, errors.New("monetix.New: nil ledger")
 	}
-	if len(cfg.Projects) == 0 {
-		return nil, fmt.Errorf("%w: no project configured", ErrInvalidProjects)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("monetix.New: %w", err)
 	}
 	h := &Handler{
 		ledger:   ledger,
@@ -80,12 +135,6 @@ func New(ledger ports.Ledger, cfg Config) (*Handler, error) {
 		now:      cfg.Now,
 	}
 	for _, p := range cfg.Projects {
-		if err := p.Validate(); err != nil {
-			return nil, err
-		}
-		if _, dup := h.projects[p.ID]; dup {
-			return nil, fmt.Errorf("%w: project %s configured twice", ErrInvalidProjects, p.ID)
-		}
 		p.Secret = append([]byte(nil), p.Secret...)
 		if p.Limits != nil {
 			l := *p.Limits
@@ -93,25 +142,9 @@ func New(ledger ports.Ledger, cfg Config) (*Handler, error) {
 		}
 		h.projects[p.ID] = p
 	}
-	methods := cfg.Methods
-	if len(methods) == 0 {
-		methods = []Method{Kassa24}
-	}
-	for i, m := range methods {
-		if err := m.Validate(); err != nil {
-			return nil, fmt.Errorf("monetix.New: %w", err)
-		}
-		for _, prev := range methods[:i] {
-			if strings.EqualFold(prev.Name, m.Name) {
-				return nil, fmt.Errorf("monetix.New: payment method %s configured twice", m.Name)
-			}
-		}
-	}
+	methods := cfg.methods()
 	h.methods = append([]Method(nil), methods...)
-	switch {
-	case h.maxBody < 0:
-		return nil, fmt.Errorf("monetix.New: negative MaxBodyBytes %d", h.maxBody)
-	case h.maxBody == 0:
+	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
 	if h.log == nil {

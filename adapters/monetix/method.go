@@ -40,23 +40,25 @@ var Kassa24 = Method{
 	Description: "Deposit via Kassa24 terminal",
 }
 
-// Validate checks that m can be served: a non-empty name of printable ASCII
-// without ':' (it becomes part of the clearing account id), a registered
-// currency and valid limits.
+// Validate checks that m can be served: a non-empty name of ASCII letters,
+// digits and punctuation other than ':' (it becomes part of the clearing
+// account id; no space or control character), a registered currency and
+// valid limits.
 func (m Method) Validate() error {
 	if m.Name == "" || len(m.Name) > MaxMethodNameLen {
 		return fmt.Errorf("%w: method name must have 1..%d bytes", domain.ErrInvalidInput, MaxMethodNameLen)
 	}
 	for i := 0; i < len(m.Name); i++ {
 		if c := m.Name[i]; c <= ' ' || c >= 0x7f || c == ':' {
-			return fmt.Errorf("%w: method name %q must be printable ASCII without spaces or ':'", domain.ErrInvalidInput, m.Name)
+			return fmt.Errorf("%w: method name %q may hold only ASCII letters, digits and punctuation other than ':' (no space, no control or non-ASCII character)", domain.ErrInvalidInput, m.Name)
 		}
 	}
 	if m.Currency.IsZero() {
 		return fmt.Errorf("%w: method %s has no currency", domain.ErrInvalidInput, m.Name)
 	}
-	if err := m.Limits.Validate(); err != nil {
-		return fmt.Errorf("method %s: %w", m.Name, err)
+	if m.Limits.MinMinor <= 0 || m.Limits.MaxMinor < m.Limits.MinMinor {
+		return fmt.Errorf("%w: method %s: limits need 0 < min (%s %s) <= max (%s %s)", domain.ErrInvalidInput, m.Name,
+			domain.NewAmount(m.Limits.MinMinor, m.Currency), m.Currency, domain.NewAmount(m.Limits.MaxMinor, m.Currency), m.Currency)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,11 @@ import (
 // ExceptionsScrapeTimeout bounds the store query behind the open exceptions
 // gauge, so a slow database cannot hold a scrape (and a scrape slot) open.
 const ExceptionsScrapeTimeout = 2 * time.Second
+
+// ExceptionsCacheTTL is how long one count of the open exceptions answers
+// scrapes: a storm of scrapes reads the store at most once per TTL. An
+// operator's queue does not need a fresher figure.
+const ExceptionsCacheTTL = 5 * time.Second
 
 // durationBuckets cover a ledger request: a cached read is sub-millisecond,
 // a group-committed credit a few milliseconds, anything beyond a second is
@@ -121,24 +127,34 @@ func (c *dbStatsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.maxLifetimeClosed, prometheus.CounterValue, float64(s.MaxLifetimeClosed))
 }
 
-// exceptionsCollector exports the number of open exceptions, computed at
-// scrape time. When the count cannot be read the gauge is left out of that
-// scrape (a stale or zero value would lie) and the failure is counted.
+// exceptionsCollector exports the number of open exceptions. A count, or a
+// failure to count, answers every scrape for ExceptionsCacheTTL; scrapes
+// that arrive while a count runs wait for it instead of starting their own.
+// When the count cannot be read the gauge is left out (a stale or zero
+// value would lie) and the failure is counted, once per attempt.
 type exceptionsCollector struct {
 	count  func(ctx context.Context) (int, error)
 	logger *slog.Logger
 	open   *prometheus.Desc
 	errs   prometheus.Counter
+	now    func() time.Time
+
+	mu     sync.Mutex // held while counting
+	at     time.Time  // when the cached result was read (zero: none)
+	n      int
+	err    error
+	counts int // store reads made, for tests
 }
 
 func newExceptionsCollector(count func(ctx context.Context) (int, error), logger *slog.Logger) *exceptionsCollector {
 	return &exceptionsCollector{
 		count:  count,
 		logger: logger,
-		open:   prometheus.NewDesc("tiyn_exceptions_open", "Exceptions waiting for an operator's decision.", nil, nil),
+		now:    time.Now,
+		open:   prometheus.NewDesc("tiyn_exceptions_open", "Exceptions waiting for an operator's decision (read at most every 5s).", nil, nil),
 		errs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tiyn_exceptions_open_scrape_errors_total",
-			Help: "Scrapes in which the open exceptions could not be counted.",
+			Help: "Times the open exceptions could not be counted.",
 		}),
 	}
 }
@@ -148,14 +164,28 @@ func (c *exceptionsCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.errs.Describe(ch)
 }
 
-func (c *exceptionsCollector) Collect(ch chan<- prometheus.Metric) {
+// read returns the cached count, or counts anew once the cache is older
+// than ExceptionsCacheTTL.
+func (c *exceptionsCollector) read() (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && c.now().Sub(c.at) < ExceptionsCacheTTL {
+		return c.n, c.err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), ExceptionsScrapeTimeout)
 	defer cancel()
-	n, err := c.count(ctx)
-	if err != nil {
+	c.n, c.err = c.count(ctx)
+	c.at = c.now()
+	c.counts++
+	if c.err != nil {
 		c.errs.Inc()
-		c.logger.Warn("count open exceptions", slog.String("error", err.Error()))
-	} else {
+		c.logger.Warn("count open exceptions", slog.String("error", c.err.Error()))
+	}
+	return c.n, c.err
+}
+
+func (c *exceptionsCollector) Collect(ch chan<- prometheus.Metric) {
+	if n, err := c.read(); err == nil {
 		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(n))
 	}
 	ch <- c.errs

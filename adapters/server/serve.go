@@ -94,7 +94,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, t Timeouts) er
 	return s.Serve(ctx, ln, t)
 }
 
-// Serve serves on ln until ctx is cancelled (the caller turns SIGTERM and
+// Serve serves on ln (HTTPS when Options.TLS is set) until ctx is cancelled (the caller turns SIGTERM and
 // SIGINT into that), then shuts down gracefully: /readyz starts answering
 // 503, the listener closes (new connections are refused), idle connections
 // close, and requests in flight run to completion, for at most t.Shutdown.
@@ -115,10 +115,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, t Timeouts) error {
 		// ctx must not cancel requests in flight, only stop taking new ones.
 	}
 	s.setAddr(ln.Addr().String())
-	s.logger.Info("listening", slog.String("addr", ln.Addr().String()))
+	s.logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", s.tls != nil))
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	if s.tls != nil {
+		srv.TLSConfig = s.tls
+		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
 
 	select {
 	case err := <-serveErr:

@@ -1,9 +1,16 @@
 // Package server is Tiyn's serving layer: everything an operator expects of
 // a well-run HTTP service, independent of the routes mounted on it. It
-// gives a ServeMux with /healthz, /readyz, /metrics (and /debug/pprof when
-// asked), wraps it with request ids, panic recovery, one structured log line
-// and Prometheus metrics per request, and runs it with timeouts and a
+// gives a ServeMux with /healthz, /readyz and /metrics, wraps it with
+// request ids, panic recovery, one structured log line and Prometheus
+// metrics per request, and runs it with timeouts, optional TLS and a
 // graceful shutdown.
+//
+// What the public listener gives away without credentials is kept small:
+// /readyz answers a reason code, never a store error; /metrics there holds
+// only the process, Go runtime, HTTP and connection-pool metrics. The
+// ledger's business figures (Options.Private) are served by MetricsHandler
+// and profiling by PprofHandler, each meant for a listener of its own
+// (ServeAux), never the public one.
 //
 // The package knows nothing of the ledger: the REST and Monetix adapters
 // register their routes on Mux(), and the composition root passes in what
@@ -12,17 +19,20 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tiyn/tiyn/ports"
 )
 
 // ReadyTimeout bounds one readiness check: a load balancer probing /readyz
@@ -39,20 +49,29 @@ type Pinger interface {
 type Options struct {
 	// Logger receives the access log and server errors (slog.Default when nil).
 	Logger *slog.Logger
-	// Registry receives the HTTP, Go, process and database metrics and is
-	// served on /metrics (a new registry when nil; see Server.Registry).
+	// Registry receives the HTTP, Go, process and database-pool metrics and
+	// is served on the handler's /metrics, which needs no credentials: put
+	// nothing on it that an outsider should not read (no money, no queue).
+	// A new registry when nil; see Server.Registry.
 	Registry *prometheus.Registry
+	// Private receives the ledger's business figures: the open exceptions
+	// gauge here, and whatever the composition root adds (credited sums,
+	// Monetix counters). It is served only by MetricsHandler, with Registry,
+	// on a listener of its own. A new registry when nil; see Server.Private.
+	Private *prometheus.Registry
 	// Ready is pinged by /readyz (always ready when nil).
 	Ready Pinger
 	// DBStats, when set, exports the connection pool as gauges at scrape
 	// time (sql.DB.Stats, or the store's own DBStats).
 	DBStats func() sql.DBStats
-	// Pprof serves /debug/pprof/*: useful, but it exposes internals and
-	// costs CPU when used, so it is off unless the operator turns it on.
-	Pprof bool
-	// ExceptionsOpen, when set, is called at scrape time for the
-	// tiyn_exceptions_open gauge: the operator's work queue.
+	// ExceptionsOpen, when set, is called for the tiyn_exceptions_open gauge
+	// (the operator's work queue, on Private): at most once per
+	// ExceptionsCacheTTL whatever the scrape rate, so it should be one
+	// bounded read.
 	ExceptionsOpen func(ctx context.Context) (int, error)
+	// TLS, when set, makes Serve speak HTTPS with it (Certificates set;
+	// MinVersion is raised to TLS 1.2 at least).
+	TLS *tls.Config
 	// PrepareContext, when set, derives each request's context before
 	// routing. A context value set deeper in the chain is invisible to the
 	// access log (handlers derive contexts of their own), so a handler that
@@ -73,6 +92,8 @@ type Server struct {
 	handler  http.Handler
 	logger   *slog.Logger
 	registry *prometheus.Registry
+	private  *prometheus.Registry
+	tls      *tls.Config
 	ready    Pinger
 	actor    func(ctx context.Context) string
 	prepare  func(ctx context.Context) context.Context
@@ -93,6 +114,7 @@ func New(opts Options) *Server {
 		mux:       http.NewServeMux(),
 		logger:    opts.Logger,
 		registry:  opts.Registry,
+		private:   opts.Private,
 		ready:     opts.Ready,
 		actor:     opts.Actor,
 		prepare:   opts.PrepareContext,
@@ -104,6 +126,15 @@ func New(opts Options) *Server {
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
 	}
+	if s.private == nil {
+		s.private = prometheus.NewRegistry()
+	}
+	if opts.TLS != nil {
+		s.tls = opts.TLS.Clone()
+		if s.tls.MinVersion < tls.VersionTLS12 {
+			s.tls.MinVersion = tls.VersionTLS12
+		}
+	}
 	s.metrics = newHTTPMetrics()
 	mustRegister(s.registry, s.metrics.requests, s.metrics.duration)
 	registerRuntimeCollectors(s.registry)
@@ -111,33 +142,41 @@ func New(opts Options) *Server {
 		mustRegister(s.registry, newDBStatsCollector(opts.DBStats))
 	}
 	if opts.ExceptionsOpen != nil {
-		mustRegister(s.registry, newExceptionsCollector(opts.ExceptionsOpen, s.logger))
+		mustRegister(s.private, newExceptionsCollector(opts.ExceptionsOpen, s.logger))
 	}
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
-		Registry:            s.registry, // counts its own scrape errors
-		ErrorLog:            slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: MaxMetricsScrapesInFlight,
-		Timeout:             MetricsScrapeTimeout,
-	}))
-	if opts.Pprof {
-		s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		s.mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
-		s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	}
+	s.mux.Handle("GET /metrics", s.metricsHandler(s.registry))
 	s.handler = s.withRequestID(s.withAccessLog(s.withRecover(s.mux)))
 	return s
 }
 
+// metricsHandler serves what g gathers, counting its own scrape errors on
+// the public registry.
+func (s *Server) metricsHandler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		Registry:            s.registry,
+		ErrorLog:            slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: MaxMetricsScrapesInFlight,
+		Timeout:             MetricsScrapeTimeout,
+	})
+}
+
+// MetricsHandler serves GET /metrics with every metric: the public registry
+// and the private one (the ledger's business figures). It has no
+// authentication of its own: serve it only on a listener of its own
+// (ServeAux) that only the monitoring system can reach — loopback, or a
+// private interface — never on the public listener. Other paths are 404.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler(prometheus.Gatherers{s.registry, s.private}))
+	return s.withRecover(mux)
+}
+
 // MaxMetricsScrapesInFlight bounds concurrent /metrics scrapes, so a
-// misconfigured scraper cannot pile up expensive collections (the open
-// exceptions gauge reads the store).
+// misconfigured scraper cannot pile up collections.
 const MaxMetricsScrapesInFlight = 4
 
 // MetricsScrapeTimeout bounds one /metrics scrape.
@@ -151,16 +190,41 @@ func (s *Server) Mux() *http.ServeMux { return s.mux }
 // log and metrics: what to serve, or to mount in a server of your own.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Registry is the Prometheus registry /metrics serves (the one passed in
-// Options, or the one New made), so other adapters can register on it.
+// Registry is the Prometheus registry the public /metrics serves (the one
+// passed in Options, or the one New made), so other adapters can register
+// operational metrics on it.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Private is the registry of business figures, served only by
+// MetricsHandler.
+func (s *Server) Private() *prometheus.Registry { return s.private }
 
 // Logger is the logger the server writes to.
 func (s *Server) Logger() *slog.Logger { return s.logger }
 
 type statusBody struct {
 	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Reasons /readyz answers with 503. They are all it says: the store's own
+// error (its host, its driver's words) goes to the log, not to whoever asks.
+const (
+	ReadyShuttingDown     = "shutting_down"
+	ReadyNotMigrated      = "not_migrated"
+	ReadyStoreTimeout     = "store_timeout"
+	ReadyStoreUnreachable = "store_unreachable"
+)
+
+// readyReason names why a ping failed.
+func readyReason(err error) string {
+	switch {
+	case errors.Is(err, ports.ErrNotMigrated):
+		return ReadyNotMigrated
+	case errors.Is(err, context.DeadlineExceeded):
+		return ReadyStoreTimeout
+	}
+	return ReadyStoreUnreachable
 }
 
 // healthz says the process is up and serving: no dependency is checked, so
@@ -171,19 +235,21 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz says whether this instance should get traffic: the store answers a
-// ping within ReadyTimeout and the server is not shutting down.
+// ping within ReadyTimeout and the server is not shutting down. A 503
+// carries a reason code only; the error itself is logged.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, statusBody{Status: "unavailable", Error: "shutting down"})
+		writeJSON(w, http.StatusServiceUnavailable, statusBody{Status: "unavailable", Reason: ReadyShuttingDown})
 		return
 	}
 	if s.ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
 		defer cancel()
 		if err := s.ready.Ping(ctx); err != nil {
-			s.logger.LogAttrs(r.Context(), slog.LevelWarn, "not ready", slog.String("error", err.Error()),
-				slog.String("request_id", RequestID(r.Context())))
-			writeJSON(w, http.StatusServiceUnavailable, statusBody{Status: "unavailable", Error: err.Error()})
+			reason := readyReason(err)
+			s.logger.LogAttrs(r.Context(), slog.LevelWarn, "not ready", slog.String("reason", reason),
+				slog.String("error", err.Error()), slog.String("request_id", RequestID(r.Context())))
+			writeJSON(w, http.StatusServiceUnavailable, statusBody{Status: "unavailable", Reason: reason})
 			return
 		}
 	}

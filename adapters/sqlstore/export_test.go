@@ -27,3 +27,7 @@ func BatchStatements(n int) map[string]struct {
 	add("flush", flushSQL)
 	return out
 }
+
+// CountExceptionsSQL is the text behind Store.CountExceptions, for the plan
+// test.
+const CountExceptionsSQL = countExceptionsSQL

@@ -402,6 +402,24 @@ func (r reader) ListExceptions(ctx context.Context, q ports.ExceptionQuery) ([]d
 	return collect(rows, scanException)
 }
 
+// countExceptionsSQL counts at most ? exceptions in one state: an index-only
+// read of exceptions_state_idx (state, id), bounded by the LIMIT whatever
+// the queue holds.
+const countExceptionsSQL = `SELECT COUNT(*) FROM (SELECT 1 FROM exceptions WHERE state = ? LIMIT ?) x`
+
+// CountExceptions returns how many exceptions are in state, counting at
+// most limit of them (a count of limit means "limit or more"). It is one
+// bounded, indexed read: what the open exceptions gauge costs per scrape.
+// It is not a port: only the composition root's metrics need it.
+func (r reader) CountExceptions(ctx context.Context, state domain.ExceptionStatus, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("count exceptions: limit %d must be positive", limit)
+	}
+	var n int
+	err := r.db.QueryRowContext(ctx, countExceptionsSQL, state.String(), limit).Scan(&n)
+	return n, classify(err)
+}
+
 func (r reader) ListInbox(ctx context.Context, q ports.InboxQuery) ([]ports.InboxRecord, error) {
 	var w where
 	if q.PaymentID != "" {

@@ -24,7 +24,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -124,8 +123,17 @@ var (
 )
 
 // Open connects to the database named by opts.URL. It does not migrate:
-// call Migrate (tiyn serve does, at start).
+// call Migrate (tiyn serve does, at start). Its errors never hold a
+// credential of the URL (RedactError), whatever the driver put in them.
 func Open(ctx context.Context, opts Options) (*Store, error) {
+	s, err := open(ctx, opts)
+	if err != nil {
+		return nil, RedactError(err, opts.URL)
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, opts Options) (*Store, error) {
 	dialect, dsn, err := parseURL(opts.URL)
 	if err != nil {
 		return nil, err
@@ -173,6 +181,16 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
+// SQLitePath returns the file path of an SQLite database URL ("sqlite:PATH",
+// "sqlite://PATH", "file:PATH"), and false for any other URL.
+func SQLitePath(raw string) (string, bool) {
+	dialect, path, err := parseURL(raw)
+	if err != nil || dialect != SQLite {
+		return "", false
+	}
+	return path, true
+}
+
 func parseURL(raw string) (dialect, dsn string, err error) {
 	switch {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
@@ -184,31 +202,26 @@ func parseURL(raw string) (dialect, dsn string, err error) {
 	case strings.HasPrefix(raw, "file:"):
 		return SQLite, strings.TrimPrefix(raw, "file:"), nil
 	}
-	return "", "", fmt.Errorf("database URL must start with postgres:// or sqlite: (got %q)", redactURL(raw))
-}
-
-// redactURL hides a password in a URL so it can go into an error or a log.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		if len(raw) > 64 {
-			return raw[:64] + "…"
-		}
-		return raw
+	red := RedactURL(raw)
+	if r := []rune(red); len(r) > 64 {
+		red = string(r[:64]) + "…"
 	}
-	return u.Redacted()
+	return "", "", fmt.Errorf("database URL must start with postgres:// or sqlite: (got %q)", red)
 }
 
 func (s *Store) openPostgres(dsn string, opts Options) error {
 	var sqldb *sql.DB
 	switch cmpOr(opts.PGDriver, DriverPG) {
 	case DriverPG:
-		sqldb = sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn),
-			pgdriver.WithTimeout(10*time.Second), pgdriver.WithReadTimeout(30*time.Second), pgdriver.WithWriteTimeout(10*time.Second)))
+		conn, err := newPGConnector(dsn)
+		if err != nil {
+			return err
+		}
+		sqldb = sql.OpenDB(conn)
 	case DriverPGX:
 		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
-			return fmt.Errorf("postgres URL %s: %w", redactURL(dsn), err)
+			return fmt.Errorf("postgres URL %s: %w", RedactURL(dsn), err)
 		}
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 		sqldb = stdlib.OpenDB(*cfg)
@@ -223,6 +236,20 @@ func (s *Store) openPostgres(dsn string, opts Options) error {
 	s.read = s.write
 	s.txOpts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 	return nil
+}
+
+// newPGConnector builds bun's pgdriver connector. pgdriver.WithDSN panics on
+// a URL it cannot read (an unknown sslmode, an unreadable sslrootcert, a URL
+// that does not parse — whose error quotes the URL, password and all); the
+// panic becomes an error here, which Open scrubs like any other.
+func newPGConnector(dsn string) (conn *pgdriver.Connector, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			conn, err = nil, fmt.Errorf("postgres URL %s: %v", RedactURL(dsn), r)
+		}
+	}()
+	return pgdriver.NewConnector(pgdriver.WithDSN(dsn),
+		pgdriver.WithTimeout(10*time.Second), pgdriver.WithReadTimeout(30*time.Second), pgdriver.WithWriteTimeout(10*time.Second)), nil
 }
 
 // sqlitePragmas are the settings of every SQLite connection, written in

@@ -50,9 +50,8 @@ func TestSettleOnceSQLite(t *testing.T) {
 	}
 }
 
-// TestSettleOncePostgres runs the race on a fresh PostgreSQL database from
-// tests/pgtest (never on the database TIYN_TEST_POSTGRES_URL names itself:
-// tests do not write into a shared database).
+// TestSettleOncePostgres runs on a fresh database of its own (tests/pgtest),
+// never on the database TIYN_TEST_POSTGRES_URL names: that one is shared.
 func TestSettleOncePostgres(t *testing.T) {
 	t.Parallel()
 	settleRace(t, pgtest.Open(t, sqlstore.Options{GroupCommit: true}))

@@ -63,6 +63,12 @@ type Config struct {
 	// callbacks are signed for; Tiyn must have the same pair configured.
 	ProjectID int64
 	Secret    []byte
+	// AmountMinMinor and AmountMaxMinor bound the amounts of the payments,
+	// in tiyn: set them to the project's own limits when it has some, or
+	// Tiyn answers code 500 to every check_deposit outside them. Zero takes
+	// the kassa24 limits (MinAmountMinor, MaxAmountMinor); they must lie
+	// within those.
+	AmountMinMinor, AmountMaxMinor int64
 	// Customers is how many accounts are opened through REST. Customer ids
 	// carry a random per-run prefix, so runs never collide.
 	Customers int
@@ -134,6 +140,12 @@ func (c Config) withDefaults() Config {
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
+	if c.AmountMinMinor == 0 {
+		c.AmountMinMinor = MinAmountMinor
+	}
+	if c.AmountMaxMinor == 0 {
+		c.AmountMaxMinor = MaxAmountMinor
+	}
 	return c
 }
 
@@ -172,6 +184,9 @@ func (c Config) validate() error {
 		return bad("retry-for must be between 0 and %s, got %s", MaxRetryFor, c.RetryFor)
 	case c.RequestTimeout < 0 || c.RequestTimeout > MaxRetryFor:
 		return bad("request timeout must be between 0 and %s, got %s", MaxRetryFor, c.RequestTimeout)
+	case c.AmountMinMinor < MinAmountMinor || c.AmountMaxMinor > MaxAmountMinor || c.AmountMinMinor > c.AmountMaxMinor:
+		return bad("amounts must lie within %s–%s KZT with min <= max, got %s–%s KZT", kzt(MinAmountMinor), kzt(MaxAmountMinor),
+			kzt(c.AmountMinMinor), kzt(c.AmountMaxMinor))
 	}
 	shares := []struct {
 		name string
@@ -217,4 +232,13 @@ func checkLoopbackURL(raw string) error {
 		return fmt.Errorf("base URL %q: host must be a loopback address (127.0.0.1, ::1 or localhost)", raw)
 	}
 	return nil
+}
+
+// kzt formats tiyn as KZT major units for messages ("1.00").
+func kzt(minor int64) string {
+	sign := ""
+	if minor < 0 {
+		sign, minor = "-", -minor
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, minor/100, minor%100)
 }

@@ -37,6 +37,8 @@ import (
 var ErrSetup = errors.New("platformsim: setup failed")
 
 // Amounts of payments, in tiyn: the kassa24 limits, 1.00 to 500,000.00 KZT.
+// A project's own limits (Config.AmountMinMinor, AmountMaxMinor) narrow
+// them.
 const (
 	MinAmountMinor = 100
 	MaxAmountMinor = 50_000_000
@@ -64,6 +66,8 @@ type sim struct {
 
 	requestsURL, callbacksURL, accountsURL *url.URL
 	jsonHdr, restHdr                       http.Header
+
+	logMinAmount, logMaxAmount float64 // of the amounts drawn
 
 	prefix string // customer id prefix, unique per run
 	runTag string
@@ -158,7 +162,8 @@ func newSim(cfg Config) (*sim, error) {
 		}
 		return u, nil
 	}
-	s := &sim{cfg: cfg, http: newHTTPClient(cfg.Concurrency, cfg.RequestTimeout)}
+	s := &sim{cfg: cfg, http: newHTTPClient(cfg.Concurrency, cfg.RequestTimeout),
+		logMinAmount: math.Log(float64(cfg.AmountMinMinor)), logMaxAmount: math.Log(float64(cfg.AmountMaxMinor))}
 	var err error
 	if s.requestsURL, err = parse(requestsPath); err != nil {
 		return nil, err
@@ -211,21 +216,17 @@ type plan struct {
 	unknownVerify bool // an extra verify for an unknown customer
 }
 
-var (
-	logMinAmount = math.Log(MinAmountMinor)
-	logMaxAmount = math.Log(MaxAmountMinor)
-)
-
 // makePlan draws the plan of payment i from a generator reseeded with
 // (Seed, i), so plans do not depend on which worker runs them.
 func (s *sim) makePlan(pcg *mrand.PCG, rng *mrand.Rand, i int64) plan {
 	pcg.Seed(uint64(s.cfg.Seed), uint64(i))
 	c := &s.cfg
 	p := plan{index: i, customer: rng.IntN(len(s.customers))}
-	// Log-uniform: as many payments between 1 and 10 KZT as between 10,000
-	// and 100,000 KZT, so most are small and a few are large.
-	a := math.Round(math.Exp(logMinAmount + rng.Float64()*(logMaxAmount-logMinAmount)))
-	p.amount = min(max(int64(a), MinAmountMinor), MaxAmountMinor)
+	// Log-uniform within the project's limits: with kassa24's, as many
+	// payments between 1 and 10 KZT as between 10,000 and 100,000 KZT, so
+	// most are small and a few are large.
+	a := math.Round(math.Exp(s.logMinAmount + rng.Float64()*(s.logMaxAmount-s.logMinAmount)))
+	p.amount = min(max(int64(a), c.AmountMinMinor), c.AmountMaxMinor)
 	switch u := rng.Float64(); {
 	case u < c.DeclineShare:
 		p.decline = true

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/user"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tiyn/tiyn/adapters/sqlstore"
 	"github.com/tiyn/tiyn/adapters/system"
 	"github.com/tiyn/tiyn/app"
 	"github.com/tiyn/tiyn/domain"
@@ -75,10 +77,25 @@ func runAccount(ctx context.Context, m *Main, args []string) error {
 // errNotMigrated tells an operator what to do about an old schema.
 var errNotMigrated = errors.New("the database schema is not up to date: run tiyn migrate")
 
+// errNoDatabase: an operator command was pointed at an SQLite file that
+// does not exist (a typo in the path, the wrong working directory).
+var errNoDatabase = errors.New("no such database")
+
 // cliLedger opens the store for an operator command and builds the use
 // cases on it. The schema must be current: an operator command does not
-// migrate behind anyone's back.
+// migrate behind anyone's back, and it never creates a database: opening
+// SQLite creates a missing file, so a missing file is refused first (the
+// operator mistyped the path, or is in the wrong directory).
 func (m *Main) cliLedger(ctx context.Context, cfg Config) (*app.Service, error) {
+	if path, ok := sqlstore.SQLitePath(cfg.DatabaseURL); ok {
+		if _, err := os.Stat(path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%w: the SQLite file %s does not exist (%s=%s); check the path, or create the "+
+					"database with tiyn migrate", errNoDatabase, path, cfg.DatabaseURLFrom, cfg.DatabaseURL)
+			}
+			return nil, fmt.Errorf("database %s: %w", cfg.DatabaseURL, err)
+		}
+	}
 	store, err := m.openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -87,7 +104,7 @@ func (m *Main) cliLedger(ctx context.Context, cfg Config) (*app.Service, error) 
 		if errors.Is(err, ports.ErrNotMigrated) {
 			return nil, fmt.Errorf("%w (%w)", errNotMigrated, err)
 		}
-		return nil, fmt.Errorf("database %s: %w", redactedURL(cfg.DatabaseURL), err)
+		return nil, sqlstore.RedactError(fmt.Errorf("database %s: %w", sqlstore.RedactURL(cfg.DatabaseURL), err), cfg.DatabaseURL)
 	}
 	return app.NewService(store, system.Clock{}, &system.IDs{}), nil
 }

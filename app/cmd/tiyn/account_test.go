@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -100,12 +103,36 @@ func TestAccountOpenAndShow(t *testing.T) {
 
 func TestOperatorCommandsNeedMigratedDatabase(t *testing.T) {
 	t.Parallel()
-	env := sqliteEnv(t) // never migrated
+	env := sqliteEnv(t) // the file exists, empty: never migrated
+	path := strings.TrimPrefix(env["TIYN_DATABASE_URL"], "sqlite:")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{{"account", "show", "1"}, {"account", "open", "1"}, {"statement", "1"}} {
 		m, _, _ := testMain(env)
 		code, err := run(t, m, args...)
 		if code != exitError || !errors.Is(err, errNotMigrated) || !errors.Is(err, ports.ErrNotMigrated) {
 			t.Errorf("%q: exit %d err %v, want the migrate hint", args, code, err)
+		}
+	}
+}
+
+// TestOperatorCommandsNeverCreateADatabase: pointed at an SQLite file that
+// does not exist (a typo, the wrong directory), a read command — or
+// account open — says so and leaves no file behind.
+func TestOperatorCommandsNeverCreateADatabase(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i, args := range [][]string{{"account", "show", "1"}, {"statement", "1"}, {"statement", "acc_1", "--csv"}, {"account", "open", "1"}} {
+		path := filepath.Join(dir, fmt.Sprintf("typo-%d.db", i))
+		m, _, stderr := testMain(map[string]string{"TIYN_DATABASE_URL": "sqlite:" + path})
+		code, err := run(t, m, args...)
+		if code != exitError || !errors.Is(err, errNoDatabase) || !strings.Contains(stderr.String(), path+" does not exist") {
+			t.Errorf("%q: exit %d err %v", args, code, err)
+		}
+		entries, _ := os.ReadDir(dir)
+		if len(entries) != 0 {
+			t.Fatalf("%q created %v", args, entries)
 		}
 	}
 }

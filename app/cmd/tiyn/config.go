@@ -74,7 +74,15 @@ type Config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	ShutdownTimeout time.Duration
-	Pprof           bool
+	// MetricsListen serves every metric, the business figures included
+	// (empty: not served); PprofListen serves /debug/pprof on loopback
+	// (empty: not served).
+	MetricsListen string
+	PprofListen   string
+	// TLSCertFile and TLSKeyFile make the main listener speak HTTPS (both
+	// or neither).
+	TLSCertFile string
+	TLSKeyFile  string
 	// FourEyes makes operator credits proposals another operator approves.
 	FourEyes            bool
 	DBMaxConns          int
@@ -93,15 +101,20 @@ type Config struct {
 	// …From says which setting they came from, for the start-up log.
 	APITokensFrom       string
 	MonetixProjectsFrom string
+	// DatabaseURLFrom names the setting of DatabaseURL (which may hold a
+	// password: log it through sqlstore.RedactURL only).
+	DatabaseURLFrom string
 
 	secrets map[string]sourced // raw secret inputs by env name, parsed last
 }
 
 // sourced is a raw value and the name of where it came from ("TIYN_X" or
-// "--x"), which every error message starts with.
+// "--x"), which every error message starts with. set is false for a
+// default.
 type sourced struct {
 	value string
 	from  string
+	set   bool
 }
 
 // StoreOptions turns the database settings into sqlstore's.
@@ -121,14 +134,20 @@ func (c Config) StoreOptions() sqlstore.Options {
 const (
 	envListen          = "TIYN_LISTEN"
 	envDatabaseURL     = "TIYN_DATABASE_URL"
+	envDatabaseURLFile = "TIYN_DATABASE_URL_FILE"
 	envProjects        = "TIYN_MONETIX_PROJECTS"
 	envProjectsFile    = "TIYN_MONETIX_PROJECTS_FILE"
 	envTokens          = "TIYN_API_TOKENS"
 	envTokensFile      = "TIYN_API_TOKENS_FILE"
 	envFourEyes        = "TIYN_FOUR_EYES"
+	envTLSCert         = "TIYN_TLS_CERT_FILE"
+	envTLSKey          = "TIYN_TLS_KEY_FILE"
+	envMetricsListen   = "TIYN_METRICS_LISTEN"
+	envPprofListen     = "TIYN_PPROF_LISTEN"
 	defaultListen      = "127.0.0.1:8080"
 	defaultDatabaseURL = "sqlite:tiyn.db"
 	defaultShutdown    = server.DefaultShutdownTimeout
+	pairDatabase       = "database"
 	pairProjects       = "projects"
 	pairTokens         = "tokens"
 	secretFlagNote     = " Prefer the _FILE form or the environment: a flag's value shows in the process list."
@@ -137,15 +156,23 @@ const (
 // settings is every setting, in the order --help lists them.
 var settings = []setting{
 	{Env: envListen, Flag: "listen", Metavar: "HOST:PORT", Default: defaultListen, Group: groupServe,
-		Usage: "Address to serve HTTP on. Port 0 picks a free port. Without credentials configured, only a loopback address is allowed (demo setup).",
+		Usage: "Address to serve HTTP on (HTTPS with " + envTLSCert + " and " + envTLSKey + "). Port 0 picks a free port. Without credentials configured, only a loopback address is allowed (demo setup).",
 		apply: func(c *Config, v string) error { c.Listen = v; return validateListen(v) }},
-	{Env: envDatabaseURL, Flag: "database-url", Metavar: "URL", Default: defaultDatabaseURL, Group: groupDB,
-		Usage: "Database: postgres://USER[:PASSWORD]@HOST/DB?… for PostgreSQL, or sqlite:PATH for an embedded SQLite file.",
-		apply: func(c *Config, v string) error { c.DatabaseURL = v; return validateDatabaseURL(v) }},
+	{Env: envDatabaseURL, Flag: "database-url", Metavar: "URL", Default: defaultDatabaseURL, Group: groupDB, Pair: pairDatabase,
+		Usage: "Database: postgres://USER[:PASSWORD]@HOST/DB?… for PostgreSQL, or sqlite:PATH for an embedded SQLite file. " +
+			"Logs and errors show it with the password and every query parameter whose name contains pass, secret, token or key " +
+			"as xxxxx." + secretFlagNote},
+	{Env: envDatabaseURLFile, Flag: "database-url-file", Metavar: "PATH", Group: groupDB, Pair: pairDatabase,
+		Usage: "File holding the database URL (surrounding whitespace ignored), instead of " + envDatabaseURL + "."},
 	{Env: envProjects, Flag: "monetix-projects", Metavar: "ID=SECRET,…", Group: groupServe, Pair: pairProjects,
-		Usage: "Monetix projects and their secret keys: ID=SECRET[;option…][,ID=SECRET…]." + secretFlagNote},
+		Usage: "Monetix projects and their secret keys: ID=SECRET[;min=1.00;max=200000.00;sign_answers=true][,ID=SECRET…]. " +
+			"min and max are KZT and may only narrow the kassa24 limits 1.00–500000.00 KZT. SECRET is percent-decoded: " +
+			"write ',' as %2C, ';' as %3B, '%' as %25, a space at either end as %20 (any byte as %XX); a '%' not followed " +
+			"by two hex digits is refused." + secretFlagNote},
 	{Env: envProjectsFile, Flag: "monetix-projects-file", Metavar: "PATH", Group: groupServe, Pair: pairProjects,
-		Usage: "File with the Monetix projects, one ID=SECRET per line (# comments allowed)."},
+		Usage: "File with the Monetix projects. TOML when the name ends in .toml or the first line that is not blank or a # comment " +
+			"starts with '[': [[project]] tables with id, secret, min, max, sign_answers, the secret taken verbatim. " +
+			"Otherwise the form of " + envProjects + ", one entry per line (# comments allowed)."},
 	{Env: envTokens, Flag: "api-tokens", Metavar: "NAME:ROLE:TOKEN,…", Group: groupServe, Pair: pairTokens,
 		Usage: "REST API bearer tokens. ROLE read (GET only), write (the back office: + open accounts, debits) or " +
 			"operator (+ resolve exceptions, block/unblock/close accounts, reconcile, close days)." + secretFlagNote},
@@ -178,9 +205,56 @@ var settings = []setting{
 			c.ShutdownTimeout, err = parseDuration(v, time.Millisecond, MaxShutdownTimeout)
 			return err
 		}},
+	{Env: envTLSCert, Flag: "tls-cert-file", Metavar: "PATH", Group: groupServe,
+		Usage: "PEM certificate (chain) to serve HTTPS with, TLS 1.2 or later; with " + envTLSKey + ", both or neither. " +
+			"Without them Tiyn speaks plain HTTP: off loopback put a TLS proxy in front, or bearer tokens travel in clear text.",
+		apply: func(c *Config, v string) error { c.TLSCertFile = v; return nil }},
+	{Env: envTLSKey, Flag: "tls-key-file", Metavar: "PATH", Group: groupServe,
+		Usage: "PEM private key of " + envTLSCert + ".",
+		apply: func(c *Config, v string) error { c.TLSKeyFile = v; return nil }},
+	{Env: envMetricsListen, Flag: "metrics-listen", Metavar: "HOST:PORT", Group: groupServe,
+		Usage: "Address of a listener of its own serving GET /metrics with every metric, the ledger's business figures " +
+			"included (credited sums, Monetix counters, open exceptions). No authentication: bind it to loopback or a " +
+			"private interface only the monitoring system reaches. The main listener's /metrics has process, Go, HTTP and " +
+			"database-pool metrics only. Unset: not served.",
+		apply: func(c *Config, v string) error {
+			c.MetricsListen = v
+			if v == "" {
+				return nil
+			}
+			return validateListen(v)
+		}},
+	{Env: envPprofListen, Flag: "pprof-listen", Metavar: "HOST:PORT", Group: groupServe,
+		Usage: "Loopback address of a listener of its own serving /debug/pprof/* (profiling; /debug/pprof/cmdline is never " +
+			"served). Only 127.0.0.0/8, [::1] or localhost is accepted. Unset: not served.",
+		apply: func(c *Config, v string) error {
+			c.PprofListen = v
+			if v == "" {
+				return nil
+			}
+			if err := validateListen(v); err != nil {
+				return err
+			}
+			if !isLoopback(v) {
+				return fmt.Errorf("%q is not a loopback address: profiles expose internals, so pprof listens only on "+
+					"127.0.0.1, [::1] or localhost (e.g. 127.0.0.1:6060)", v)
+			}
+			return nil
+		}},
 	{Env: "TIYN_PPROF", Flag: "pprof", Metavar: "BOOL", Default: "false", Group: groupServe, Bool: true,
-		Usage: "Serve /debug/pprof/* (profiling; exposes internals, keep it off on a public address).",
-		apply: func(c *Config, v string) (err error) { c.Pprof, err = parseBool(v); return err }},
+		Usage: "Removed: pprof is no longer served on the main listener. true is refused (set " + envPprofListen +
+			" instead); false is accepted and does nothing.",
+		apply: func(_ *Config, v string) error {
+			on, err := parseBool(v)
+			if err != nil {
+				return err
+			}
+			if on {
+				return fmt.Errorf("is no longer supported: /debug/pprof is not served on the main listener any more; "+
+					"set %s to a loopback address (e.g. 127.0.0.1:6060) to serve it on a listener of its own", envPprofListen)
+			}
+			return nil
+		}},
 	{Env: "TIYN_DB_MAX_CONNS", Flag: "db-max-conns", Metavar: "N", Default: "0", Group: groupDB,
 		Usage: "Database connection pool size; 0 picks the store's default.",
 		apply: func(c *Config, v string) (err error) { c.DBMaxConns, err = parseInt(v, 0, MaxDBConns); return err }},
@@ -268,10 +342,10 @@ func (m *Main) LoadConfig(fs *flag.FlagSet, spec cmdSpec, args []string) (Config
 	for _, s := range own {
 		src := sourced{value: s.Default, from: s.Env}
 		if v, ok := m.LookupEnv(s.Env); ok && v != "" && !(s.Pair != "" && flagPairs[s.Pair]) {
-			src = sourced{value: v, from: s.Env}
+			src = sourced{value: v, from: s.Env, set: true}
 		}
 		if v, ok := flagVals[s.Env]; ok {
-			src = sourced{value: v, from: "--" + s.Flag}
+			src = sourced{value: v, from: "--" + s.Flag, set: true}
 		}
 		if s.Pair != "" {
 			if c.secrets == nil {
@@ -284,8 +358,16 @@ func (m *Main) LoadConfig(fs *flag.FlagSet, spec cmdSpec, args []string) (Config
 			errs = append(errs, fmt.Errorf("%s: %w", src.from, err))
 		}
 	}
+	if spec.Groups&groupDB != 0 {
+		if err := c.resolveDatabaseURL(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if spec.Groups&groupServe != 0 {
 		errs = append(errs, c.resolveSecrets()...)
+		if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+			errs = append(errs, fmt.Errorf("%s and %s: set both (HTTPS) or neither (plain HTTP)", envTLSCert, envTLSKey))
+		}
 	}
 	c.secrets = nil
 	if len(errs) > 0 {
@@ -313,11 +395,40 @@ func (e configError) Error() string {
 // Unwrap gives errors.Is and errors.As every setting's error.
 func (e configError) Unwrap() []error { return e }
 
+// resolveDatabaseURL reads the database URL, given inline (or the default)
+// or in a file, and checks it. The file's surrounding whitespace (its final
+// newline) is not part of the URL. Errors show the URL redacted.
+func (c *Config) resolveDatabaseURL() error {
+	inline, file := c.secrets[envDatabaseURL], c.secrets[envDatabaseURLFile]
+	v, from := inline.value, inline.from
+	switch {
+	case inline.set && file.value != "":
+		return fmt.Errorf("%s and %s are both set: set one", inline.from, file.from)
+	case file.value != "":
+		b, err := readSecretFile(file.value)
+		if err != nil {
+			return fmt.Errorf("%s: %w", file.from, err)
+		}
+		v, from = strings.TrimSpace(b), file.from
+		if strings.ContainsAny(v, "\r\n") {
+			return fmt.Errorf("%s: %s holds more than one line: give only the URL", file.from, file.value)
+		}
+		c.DatabaseURLFrom = file.from + "=" + file.value
+	default:
+		c.DatabaseURLFrom = inline.from
+	}
+	c.DatabaseURL = v
+	if err := validateDatabaseURL(v); err != nil {
+		return fmt.Errorf("%s: %s", from, sqlstore.ScrubURLSecrets(err.Error(), v))
+	}
+	return nil
+}
+
 // resolveSecrets reads the token and project settings (inline or from a
 // file) and parses them with their adapters' parsers.
 func (c *Config) resolveSecrets() []error {
 	var errs []error
-	raw, from, err := c.secretValue(envTokens, envTokensFile)
+	raw, from, _, err := c.secretValue(envTokens, envTokensFile)
 	if err != nil {
 		errs = append(errs, err)
 	} else if raw != "" {
@@ -328,11 +439,11 @@ func (c *Config) resolveSecrets() []error {
 			c.APITokens, c.APITokensFrom = toks, from
 		}
 	}
-	raw, from, err = c.secretValue(envProjects, envProjectsFile)
+	raw, from, path, err := c.secretValue(envProjects, envProjectsFile)
 	if err != nil {
 		errs = append(errs, err)
 	} else if raw != "" {
-		ps, err := monetix.ParseProjects(raw)
+		ps, err := parseProjects(raw, path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s", from, redact(err.Error(), raw)))
 		} else {
@@ -342,24 +453,48 @@ func (c *Config) resolveSecrets() []error {
 	return errs
 }
 
-// secretValue returns the value of a secret given inline or in a file, and
-// the name of the setting it came from. Both at once is an error: which one
-// would win is not obvious to whoever reads the deployment.
-func (c *Config) secretValue(valueEnv, fileEnv string) (raw, from string, err error) {
+// parseProjects reads a projects setting: the text of TIYN_MONETIX_PROJECTS,
+// or, when path is set, the contents of the TIYN_MONETIX_PROJECTS_FILE file
+// at path (TOML or the line form, see monetix.ParseProjectsFile). They are
+// checked against the methods served (monetix.Config.Validate: a project's
+// own limits may only narrow kassa24's), so a bad configuration stops
+// `tiyn serve` before it opens anything.
+func parseProjects(raw, path string) ([]monetix.Project, error) {
+	var ps []monetix.Project
+	var err error
+	if path != "" {
+		ps, err = monetix.ParseProjectsFile(path, []byte(raw))
+	} else {
+		ps, err = monetix.ParseProjects(raw)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := (monetix.Config{Projects: ps}).Validate(); err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+// secretValue returns the value of a secret given inline or in a file, the
+// name of the setting it came from, and the file's path when it came from
+// one. Both at once is an error: which one would win is not obvious to
+// whoever reads the deployment.
+func (c *Config) secretValue(valueEnv, fileEnv string) (raw, from, path string, err error) {
 	inline, file := c.secrets[valueEnv], c.secrets[fileEnv]
 	switch {
 	case inline.value != "" && file.value != "":
-		return "", "", fmt.Errorf("%s and %s are both set: set one", inline.from, file.from)
+		return "", "", "", fmt.Errorf("%s and %s are both set: set one", inline.from, file.from)
 	case inline.value != "":
-		return inline.value, inline.from, nil
+		return inline.value, inline.from, "", nil
 	case file.value != "":
 		b, err := readSecretFile(file.value)
 		if err != nil {
-			return "", "", fmt.Errorf("%s: %w", file.from, err)
+			return "", "", "", fmt.Errorf("%s: %w", file.from, err)
 		}
-		return b, file.from + "=" + file.value, nil
+		return b, file.from + "=" + file.value, file.value, nil
 	}
-	return "", "", nil
+	return "", "", "", nil
 }
 
 func readSecretFile(path string) (string, error) {
@@ -385,6 +520,10 @@ func readSecretFile(path string) (string, error) {
 // ordinary words of an error message).
 const minRedactLen = 8
 
+// tomlOptionKeys are the keys of a TOML projects file whose values are not
+// secrets (and are worth showing in an error).
+var tomlOptionKeys = map[string]bool{"id": true, "min": true, "max": true, "sign_answers": true}
+
 // redact removes from msg every secret-looking piece of raw (the part after
 // the last ':' of a token entry, after the first '=' of a project entry up
 // to its options). The parsers promise not to echo secrets; this keeps the
@@ -393,12 +532,17 @@ func redact(msg, raw string) string {
 	for _, entry := range strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == '\n' }) {
 		entry = strings.TrimSpace(entry)
 		var secrets []string
-		if i := strings.IndexByte(entry, '='); i >= 0 {
+		if i := strings.IndexByte(entry, '='); i >= 0 && !tomlOptionKeys[strings.TrimSpace(entry[:i])] {
 			s := entry[i+1:]
 			if j := strings.IndexByte(s, ';'); j >= 0 {
 				s = s[:j]
 			}
-			secrets = append(secrets, strings.TrimSpace(s))
+			s = strings.TrimSpace(s)
+			// secret = "…" in a TOML file: the key is between the quotes.
+			secrets = append(secrets, s, strings.Trim(s, `"'`))
+			if dec, err := monetix.DecodeSecret(s); err == nil {
+				secrets = append(secrets, string(dec))
+			}
 		}
 		if i := strings.LastIndexByte(entry, ':'); i >= 0 {
 			secrets = append(secrets, strings.TrimSpace(entry[i+1:]))
@@ -516,7 +660,7 @@ func validateListen(v string) error {
 }
 
 // validateDatabaseURL accepts the forms sqlstore opens. The value may hold
-// a password, so errors show it redacted.
+// a password, so errors show it redacted (sqlstore.RedactURL).
 func validateDatabaseURL(v string) error {
 	switch {
 	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
@@ -525,7 +669,7 @@ func validateDatabaseURL(v string) error {
 			return fmt.Errorf("not a valid postgres:// URL (%s)", redactURLError(err, v))
 		}
 		if u.Host == "" && u.Query().Get("host") == "" {
-			return fmt.Errorf("%s: no host", u.Redacted())
+			return fmt.Errorf("%s: no host", sqlstore.RedactURL(v))
 		}
 		return nil
 	case strings.HasPrefix(v, "sqlite:"), strings.HasPrefix(v, "file:"):
@@ -538,27 +682,22 @@ func validateDatabaseURL(v string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("%s is neither postgres://… nor sqlite:PATH", redactDSN(v))
-}
-
-// redactDSN shows a database setting without a password that may be in it.
-func redactDSN(v string) string {
-	if u, err := url.Parse(v); err == nil && u.User != nil {
-		return strconv.Quote(u.Redacted())
+	red := sqlstore.RedactURL(v)
+	if red == v {
+		red = strconv.Quote(v)
+	} else {
+		red = "the value"
 	}
-	if strings.ContainsAny(v, "@=") { // user:pass@host or key=value DSN: show nothing
-		return "the value"
-	}
-	return strconv.Quote(v)
+	return fmt.Errorf("%s is neither postgres://… nor sqlite:PATH", red)
 }
 
 // redactURLError: url.Parse errors quote the whole input, password and all.
 func redactURLError(err error, v string) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err.Error()
+		return sqlstore.ScrubURLSecrets(ue.Err.Error(), v)
 	}
-	return strings.ReplaceAll(err.Error(), v, "…")
+	return sqlstore.ScrubURLSecrets(strings.ReplaceAll(err.Error(), v, "…"), v)
 }
 
 func parseBool(v string) (bool, error) {

@@ -40,7 +40,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		GroupCommitWait: sqlstore.DefaultBatchWait, PGDriver: "pgdriver", GroupCommitPartitions: sqlstore.DefaultPartitions,
 	}
 	if c.Listen != want.Listen || c.DatabaseURL != want.DatabaseURL || c.LogLevel != want.LogLevel ||
-		c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout || c.Pprof ||
+		c.LogFormat != want.LogFormat || c.ShutdownTimeout != want.ShutdownTimeout || c.PprofListen != "" || c.MetricsListen != "" ||
+		c.TLSCertFile != "" || c.TLSKeyFile != "" ||
 		c.DBMaxConns != 0 || c.GroupCommit != want.GroupCommit || c.GroupCommitMaxBatch != want.GroupCommitMaxBatch ||
 		c.GroupCommitWait != want.GroupCommitWait || c.PGDriver != want.PGDriver || c.APITokens != nil || c.MonetixProjects != nil ||
 		c.GroupCommitPartitions != want.GroupCommitPartitions {
@@ -61,7 +62,11 @@ func TestLoadConfigEnvThenFlag(t *testing.T) {
 		"TIYN_LOG_LEVEL":               "debug",
 		"TIYN_LOG_FORMAT":              "json",
 		"TIYN_SHUTDOWN_TIMEOUT":        "5s",
-		"TIYN_PPROF":                   "true",
+		"TIYN_PPROF":                   "false",
+		"TIYN_PPROF_LISTEN":            "127.0.0.1:6060",
+		"TIYN_METRICS_LISTEN":          "10.0.0.5:9090",
+		"TIYN_TLS_CERT_FILE":           "/etc/tiyn/cert.pem",
+		"TIYN_TLS_KEY_FILE":            "/etc/tiyn/key.pem",
 		"TIYN_DB_MAX_CONNS":            "12",
 		"TIYN_GROUP_COMMIT":            "false",
 		"TIYN_GROUP_COMMIT_MAX_BATCH":  "128",
@@ -76,7 +81,8 @@ func TestLoadConfigEnvThenFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != "127.0.0.1:9000" || c.LogLevel != slog.LevelDebug || c.LogFormat != "json" || c.ShutdownTimeout != 5*time.Second ||
-		!c.Pprof || c.DBMaxConns != 12 || c.GroupCommit || c.GroupCommitMaxBatch != 128 || c.GroupCommitWait != 2*time.Millisecond ||
+		c.PprofListen != "127.0.0.1:6060" || c.MetricsListen != "10.0.0.5:9090" || c.TLSCertFile != "/etc/tiyn/cert.pem" ||
+		c.TLSKeyFile != "/etc/tiyn/key.pem" || c.DBMaxConns != 12 || c.GroupCommit || c.GroupCommitMaxBatch != 128 || c.GroupCommitWait != 2*time.Millisecond ||
 		c.PGDriver != "pgx" || c.GroupCommitPartitions != 6 {
 		t.Fatalf("from env %+v", c)
 	}
@@ -89,14 +95,14 @@ func TestLoadConfigEnvThenFlag(t *testing.T) {
 
 	// Every flag wins over its variable.
 	c, _, err = load(t, env, "--listen", "localhost:0", "--log-level=warn", "--log-format", "text", "--shutdown-timeout", "1s",
-		"--pprof=false", "--db-max-conns", "3", "--group-commit", "--group-commit-max-batch", "8", "--group-commit-wait", "0s",
+		"--pprof=false", "--pprof-listen", "[::1]:0", "--metrics-listen", "127.0.0.1:0", "--db-max-conns", "3", "--group-commit", "--group-commit-max-batch", "8", "--group-commit-wait", "0s",
 		"--group-commit-partitions", "3", "--pg-driver", "pgdriver", "--database-url", "sqlite:x.db", "--api-tokens", "ops:read:"+testTokenSecret,
 		"--monetix-projects", "42="+testProjectSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Listen != "localhost:0" || c.LogLevel != slog.LevelWarn || c.LogFormat != "text" || c.ShutdownTimeout != time.Second ||
-		c.Pprof || c.DBMaxConns != 3 || !c.GroupCommit || c.GroupCommitMaxBatch != 8 || c.GroupCommitWait != 0 || c.GroupCommitPartitions != 3 ||
+		c.PprofListen != "[::1]:0" || c.MetricsListen != "127.0.0.1:0" || c.DBMaxConns != 3 || !c.GroupCommit || c.GroupCommitMaxBatch != 8 || c.GroupCommitWait != 0 || c.GroupCommitPartitions != 3 ||
 		c.PGDriver != "pgdriver" || c.DatabaseURL != "sqlite:x.db" {
 		t.Fatalf("from flags %+v", c)
 	}
@@ -173,6 +179,16 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"ShutdownHuge", map[string]string{"TIYN_SHUTDOWN_TIMEOUT": "1h"}, nil, "TIYN_SHUTDOWN_TIMEOUT: 1h0m0s is outside"},
 		{"Pprof", map[string]string{"TIYN_PPROF": "yes"}, nil, `TIYN_PPROF: "yes" is not true or false`},
 		{"PprofFlag", nil, []string{"--pprof=maybe"}, `--pprof: "maybe" is not true or false`},
+		{"PprofTrue", map[string]string{"TIYN_PPROF": "true"}, nil, "TIYN_PPROF: is no longer supported: /debug/pprof is not served on the main listener any more; set TIYN_PPROF_LISTEN"},
+		{"PprofBareFlag", nil, []string{"--pprof"}, "--pprof: is no longer supported"},
+		{"PprofListenPublic", map[string]string{"TIYN_PPROF_LISTEN": "0.0.0.0:6060"}, nil, `TIYN_PPROF_LISTEN: "0.0.0.0:6060" is not a loopback address`},
+		{"PprofListenAllInterfaces", map[string]string{"TIYN_PPROF_LISTEN": ":6060"}, nil, `TIYN_PPROF_LISTEN: ":6060" is not a loopback address`},
+		{"PprofListenLAN", nil, []string{"--pprof-listen", "192.168.1.5:6060"}, `--pprof-listen: "192.168.1.5:6060" is not a loopback address`},
+		{"PprofListenHostname", map[string]string{"TIYN_PPROF_LISTEN": "myhost:6060"}, nil, "is not a loopback address"},
+		{"PprofListenBad", map[string]string{"TIYN_PPROF_LISTEN": "6060"}, nil, `TIYN_PPROF_LISTEN: "6060" is not host:port`},
+		{"MetricsListenBad", map[string]string{"TIYN_METRICS_LISTEN": "127.0.0.1:x"}, nil, "TIYN_METRICS_LISTEN: \"127.0.0.1:x\": port"},
+		{"TLSCertOnly", map[string]string{"TIYN_TLS_CERT_FILE": "/c.pem"}, nil, "TIYN_TLS_CERT_FILE and TIYN_TLS_KEY_FILE: set both (HTTPS) or neither"},
+		{"TLSKeyOnly", nil, []string{"--tls-key-file", "/k.pem"}, "TIYN_TLS_CERT_FILE and TIYN_TLS_KEY_FILE: set both"},
 		{"MaxConnsText", map[string]string{"TIYN_DB_MAX_CONNS": "many"}, nil, `TIYN_DB_MAX_CONNS: "many" is not a whole number`},
 		{"MaxConnsNegative", map[string]string{"TIYN_DB_MAX_CONNS": "-1"}, nil, "TIYN_DB_MAX_CONNS: -1 is outside 0..1000"},
 		{"MaxConnsHuge", map[string]string{"TIYN_DB_MAX_CONNS": "1001"}, nil, "TIYN_DB_MAX_CONNS: 1001 is outside"},
@@ -274,7 +290,8 @@ func TestHelpListsEverySetting(t *testing.T) {
 		}
 	}
 	for _, fixed := range []string{"TIYN_LISTEN", "TIYN_DATABASE_URL", "TIYN_MONETIX_PROJECTS_FILE", "TIYN_API_TOKENS_FILE",
-		"default 127.0.0.1:8080", "default sqlite:tiyn.db", "--pprof[=BOOL]"} {
+		"default 127.0.0.1:8080", "default sqlite:tiyn.db", "--pprof[=BOOL]", "TIYN_PPROF_LISTEN, --pprof-listen HOST:PORT",
+		"TIYN_METRICS_LISTEN", "TIYN_TLS_CERT_FILE", "TIYN_TLS_KEY_FILE", "TIYN_DATABASE_URL_FILE", "%3B", "[[project]]"} {
 		if !strings.Contains(out, fixed) {
 			t.Errorf("help lacks %q", fixed)
 		}

@@ -101,6 +101,9 @@ type Main struct {
 	// OnListening, when set, is called with the address `serve` bound to,
 	// before it serves (tests listen on 127.0.0.1:0).
 	OnListening func(addr string)
+	// OnAuxListening, when set, is called with the name ("metrics",
+	// "pprof") and address of each auxiliary listener, before OnListening.
+	OnAuxListening func(name, addr string)
 
 	name    string   // the command chosen by ParseFlags
 	args    []string // its arguments
@@ -128,8 +131,10 @@ func usagef(format string, args ...any) error {
 // program name). The command's own flags are parsed by Run.
 func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	if len(args) == 0 {
-		m.name = "help"
-		return nil
+		// No command is a mistake (a script that lost its argument must
+		// not succeed): the overview goes to stderr, exit 2.
+		m.printUsage(m.Stderr)
+		return usagef("no command given (see tiyn help)")
 	}
 	switch args[0] {
 	case "-h", "-help", "--help":
@@ -221,27 +226,39 @@ func init() {
 	registerCommand("help", Command{Summary: "show help for tiyn or for a command", Run: runHelp})
 }
 
+// runHelp prints the overview, or a command's help: `tiyn help`, `tiyn
+// help COMMAND`, and `tiyn help --help` (or -h) like `tiyn help`.
 func runHelp(ctx context.Context, m *Main, args []string) error {
-	if len(args) > 0 {
-		c, ok := commands[args[0]]
-		if !ok {
-			return usagef("unknown command %q (see tiyn help)", args[0])
-		}
-		if args[0] != "help" {
+	if len(args) > 1 {
+		return usagef("help takes at most one COMMAND, got %q (see tiyn help)", args)
+	}
+	if len(args) == 1 {
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
+		default:
+			c, ok := commands[args[0]]
+			if !ok {
+				return usagef("unknown command %q (see tiyn help)", args[0])
+			}
 			return c.Run(ctx, m, []string{"--help"})
 		}
 	}
-	fmt.Fprintf(m.Stdout, "Tiyn — a KZT balance ledger for Monetix Cash-in Kazakhstan (kassa24).\n\nUsage:\n  tiyn COMMAND [flags]\n\nCommands:\n")
+	m.printUsage(m.Stdout)
+	return nil
+}
+
+// printUsage writes the overview of the commands to w.
+func (m *Main) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Tiyn — a KZT balance ledger for Monetix Cash-in Kazakhstan (kassa24).\n\nUsage:\n  tiyn COMMAND [flags]\n\nCommands:\n")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, n := range names {
 		fmt.Fprintf(tw, "  %s\t%s\n", n, commands[n].Summary)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(m.Stdout, "\nRun 'tiyn COMMAND --help' for a command's flags and settings.\n")
-	return nil
+	fmt.Fprintf(w, "\nRun 'tiyn COMMAND --help' for a command's flags and settings.\n")
 }

@@ -91,7 +91,12 @@ func TestParseFlagsAndExitCodes(t *testing.T) {
 		wantOut  string // in stdout
 		wantErr  string // in stderr
 	}{
-		{"NoArgsIsHelp", nil, exitOK, "Commands:", ""},
+		// No command is a usage error: the overview on stderr, exit 2.
+		{"NoArgsIsUsage", nil, exitUsage, "", "Commands:"},
+		{"HelpHelp", []string{"help", "--help"}, exitOK, "Commands:", ""},
+		{"HelpH", []string{"help", "-h"}, exitOK, "Commands:", ""},
+		{"HelpOfHelp", []string{"help", "help"}, exitOK, "Commands:", ""},
+		{"HelpTwoCommands", []string{"help", "serve", "migrate"}, exitUsage, "", "help takes at most one COMMAND"},
 		{"HelpFlag", []string{"--help"}, exitOK, "serve", ""},
 		{"HelpCommand", []string{"help"}, exitOK, "statement", ""},
 		{"HelpServe", []string{"help", "serve"}, exitOK, "TIYN_LISTEN", ""},
@@ -117,6 +122,9 @@ func TestParseFlagsAndExitCodes(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), tc.wantErr) {
 				t.Errorf("stderr %q lacks %q", stderr, tc.wantErr)
+			}
+			if tc.args == nil && (stdout.String() != "" || !strings.Contains(stderr.String(), "no command given")) {
+				t.Errorf("no command: stdout %q, stderr %q", stdout, stderr)
 			}
 		})
 	}

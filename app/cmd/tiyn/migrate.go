@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/tiyn/tiyn/adapters/sqlstore"
 )
 
 func init() {
@@ -36,7 +38,7 @@ func runMigrate(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return fmt.Errorf("list applied migrations: %w", err)
 	}
-	fmt.Fprintf(m.Stdout, "database %s (%s) is up to date; %d migration(s) applied:\n", redactedURL(cfg.DatabaseURL), store.Dialect(), len(applied))
+	fmt.Fprintf(m.Stdout, "database %s (%s) is up to date; %d migration(s) applied:\n", sqlstore.RedactURL(cfg.DatabaseURL), store.Dialect(), len(applied))
 	for _, name := range applied {
 		fmt.Fprintf(m.Stdout, "  %s\n", name)
 	}

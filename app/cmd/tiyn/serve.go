@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -31,11 +34,6 @@ const DemoProjectID = "1234"
 // 16 bytes, 32 hex characters.
 const demoSecretBytes = 16
 
-// MaxExceptionPages bounds the open exceptions count behind the gauge: at
-// ports.MaxPageSize a page, anything above is reported as the bound (an
-// operator with that many has bigger problems than an exact number).
-const MaxExceptionPages = 100
-
 func init() {
 	registerCommand("serve", Command{Summary: "run the service (Monetix endpoints, REST API, health, metrics)", Run: runServe})
 }
@@ -44,8 +42,11 @@ var serveSpec = cmdSpec{
 	Name: "serve",
 	Args: "[flags]",
 	Description: `Serves the Monetix platform endpoints (POST /v1/monetix/requests, /v1/monetix/callbacks),
-the merchant REST API under /v1, and /healthz, /readyz, /metrics. Migrates the database at start.
-Stops gracefully on SIGTERM or SIGINT.
+the merchant REST API under /v1, and /healthz, /readyz, /metrics (process, HTTP and pool metrics
+only) — over HTTPS with TIYN_TLS_CERT_FILE and TIYN_TLS_KEY_FILE, else plain HTTP (off loopback,
+put a TLS proxy in front). The ledger's business metrics are served on TIYN_METRICS_LISTEN only,
+profiles on the loopback TIYN_PPROF_LISTEN only. Migrates the database at start. Stops gracefully
+on SIGTERM or SIGINT.
 
 With no API token and no Monetix project configured and a loopback listen address, it
 makes up demo credentials and prints them (not for production).`,
@@ -65,20 +66,46 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	tlsConfig, err := loadTLS(cfg)
+	if err != nil {
+		return err
+	}
 	logger := server.NewLogger(m.Stderr, cfg.LogLevel, cfg.LogFormat)
 	logConfig(logger, cfg, demo != nil)
 
 	// Listen before the slow parts, so a taken port fails fast.
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("%s: %w", envListen, err)
-	}
-	lnOwned := true
+	var listeners []net.Listener
 	defer func() {
-		if lnOwned {
+		for _, ln := range listeners {
 			_ = ln.Close()
 		}
 	}()
+	listen := func(env, addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", env, err)
+		}
+		listeners = append(listeners, ln)
+		return ln, nil
+	}
+	ln, err := listen(envListen, cfg.Listen)
+	if err != nil {
+		return err
+	}
+	var metricsLn, pprofLn net.Listener
+	if cfg.MetricsListen != "" {
+		if metricsLn, err = listen(envMetricsListen, cfg.MetricsListen); err != nil {
+			return err
+		}
+	}
+	if cfg.PprofListen != "" {
+		if pprofLn, err = listen(envPprofListen, cfg.PprofListen); err != nil {
+			return err
+		}
+	}
+	if w := plainHTTPWarning(ln.Addr().String(), tlsConfig != nil); w != "" {
+		logger.Warn(w, slog.String("listen", ln.Addr().String()))
+	}
 
 	store, err := m.openStore(ctx, cfg)
 	if err != nil {
@@ -89,18 +116,24 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	ledger := app.NewService(store, system.Clock{}, &system.IDs{}, app.WithFourEyes(cfg.FourEyes))
 
-	reg := prometheus.NewRegistry()
+	// Two registries: reg is served on the main listener's /metrics without
+	// credentials (process, Go, HTTP, pool, group commit); private holds
+	// the ledger's business figures, served only on TIYN_METRICS_LISTEN.
+	reg, private := prometheus.NewRegistry(), prometheus.NewRegistry()
 	srv := server.New(server.Options{
-		Logger:         logger,
-		Registry:       reg,
-		Ready:          store,
-		DBStats:        store.DBStats,
-		Pprof:          cfg.Pprof,
-		ExceptionsOpen: func(ctx context.Context) (int, error) { return countOpenExceptions(ctx, ledger) },
+		Logger:   logger,
+		Registry: reg,
+		Private:  private,
+		Ready:    store,
+		DBStats:  store.DBStats,
+		ExceptionsOpen: func(ctx context.Context) (int, error) {
+			return store.CountExceptions(ctx, domain.ExceptionOpen, MaxOpenExceptionsCounted)
+		},
+		TLS:            tlsConfig,
 		PrepareContext: rest.ContextWithActorSlot,
 		Actor:          rest.ActorFrom,
 	})
-	if err := mount(srv.Mux(), ledger, cfg, logger, reg); err != nil {
+	if err := mount(srv.Mux(), ledger, cfg, logger, private); err != nil {
 		return err
 	}
 	if cfg.GroupCommit {
@@ -109,17 +142,83 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		}
 	}
 
+	// The auxiliary listeners stop with the main one; if one fails, the
+	// whole server stops (it was asked for, so running without it would
+	// hide the failure).
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var aux sync.WaitGroup
+	auxErrs := make(chan error, 2)
+	serveAux := func(name string, ln net.Listener, h http.Handler) {
+		aux.Add(1)
+		go func() {
+			defer aux.Done()
+			if err := server.ServeAux(ctx, name, ln, h, logger); err != nil {
+				auxErrs <- err
+				stop()
+			}
+		}()
+		if m.OnAuxListening != nil {
+			m.OnAuxListening(name, ln.Addr().String())
+		}
+	}
+	if metricsLn != nil {
+		serveAux("metrics", metricsLn, srv.MetricsHandler())
+	}
+	if pprofLn != nil {
+		serveAux("pprof", pprofLn, server.PprofHandler())
+	}
+
 	addr := ln.Addr().String()
 	if demo != nil {
-		demo.print(m.Stderr, addr)
+		demo.print(m.Stderr, addr, tlsConfig != nil)
 	}
 	if m.OnListening != nil {
 		m.OnListening(addr)
 	}
 	t := server.DefaultTimeouts()
 	t.Shutdown = cfg.ShutdownTimeout
-	lnOwned = false
-	return srv.Serve(ctx, ln, t)
+	listeners = nil // Serve and ServeAux close them
+	err = srv.Serve(ctx, ln, t)
+	stop()
+	aux.Wait()
+	close(auxErrs)
+	for e := range auxErrs {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+// plainHTTPWarning is the start-up warning for serving plain HTTP where
+// others can connect ("" on loopback or with TLS).
+func plainHTTPWarning(addr string, https bool) string {
+	if https || isLoopback(addr) {
+		return ""
+	}
+	return "serving plain HTTP on a non-loopback address: bearer tokens and the platform's callbacks travel in clear text; " +
+		"set " + envTLSCert + " and " + envTLSKey + ", or put a TLS-terminating proxy in front"
+}
+
+// MaxOpenExceptionsCounted bounds the open exceptions gauge: the count is
+// one indexed read of at most this many entries (a gauge at the bound means
+// "this many or more"; an operator with that many has bigger problems than
+// an exact number).
+const MaxOpenExceptionsCounted = 100_000
+
+// loadTLS reads the certificate and key of TIYN_TLS_CERT_FILE and
+// TIYN_TLS_KEY_FILE (nil without them). A file that cannot be read or a
+// pair that does not match is a configuration error: exit 2 before
+// anything listens. The certificate is read once, at start: restart to
+// rotate it.
+func loadTLS(cfg Config) (*tls.Config, error) {
+	if cfg.TLSCertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, usagef("%s, %s: %v", envTLSCert, envTLSKey, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // mount puts the REST API and the Monetix endpoints on mux. The Monetix
@@ -133,6 +232,9 @@ func mount(mux *http.ServeMux, ledger ports.Ledger, cfg Config, logger *slog.Log
 			Metrics:  monetix.NewMetrics(reg),
 		})
 		if err != nil {
+			if errors.Is(err, monetix.ErrInvalidProjects) {
+				return &usageError{fmt.Errorf("%s: %w", cfg.MonetixProjectsFrom, err)}
+			}
 			return fmt.Errorf("%s: %w", cfg.MonetixProjectsFrom, err)
 		}
 		h.Register(mux)
@@ -168,24 +270,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// countOpenExceptions pages through the open exceptions, at most
-// MaxExceptionPages pages.
-func countOpenExceptions(ctx context.Context, ledger ports.Ledger) (int, error) {
-	n, after := 0, ""
-	for range MaxExceptionPages {
-		page, err := ledger.ListExceptions(ctx, ports.ExceptionQuery{State: domain.ExceptionOpen, AfterID: after, Limit: ports.MaxPageSize})
-		if err != nil {
-			return 0, err
-		}
-		n += len(page)
-		if len(page) < ports.MaxPageSize {
-			break
-		}
-		after = page[len(page)-1].ID
-	}
-	return n, nil
-}
-
 // logConfig logs the effective configuration: token names and project ids,
 // never a secret; the database URL without its password.
 func logConfig(logger *slog.Logger, cfg Config, demo bool) {
@@ -204,7 +288,8 @@ func logConfig(logger *slog.Logger, cfg Config, demo bool) {
 	logger.Info("starting tiyn",
 		slog.String("version", version),
 		slog.String("listen", cfg.Listen),
-		slog.String("database", redactedURL(cfg.DatabaseURL)),
+		slog.String("database", sqlstore.RedactURL(cfg.DatabaseURL)),
+		slog.String("database_from", cfg.DatabaseURLFrom),
 		slog.String("engine", engine),
 		slog.Bool("group_commit", cfg.GroupCommit),
 		slog.Any("api_tokens", names),
@@ -213,7 +298,9 @@ func logConfig(logger *slog.Logger, cfg Config, demo bool) {
 		slog.String("monetix_projects_from", cfg.MonetixProjectsFrom),
 		slog.Bool("demo", demo),
 		slog.Bool("four_eyes", cfg.FourEyes),
-		slog.Bool("pprof", cfg.Pprof))
+		slog.Bool("tls", cfg.TLSCertFile != ""),
+		slog.String("metrics_listen", cfg.MetricsListen),
+		slog.String("pprof_listen", cfg.PprofListen))
 	switch {
 	case demo:
 	case len(cfg.APITokens) == 0:
@@ -221,14 +308,6 @@ func logConfig(logger *slog.Logger, cfg Config, demo bool) {
 	case len(cfg.MonetixProjects) == 0:
 		logger.Warn("no Monetix project configured: the platform's requests and callbacks will be refused as from an unknown project (set " + envProjects + ")")
 	}
-}
-
-// redactedURL is a database URL safe to log.
-func redactedURL(raw string) string {
-	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
-		return strings.Trim(redactDSN(raw), `"`)
-	}
-	return raw
 }
 
 // demo is the made-up configuration of a first run.
@@ -291,8 +370,11 @@ func isLoopback(listen string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (d *demo) print(w io.Writer, addr string) {
+func (d *demo) print(w io.Writer, addr string, https bool) {
 	base := "http://" + addr
+	if https {
+		base = "https://" + addr
+	}
 	fmt.Fprintf(w, `
 ==================== DEMO SETUP — not for production ====================
 No %s and no %s are set, and Tiyn listens on a loopback
@@ -317,7 +399,7 @@ Set %s and %s (or their _FILE forms) for real use.
 func (m *Main) openStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
 	store, err := sqlstore.Open(ctx, cfg.StoreOptions())
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", redactedURL(cfg.DatabaseURL), err)
+		return nil, sqlstore.RedactError(fmt.Errorf("open database %s: %w", sqlstore.RedactURL(cfg.DatabaseURL), err), cfg.DatabaseURL)
 	}
 	m.OnClose(store.Close)
 	return store, nil

@@ -16,9 +16,9 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/tiyn/tiyn/adapters/monetix"
 	"github.com/tiyn/tiyn/adapters/monetix/platformsim"
 	"github.com/tiyn/tiyn/adapters/rest"
+	"github.com/tiyn/tiyn/domain"
 )
 
 func init() {
@@ -54,7 +54,8 @@ var simulateSpec = cmdSpec{
 		"and compares it with the expected one. Prints throughput, latency percentiles, mismatches and errors.\n\n" +
 		"Credentials: --token, else " + envSimulateToken + ", else the first write token of " + envTokens + "[_FILE].\n" +
 		"Project: --project/--secret, else " + envSimulateProject + "/" + envSimulateSecret + ", else the first entry of\n" +
-		envProjects + "[_FILE]. URL: --url, else http:// + " + envListen + ", else " + platformsim.DefaultBaseURL + ".\n\n" +
+		envProjects + "[_FILE]; amounts lie within that project's own min/max there, else kassa24's 1.00–500000.00 KZT.\n" +
+		"URL: --url, else http:// + " + envListen + ", else " + platformsim.DefaultBaseURL + ".\n\n" +
 		"--mode callbacks opens every deposit first and times only the callbacks (crediting in isolation).\n" +
 		"--platform retries like the platform (every non-200 callback, and failed requests) so a restart is survived.\n\n" +
 		"Exit status: 0 all balances as expected and nothing unexpected, 1 mismatches or errors, 2 bad usage.",
@@ -188,10 +189,15 @@ func (f *simFlags) config(m *Main, set map[string]bool) (platformsim.Config, err
 		return cfg, err
 	}
 	var secret string
-	if cfg.ProjectID, secret, err = simulateProject(f.project, f.secret, env); err != nil {
+	var limits *domain.AmountLimits
+	if cfg.ProjectID, secret, limits, err = simulateProject(f.project, f.secret, env); err != nil {
 		return cfg, err
 	}
 	cfg.Secret = []byte(secret)
+	if limits != nil {
+		// Draw within the project's own limits: Tiyn refuses the others.
+		cfg.AmountMinMinor, cfg.AmountMaxMinor = limits.MinMinor, limits.MaxMinor
+	}
 	return cfg, nil
 }
 
@@ -223,7 +229,7 @@ func simulateToken(flagToken string, env func(string) string) (string, error) {
 	if v := env(envSimulateToken); v != "" {
 		return v, nil
 	}
-	raw, from, err := inlineOrFile(env, envTokens, envTokensFile)
+	raw, from, _, err := inlineOrFile(env, envTokens, envTokensFile)
 	if err != nil {
 		return "", err
 	}
@@ -244,14 +250,16 @@ func simulateToken(flagToken string, env func(string) string) (string, error) {
 
 // simulateProject picks the Monetix project: --project/--secret,
 // TIYN_SIMULATE_PROJECT/SECRET, or the first entry of TIYN_MONETIX_PROJECTS
-// (or its _FILE). An id given without a secret is looked up there.
-func simulateProject(flagID int64, flagSecret string, env func(string) string) (int64, string, error) {
+// (or its _FILE). An id given without a secret is looked up there. The
+// project's own limits, when the projects list gives it some, come back
+// too: the amounts drawn must lie within them.
+func simulateProject(flagID int64, flagSecret string, env func(string) string) (int64, string, *domain.AmountLimits, error) {
 	id, secret := flagID, flagSecret
 	if id == 0 {
 		if v := env(envSimulateProject); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n <= 0 {
-				return 0, "", usagef("%s=%q is not a positive project id", envSimulateProject, v)
+				return 0, "", nil, usagef("%s=%q is not a positive project id", envSimulateProject, v)
 			}
 			id = n
 		}
@@ -259,20 +267,31 @@ func simulateProject(flagID int64, flagSecret string, env func(string) string) (
 	if secret == "" {
 		secret = env(envSimulateSecret)
 	}
+	raw, from, path, err := inlineOrFile(env, envProjects, envProjectsFile)
 	if id != 0 && secret != "" {
-		return id, secret, nil
+		// Both given: the projects list, if there is a readable one, only
+		// says whether this project has limits of its own.
+		if err == nil && raw != "" {
+			if projects, err := parseProjects(raw, path); err == nil {
+				for _, p := range projects {
+					if p.ID == strconv.FormatInt(id, 10) {
+						return id, secret, p.Limits, nil
+					}
+				}
+			}
+		}
+		return id, secret, nil, nil
 	}
-	raw, from, err := inlineOrFile(env, envProjects, envProjectsFile)
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
 	if raw == "" {
-		return 0, "", usagef("no Monetix project: pass --project and --secret, or set %s and %s, or %s (ID=SECRET)",
+		return 0, "", nil, usagef("no Monetix project: pass --project and --secret, or set %s and %s, or %s (ID=SECRET)",
 			envSimulateProject, envSimulateSecret, envProjects)
 	}
-	projects, err := monetix.ParseProjects(raw)
+	projects, err := parseProjects(raw, path)
 	if err != nil {
-		return 0, "", usagef("%s: %s", from, redact(err.Error(), raw))
+		return 0, "", nil, usagef("%s: %s", from, redact(err.Error(), raw))
 	}
 	p := projects[0]
 	if id != 0 {
@@ -285,36 +304,37 @@ func simulateProject(flagID int64, flagSecret string, env func(string) string) (
 			}
 		}
 		if !found {
-			return 0, "", usagef("project %s is not in %s: pass --secret", want, from)
+			return 0, "", nil, usagef("project %s is not in %s: pass --secret", want, from)
 		}
 	}
 	n, err := strconv.ParseInt(p.ID, 10, 64)
 	if err != nil {
-		return 0, "", usagef("%s: project id %s does not fit an int64", from, p.ID)
+		return 0, "", nil, usagef("%s: project id %s does not fit an int64", from, p.ID)
 	}
 	if secret == "" {
 		secret = string(p.Secret)
 	}
-	return n, secret, nil
+	return n, secret, p.Limits, nil
 }
 
 // inlineOrFile reads a secret setting given inline or as a file (X_FILE),
-// like serve does; both at once is refused.
-func inlineOrFile(env func(string) string, inline, file string) (raw, from string, err error) {
-	v, path := env(inline), env(file)
+// like serve does; both at once is refused. path is the file's, when the
+// value came from one.
+func inlineOrFile(env func(string) string, inline, file string) (raw, from, path string, err error) {
+	v, p := env(inline), env(file)
 	switch {
-	case v != "" && path != "":
-		return "", "", usagef("%s and %s are both set: set one", inline, file)
+	case v != "" && p != "":
+		return "", "", "", usagef("%s and %s are both set: set one", inline, file)
 	case v != "":
-		return v, inline, nil
-	case path != "":
-		b, err := readSecretFile(path)
+		return v, inline, "", nil
+	case p != "":
+		b, err := readSecretFile(p)
 		if err != nil {
-			return "", "", usagef("%s: %v", file, err)
+			return "", "", "", usagef("%s: %v", file, err)
 		}
-		return b, file, nil
+		return b, file, p, nil
 	}
-	return "", "", nil
+	return "", "", "", nil
 }
 
 // isTerminal reports whether w is a terminal (the progress bar and bold
