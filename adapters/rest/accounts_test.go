@@ -277,8 +277,9 @@ func TestBalance(t *testing.T) {
 	if past.BalanceMinor != 0 || past.Balance != "0.00" {
 		t.Fatalf("balance before the credit = %+v", past)
 	}
-	if asOf, _ := time.Parse(time.RFC3339Nano, past.AsOf); !asOf.Equal(before) {
-		t.Fatalf("as_of %s, want %s", past.AsOf, at)
+	// as_of echoes at to the microsecond, the precision of the ledger.
+	if asOf, _ := time.Parse(time.RFC3339Nano, past.AsOf); !asOf.Equal(before.Truncate(time.Microsecond)) {
+		t.Fatalf("as_of %s, want %s to the microsecond", past.AsOf, at)
 	}
 	// An unescaped '+' offset (decoded as a space) still parses.
 	plus := before.In(time.FixedZone("ALMT", 5*3600)).Format(time.RFC3339Nano)

@@ -265,8 +265,9 @@ func queryLimit(q url.Values) (int, error) {
 	return n, nil
 }
 
-// queryTime reads an optional RFC 3339 time parameter. A '+' in an offset
-// that arrived unescaped (and so decoded as a space) is put back.
+// queryTime reads an optional RFC 3339 time parameter, to the microsecond
+// (what the ledger keeps, and what answers echo). A '+' in an offset that
+// arrived unescaped (and so decoded as a space) is put back.
 func queryTime(q url.Values, name string) (time.Time, error) {
 	v := q.Get(name)
 	if v == "" {
@@ -276,7 +277,7 @@ func queryTime(q url.Values, name string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, errInvalidRequest("%s must be an RFC 3339 time such as 2026-01-02T15:04:05Z", name)
 	}
-	return t.UTC(), nil
+	return t.UTC().Truncate(time.Microsecond), nil
 }
 
 // queryRange reads ?from= and ?to= (a half-open interval [from, to)).

@@ -174,7 +174,7 @@ func TestNowOption(t *testing.T) {
 	e := newEnvWith(t, base.svc, rest.Options{Now: func() time.Time { return pinned }})
 	rec := e.do("GET", "/v1/accounts/"+acc.ID+"/balance", readSecret, "")
 	wantStatus(t, rec, http.StatusOK)
-	if !strings.Contains(rec.Body.String(), `"as_of":"2026-03-04T05:06:07Z"`) {
+	if !strings.Contains(rec.Body.String(), `"as_of":"2026-03-04T05:06:07.000000Z"`) {
 		t.Fatalf("balance = %s", rec.Body.String())
 	}
 }

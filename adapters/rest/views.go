@@ -3,6 +3,7 @@ package rest
 import (
 	"time"
 
+	"github.com/tiyn/tiyn/adapters/export"
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
 )
@@ -10,14 +11,16 @@ import (
 // The JSON shapes of the API. Money always appears twice: *_minor as an
 // integer of minor units (exact, for programs) and the decimal string with
 // the currency's number of decimals (for people and for decimal libraries).
-// Times are RFC 3339 in UTC. Absent optional values are null, never "".
+// Times are RFC 3339 in UTC with exactly six fractional digits
+// (export.TimeLayout), so they sort as text. Absent optional values are
+// null, never "".
 
-// formatTime renders t as RFC 3339 UTC; the zero time is absent.
+// formatTime renders t in export.TimeLayout; the zero time is absent.
 func formatTime(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
-	s := t.UTC().Format(time.RFC3339Nano)
+	s := export.FormatTime(t)
 	return &s
 }
 

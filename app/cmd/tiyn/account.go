@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tiyn/tiyn/adapters/export"
 	"github.com/tiyn/tiyn/adapters/system"
 	"github.com/tiyn/tiyn/app"
 	"github.com/tiyn/tiyn/domain"
@@ -201,8 +202,8 @@ func printAccount(w io.Writer, a domain.Account) error {
 		{"balance", a.Balance().String()},
 		{"balance (minor)", strconv.FormatInt(a.Balance().Minor(), 10)},
 		{"version", strconv.FormatInt(a.Version(), 10)},
-		{"created", a.CreatedAt().UTC().Format(time.RFC3339)},
-		{"updated", a.UpdatedAt().UTC().Format(time.RFC3339)},
+		{"created", export.FormatTime(a.CreatedAt())},
+		{"updated", export.FormatTime(a.UpdatedAt())},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
@@ -320,7 +321,7 @@ func newStatementWriter(w io.Writer, asCSV bool) *statementWriter {
 }
 
 func (s *statementWriter) line(l ports.StatementLine) {
-	at := l.CreatedAt.UTC().Format(time.RFC3339)
+	at := export.FormatTime(l.CreatedAt)
 	if s.csv != nil {
 		_ = s.csv.Write([]string{
 			strconv.FormatInt(l.Seq, 10), l.CreatedAt.UTC().Format(time.RFC3339Nano), l.Kind.String(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,12 @@ func TestAccountOpenAndShow(t *testing.T) {
 	if !strings.HasPrefix(id, accountIDPrefix) {
 		t.Fatalf("account id %q", id)
 	}
+	// Times as the API answers them: RFC 3339 UTC, six fractional digits.
+	for _, key := range []string{"created", "updated"} {
+		if v := fieldOf(out, key); !sixFractionalDigits.MatchString(v) {
+			t.Errorf("%s %q is not RFC 3339 UTC with six fractional digits", key, v)
+		}
+	}
 
 	// Opening again is idempotent.
 	m, stdout, _ = testMain(env)
@@ -109,6 +116,9 @@ func TestOperatorCommandsNeedMigratedDatabase(t *testing.T) {
 		}
 	}
 }
+
+// sixFractionalDigits is the one timestamp form Tiyn prints.
+var sixFractionalDigits = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$`)
 
 // fieldOf reads "  key  value" from printAccount's output.
 func fieldOf(out, key string) string {
