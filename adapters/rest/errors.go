@@ -53,6 +53,8 @@ type httpError struct {
 	msg    string
 	// bearerError is the RFC 6750 error attribute for WWW-Authenticate.
 	bearerError string
+	// retryAfter is the Retry-After of a 503 ("1" when empty).
+	retryAfter string
 }
 
 func (e *httpError) Error() string { return e.code + ": " + e.msg }
@@ -209,7 +211,12 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		h.Set("WWW-Authenticate", challenge)
 	case http.StatusServiceUnavailable:
-		h.Set("Retry-After", "1")
+		retry := "1"
+		var he *httpError
+		if errors.As(err, &he) && he.retryAfter != "" {
+			retry = he.retryAfter
+		}
+		h.Set("Retry-After", retry)
 	}
 	body, _ := json.Marshal(errorBody{Error: errorDetail{Code: p.code, Message: p.msg}})
 	h.Set("Content-Type", "application/json")

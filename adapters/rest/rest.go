@@ -9,6 +9,7 @@
 package rest
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
 	"time"
@@ -35,6 +36,18 @@ type Options struct {
 	// Now is the clock for "as of now" answers (time.Now when nil), so tests
 	// can pin it.
 	Now func() time.Time
+	// MaxConcurrentExports bounds the CSV exports running at once in this
+	// handler (DefaultMaxConcurrentExports when <= 0); one more is answered
+	// 503 unavailable with Retry-After.
+	MaxConcurrentExports int
+	// ExportTimeout bounds one CSV export (MaxCSVDuration when <= 0).
+	ExportTimeout time.Duration
+	// MaxConcurrentChecks bounds the GET /v1/ledger/check runs at once
+	// (DefaultMaxConcurrentChecks when <= 0), answered like exports when full.
+	MaxConcurrentChecks int
+	// LedgerCheckTimeout bounds one ledger check (DefaultLedgerCheckTimeout
+	// when <= 0).
+	LedgerCheckTimeout time.Duration
 }
 
 // Route describes one registered route: what the OpenAPI test compares
@@ -73,7 +86,7 @@ var routeTable = []route{
 	{Route{http.MethodGet, "/v1/exceptions/{id}", RoleRead}, (*api).getException},
 	{Route{http.MethodPost, "/v1/exceptions/{id}/resolve", RoleWrite}, (*api).resolveException},
 	{Route{http.MethodGet, "/v1/callbacks", RoleRead}, (*api).listCallbacks},
-	{Route{http.MethodGet, "/v1/ledger/check", RoleRead}, (*api).checkLedger},
+	{Route{http.MethodGet, "/v1/ledger/check", RoleRead}, (*api).boundedCheckLedger},
 	{Route{http.MethodGet, "/v1/openapi.json", RoleRead}, (*api).openAPI},
 }
 
@@ -101,6 +114,10 @@ type api struct {
 	// matcher has every route registered with a no-op handler; the fallback
 	// asks it whether a path exists with another method (405) or not (404).
 	matcher *http.ServeMux
+	// exports and checks are semaphores bounding the expensive reads:
+	// CSV exports and ledger checks (see limits.go).
+	exports, checks             *limiter
+	exportTimeout, checkTimeout time.Duration
 }
 
 // New returns a handler serving every /v1 REST route of this package (not
@@ -138,6 +155,10 @@ func Register(mux *http.ServeMux, ledger ports.Ledger, opts Options) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.exports = newLimiter("CSV exports", cmp.Or(max(opts.MaxConcurrentExports, 0), DefaultMaxConcurrentExports))
+	a.checks = newLimiter("ledger checks", cmp.Or(max(opts.MaxConcurrentChecks, 0), DefaultMaxConcurrentChecks))
+	a.exportTimeout = cmp.Or(max(opts.ExportTimeout, 0), MaxCSVDuration)
+	a.checkTimeout = cmp.Or(max(opts.LedgerCheckTimeout, 0), DefaultLedgerCheckTimeout)
 	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	for _, rt := range routeTable {
 		pattern := rt.Method + " " + rt.Path

@@ -95,24 +95,8 @@ type statementLineView struct {
 	CreatedAt         string  `json:"created_at"`
 }
 
-// Directions of a statement line, from the account holder's side.
-const (
-	directionCredit = "credit"
-	directionDebit  = "debit"
-)
-
-// lineMoney splits a signed posting into a direction and a positive amount.
-func lineMoney(l ports.StatementLine) (direction string, amount domain.Amount) {
-	if l.Amount.IsNegative() {
-		if neg, err := l.Amount.Neg(); err == nil {
-			return directionDebit, neg
-		}
-	}
-	return directionCredit, l.Amount
-}
-
 func viewStatementLine(l ports.StatementLine) statementLineView {
-	direction, amount := lineMoney(l)
+	direction, amount := export.Direction(l)
 	return statementLineView{
 		Seq:               l.Seq,
 		TransferID:        l.TransferID,
