@@ -56,8 +56,14 @@ type Ledger interface {
 	// domain.ErrInsufficientFunds, domain.ErrAccountBlocked/Closed, ErrNotFound.
 	Debit(ctx context.Context, cmd Debit) (DebitResult, error)
 	// Balance returns an account's balance now, or as of a moment when at is
-	// not zero (ErrNotFound).
+	// not zero (ErrNotFound). The zero time cannot be asked for as a moment
+	// here: use BalanceAt.
 	Balance(ctx context.Context, accountID string, at time.Time) (domain.Amount, error)
+	// BalanceAt returns an account's balance as of the moment at, whatever
+	// it is: right after the last posting at or before it, zero before the
+	// account's first posting (also for any moment before the account was
+	// opened, Go's zero time included). ErrNotFound.
+	BalanceAt(ctx context.Context, accountID string, at time.Time) (domain.Amount, error)
 	// Statement pages through an account's postings (ErrNotFound).
 	Statement(ctx context.Context, q StatementQuery) ([]StatementLine, error)
 

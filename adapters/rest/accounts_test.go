@@ -288,3 +288,50 @@ func TestBalance(t *testing.T) {
 	wantError(t, e.do("GET", "/v1/accounts/"+acc.ID+"/balance?at=yesterday", readSecret, ""), http.StatusBadRequest, "invalid_request")
 	wantError(t, e.do("GET", "/v1/accounts/acc_nope/balance", readSecret, ""), http.StatusNotFound, "not_found")
 }
+
+// TestBalanceAtEdges: ?at= is a moment, whatever it is. Go's zero time is
+// a moment long before any account (0.00, not today's balance), and a
+// moment after the server's now has no balance yet (400).
+func TestBalanceAtEdges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	acc := e.openAccount("at-edges")
+	e.credit("at-edges", 150_000)
+	type balanceJSON struct {
+		BalanceMinor int64  `json:"balance_minor"`
+		Balance      string `json:"balance"`
+		AsOf         string `json:"as_of"`
+	}
+	path := "/v1/accounts/" + acc.ID + "/balance"
+	for at, want := range map[string]string{
+		"0001-01-01T00:00:00Z":      "0001-01-01T00:00:00.000000Z",
+		"1970-01-01T00:00:00Z":      "1970-01-01T00:00:00.000000Z",
+		"1969-12-31T23:59:59Z":      "1969-12-31T23:59:59.000000Z",
+		"2000-01-01T05:00:00+05:00": "2000-01-01T00:00:00.000000Z",
+	} {
+		rec := e.do("GET", path+"?at="+url.QueryEscape(at), readSecret, "")
+		wantStatus(t, rec, http.StatusOK)
+		got := decode[balanceJSON](t, rec)
+		if got.BalanceMinor != 0 || got.Balance != "0.00" || got.AsOf != want {
+			t.Errorf("at=%s (before the account existed): %+v, want 0.00 as of %s", at, got, want)
+		}
+	}
+	// Now, and a moment just past, are the balance.
+	for _, at := range []string{time.Now().UTC().Format(time.RFC3339Nano), time.Now().Add(-time.Millisecond).UTC().Format(time.RFC3339Nano)} {
+		got := decode[balanceJSON](t, e.do("GET", path+"?at="+url.QueryEscape(at), readSecret, ""))
+		if got.BalanceMinor != 150_000 {
+			t.Errorf("at=%s: %+v", at, got)
+		}
+	}
+	// The future is refused, by a second or by years.
+	for _, at := range []string{time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339Nano), "2999-01-01T00:00:00Z", "9999-12-31T23:59:59Z"} {
+		msg := wantError(t, e.do("GET", path+"?at="+url.QueryEscape(at), readSecret, ""), http.StatusBadRequest, "invalid_request")
+		if !strings.Contains(msg, "future") {
+			t.Errorf("at=%s: message %q does not say it is in the future", at, msg)
+		}
+	}
+	// An empty ?at= is no at: now.
+	if got := decode[balanceJSON](t, e.do("GET", path+"?at=", readSecret, "")); got.BalanceMinor != 150_000 {
+		t.Errorf("at= (empty): %+v", got)
+	}
+}

@@ -39,6 +39,7 @@ import (
 //	effect: exception                       (callbacks answered 200: the effect expected)
 //	changes: callback_inbox+1 exceptions+1  (row count changes allowed; default none)
 //	after-sign: OLD => NEW                  (repeatable: the body is altered after signing)
+//	contains: TEXT                          (repeatable: the answer's body holds TEXT)
 //
 // Placeholders, in the body, the path and header values:
 //
@@ -77,6 +78,7 @@ type hostileCase struct {
 	effect   string
 	changes  map[string]int64
 	tamper   [][2]string
+	contains []string
 	body     []byte
 }
 
@@ -161,6 +163,11 @@ func parseCase(file string, raw []byte) (hostileCase, error) {
 				return hc, fmt.Errorf("after-sign %q: want OLD => NEW", value)
 			}
 			hc.tamper = append(hc.tamper, [2]string{old, repl})
+		case "contains":
+			if value == "" {
+				return hc, fmt.Errorf("contains needs a text")
+			}
+			hc.contains = append(hc.contains, value)
 		case "changes":
 			for _, ch := range strings.Fields(value) {
 				name, n, ok := strings.Cut(ch, "+")
@@ -449,6 +456,11 @@ func sendCase(s *server, c creds, fx fixtures, hc hostileCase, op string) (respo
 func (hc hostileCase) verdict(got response) string {
 	if got.status != hc.status {
 		return fmt.Sprintf("HTTP %d, documented %d", got.status, hc.status)
+	}
+	for _, want := range hc.contains {
+		if !bytes.Contains(got.body, []byte(want)) {
+			return fmt.Sprintf("the answer lacks %q", want)
+		}
 	}
 	if got.status == http.StatusRequestHeaderFieldsTooLarge {
 		return "" // net/http's own plain-text answer
