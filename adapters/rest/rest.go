@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tiyn/tiyn/adapters/cleanpath"
 	"github.com/tiyn/tiyn/ports"
 )
 
@@ -122,11 +123,21 @@ type api struct {
 
 // New returns a handler serving every /v1 REST route of this package (not
 // /v1/monetix/*, /healthz and the like, which other adapters serve), plus
-// JSON 404/405 answers for anything else under /v1.
+// JSON 404/405 answers for anything else under /v1, and a JSON 404 for an
+// unclean path (/v1//accounts, /v1/accounts/../accounts), which ServeMux
+// alone would redirect.
 func New(ledger ports.Ledger, opts Options) http.Handler {
 	mux := http.NewServeMux()
-	Register(mux, ledger, opts)
-	return mux
+	a := register(mux, ledger, opts)
+	return cleanpath.Guard(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.EscapedPath()
+		if p != cleanpath.Clean(p) {
+			a.writeError(w, r, newHTTPError(http.StatusNotFound, CodeNotFound,
+				"no route %s (a path must be clean: no //, /./ or /../ segments)", truncate(p, 200)))
+			return
+		}
+		a.writeError(w, r, errRouteNotFound(p))
+	}))
 }
 
 // Register mounts the same routes on an existing mux, for a program that
@@ -134,7 +145,15 @@ func New(ledger ports.Ledger, opts Options) http.Handler {
 // pattern "/v1/" (JSON 404/405); more specific patterns registered by
 // others, such as POST /v1/monetix/callbacks, still take precedence. It
 // panics if a pattern is already registered, as ServeMux does.
+//
+// ServeMux answers an unclean path with its own HTML 307 before any
+// handler runs; serve the mux behind cleanpath.Guard (as adapters/server
+// does) to answer those with a JSON 404 too.
 func Register(mux *http.ServeMux, ledger ports.Ledger, opts Options) {
+	register(mux, ledger, opts)
+}
+
+func register(mux *http.ServeMux, ledger ports.Ledger, opts Options) *api {
 	if ledger == nil {
 		panic("rest.Register: nil ledger")
 	}
@@ -166,6 +185,7 @@ func Register(mux *http.ServeMux, ledger ports.Ledger, opts Options) {
 		a.matcher.Handle(pattern, noop)
 	}
 	mux.HandleFunc(fallbackPattern, a.fallback)
+	return a
 }
 
 // fallback answers paths under /v1 that no route serves: 405 with an Allow

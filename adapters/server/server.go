@@ -23,6 +23,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tiyn/tiyn/adapters/cleanpath"
 )
 
 // ReadyTimeout bounds one readiness check: a load balancer probing /readyz
@@ -131,7 +133,9 @@ func New(opts Options) *Server {
 		s.mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
 		s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	s.handler = s.withRequestID(s.withAccessLog(s.withRecover(s.mux)))
+	// cleanpath.Guard: ServeMux would answer /v1//accounts and the like with
+	// an HTML 307 before any handler runs; they get a JSON 404 instead.
+	s.handler = s.withRequestID(s.withAccessLog(s.withRecover(cleanpath.Guard(s.mux, nil))))
 	return s
 }
 
