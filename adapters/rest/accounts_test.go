@@ -335,3 +335,60 @@ func TestBalanceAtEdges(t *testing.T) {
 		t.Errorf("at= (empty): %+v", got)
 	}
 }
+
+// TestReopenAccount: opening is idempotent only for the same account. An
+// existing account with another additional_customer_id, or a closed one,
+// is a 409 saying what differs, never silently the other account.
+func TestReopenAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	open := func(body string) *httpRecorder {
+		return e.do("POST", "/v1/accounts", writeSecret, body)
+	}
+	rec := open(`{"customer_id":"6552","additional_customer_id":"x"}`)
+	wantStatus(t, rec, http.StatusCreated)
+	acc := decode[accountJSON](t, rec)
+
+	// The same request, and one that names no additional id: the account.
+	for _, body := range []string{`{"customer_id":"6552","additional_customer_id":"x"}`, `{"customer_id":"6552","currency":"KZT"}`} {
+		rec = open(body)
+		wantStatus(t, rec, http.StatusOK)
+		if got := decode[accountJSON](t, rec); got.ID != acc.ID || got.AdditionalCustomerID == nil || *got.AdditionalCustomerID != "x" {
+			t.Fatalf("%s: %+v", body, got)
+		}
+	}
+	// Another additional id: 409, naming the account and both ids.
+	msg := wantError(t, open(`{"customer_id":"6552","additional_customer_id":"y"}`), http.StatusConflict, "conflict")
+	for _, want := range []string{`customer "6552"`, acc.ID, "KZT", `additional_customer_id "x"`, `"y"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %s", msg, want)
+		}
+	}
+	if got := decode[accountJSON](t, e.do("GET", "/v1/accounts/"+acc.ID, readSecret, "")); *got.AdditionalCustomerID != "x" || got.Version != acc.Version {
+		t.Fatalf("a refused reopen changed the account: %+v", got)
+	}
+	// An account without one, asked with one.
+	bare := decode[accountJSON](t, open(`{"customer_id":"6553"}`))
+	msg = wantError(t, open(`{"customer_id":"6553","additional_customer_id":"z"}`), http.StatusConflict, "conflict")
+	if !strings.Contains(msg, "no additional_customer_id") || !strings.Contains(msg, bare.ID) {
+		t.Errorf("message %q", msg)
+	}
+
+	// Blocked: still the customer's account, answered 200.
+	blocked := decode[accountJSON](t, open(`{"customer_id":"6554"}`))
+	wantStatus(t, e.do("POST", "/v1/accounts/"+blocked.ID+"/block", writeSecret, ""), http.StatusOK)
+	rec = open(`{"customer_id":"6554"}`)
+	wantStatus(t, rec, http.StatusOK)
+	if got := decode[accountJSON](t, rec); got.ID != blocked.ID || got.Status != "blocked" {
+		t.Fatalf("reopen of a blocked account: %+v", got)
+	}
+	// Closed: 409 whatever the additional id.
+	closed := decode[accountJSON](t, open(`{"customer_id":"6555","additional_customer_id":"c"}`))
+	wantStatus(t, e.do("POST", "/v1/accounts/"+closed.ID+"/close", writeSecret, ""), http.StatusOK)
+	for _, body := range []string{`{"customer_id":"6555"}`, `{"customer_id":"6555","additional_customer_id":"c"}`, `{"customer_id":"6555","additional_customer_id":"d"}`} {
+		msg = wantError(t, open(body), http.StatusConflict, "conflict")
+		if !strings.Contains(msg, closed.ID) || !strings.Contains(msg, "is closed") {
+			t.Errorf("%s: message %q", body, msg)
+		}
+	}
+}

@@ -132,6 +132,7 @@ func errorFor(err error) problem {
 		tooBig  *http.MaxBytesError
 		amount  *domain.AmountError
 		limit   *domain.LimitError
+		exists  *ports.AccountExistsError
 		message = err.Error()
 	)
 	switch {
@@ -165,6 +166,8 @@ func errorFor(err error) problem {
 		return problem{status: http.StatusConflict, code: CodeAccountHasBalance, msg: message}
 	case errors.Is(err, domain.ErrInvalidTransition):
 		return problem{status: http.StatusConflict, code: CodeConflict, msg: message}
+	case errors.As(err, &exists):
+		return problem{status: http.StatusConflict, code: CodeConflict, msg: accountExistsMessage(exists)}
 	case errors.Is(err, ports.ErrAmbiguous):
 		return problem{status: http.StatusConflict, code: CodeConflict, msg: "more than one resource matches; ask by a more specific id"}
 	case errors.Is(err, ports.ErrConflict):
@@ -177,6 +180,21 @@ func errorFor(err error) problem {
 			msg: "the ledger is unavailable; retry later", logLevel: logWarn}
 	}
 	return problem{status: http.StatusInternalServerError, code: CodeInternal, msg: "internal error", logLevel: logError}
+}
+
+// accountExistsMessage says, in the API's field names, why POST
+// /v1/accounts did not answer the existing account.
+func accountExistsMessage(e *ports.AccountExistsError) string {
+	a := e.Existing
+	head := fmt.Sprintf("customer %q already has account %s in %s", truncate(a.CustomerID(), 200), a.ID(), a.Currency())
+	if a.Status() == domain.AccountClosed {
+		return head + " and it is closed; a closed account is not reopened"
+	}
+	has := "no additional_customer_id"
+	if a.AdditionalCustomerID() != "" {
+		has = fmt.Sprintf("additional_customer_id %q", truncate(a.AdditionalCustomerID(), 200))
+	}
+	return fmt.Sprintf("%s with %s; this request asks for %q", head, has, truncate(e.AdditionalCustomerID, 200))
 }
 
 // errorBody is the one JSON shape of every error.

@@ -160,7 +160,9 @@ var openAccountSeeds = []struct {
 // FuzzOpenAccountBody posts any body with any Content-Type to
 // POST /v1/accounts. An opened account's customer id is exactly what was
 // sent: never a U+FFFD the decoder substituted for invalid UTF-8 or an
-// unpaired surrogate.
+// unpaired surrogate. An accepted body has no duplicate key and names
+// only the request's fields, spelled exactly. (409: the customer's
+// account exists with another additional id.)
 func FuzzOpenAccountBody(f *testing.F) {
 	for _, s := range openAccountSeeds {
 		f.Add([]byte(s.body), s.contentType)
@@ -168,13 +170,16 @@ func FuzzOpenAccountBody(f *testing.F) {
 	api := newFuzzAPI(f)
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		rec := api.do(http.MethodPost, "/v1/accounts", contentType, body)
-		checkAnswer(t, rec, http.StatusOK, http.StatusCreated, http.StatusBadRequest,
+		checkAnswer(t, rec, http.StatusOK, http.StatusCreated, http.StatusBadRequest, http.StatusConflict,
 			http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
 		if rec.Code >= 300 {
 			return
 		}
 		if !utf8.Valid(body) {
 			t.Fatalf("accepted a body that is not UTF-8: %q", body)
+		}
+		if keys, ok := topLevelKeys(body); !ok {
+			t.Fatalf("accepted a body with a duplicate or unknown key: %q (keys %q)", body, keys)
 		}
 		var acc struct {
 			CustomerID           string  `json:"customer_id"`
@@ -195,6 +200,36 @@ func FuzzOpenAccountBody(f *testing.F) {
 			t.Fatalf("accepted account %+v: %v", acc, err)
 		}
 	})
+}
+
+// topLevelKeys reads the keys of a JSON object body with its own token
+// loop, and says whether each is one of POST /v1/accounts's fields, exactly
+// and once.
+func topLevelKeys(body []byte) ([]string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	allowed := map[string]bool{"customer_id": true, "currency": true, "additional_customer_id": true}
+	var keys []string
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		key, isKey := tok.(string)
+		if err != nil || !isKey {
+			return keys, false
+		}
+		keys = append(keys, key)
+		if seen[key] || !allowed[key] {
+			return keys, false
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return keys, false
+		}
+	}
+	return keys, true
 }
 
 // debitModel is what the debit target expects of the ledger: the balance

@@ -39,7 +39,7 @@ import (
 //	effect: exception                       (callbacks answered 200: the effect expected)
 //	changes: callback_inbox+1 exceptions+1  (row count changes allowed; default none)
 //	after-sign: OLD => NEW                  (repeatable: the body is altered after signing)
-//	contains: TEXT                          (repeatable: the answer's body holds TEXT)
+//	contains: TEXT                          (repeatable: the answer's body holds TEXT; placeholders filled)
 //
 // Placeholders, in the body, the path and header values:
 //
@@ -363,6 +363,7 @@ func runHostile(t *testing.T, name, dbURL string, rc rowCounter) {
 			continue
 		}
 		statuses[got.status]++
+		hc.contains = expandAll(fx, hc.contains, op)
 		if msg := hc.verdict(got); msg != "" {
 			t.Errorf("%s: %s; answer %d %.300s", hc.file, msg, got.status, got.body)
 		}
@@ -393,6 +394,18 @@ var hostileClient = &http.Client{
 	Timeout:       probeClient.Timeout,
 	Transport:     probeClient.Transport,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// expandAll fills in the placeholders of texts (a new slice).
+func expandAll(fx fixtures, texts []string, op string) []string {
+	out := make([]string, len(texts))
+	for i, text := range texts {
+		out[i] = text
+		if b, err := fx.expand([]byte(text), op); err == nil {
+			out[i] = string(b)
+		}
+	}
+	return out
 }
 
 // sendCase sends one case and returns the answer and the body size.
