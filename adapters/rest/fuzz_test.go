@@ -397,6 +397,49 @@ func FuzzListQuery(f *testing.F) {
 	})
 }
 
+// FuzzCSVQuery sends any query string to each CSV export and to its JSON
+// list: the CSV route refuses exactly what the JSON route refuses, with the
+// same code and message, and otherwise answers CSV.
+func FuzzCSVQuery(f *testing.F) {
+	seeds := []string{
+		"limit=10", "limit=0", "limit=1001", "limit=1e3", "cursor=%00%ff", "cursor=c3RhdGVtZW50OjE",
+		"cursor=ZGVwb3NpdDp4", "status=succeeded", "status=frozen", "customer_id=fz-1",
+		"from=2020-01-01T00:00:00Z&to=2030-01-01T00:00:00Z", "from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	api := newFuzzAPI(f)
+	acc := api.account(f, "fz-exporter")
+	api.fund(f, "fz-exporter", 10_000)
+	pairs := [][2]string{
+		{"/v1/accounts/" + acc.ID() + "/statement", "/v1/accounts/" + acc.ID() + "/statement.csv"},
+		{"/v1/deposits", "/v1/deposits.csv"},
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		if strings.ContainsAny(query, " #\r\n") || !utf8.ValidString(query) {
+			return
+		}
+		if _, err := url.ParseRequestURI("/v1/deposits?" + query); err != nil {
+			return
+		}
+		for _, p := range pairs {
+			jsonRec := api.do(http.MethodGet, p[0]+"?"+query, "", nil)
+			csvRec := api.do(http.MethodGet, p[1]+"?"+query, "", nil)
+			if jsonRec.Code == http.StatusOK {
+				if csvRec.Code != http.StatusOK || !strings.HasPrefix(csvRec.Header().Get("Content-Type"), "text/csv") {
+					t.Fatalf("%s?%s: JSON 200, CSV %d %s", p[1], query, csvRec.Code, csvRec.Body.String())
+				}
+				continue
+			}
+			checkAnswer(t, csvRec, http.StatusBadRequest, http.StatusNotFound)
+			if csvRec.Code != jsonRec.Code || csvRec.Body.String() != jsonRec.Body.String() {
+				t.Fatalf("%s?%s: CSV %d %s, JSON %d %s", p[1], query, csvRec.Code, csvRec.Body.String(), jsonRec.Code, jsonRec.Body.String())
+			}
+		}
+	})
+}
+
 // TestDecodeRefusesAlteredText pins the fix the hostile-input drill
 // found: invalid UTF-8 and unpaired surrogate escapes are refused
 // (invalid_json), not replaced by U+FFFD and stored; paired surrogates
