@@ -10,8 +10,11 @@ import (
 )
 
 // OpenAccount opens an account, or returns the existing one for the same
-// (customer id, currency). Two concurrent opens settle on the unique
-// constraint: the loser re-reads and returns the winner's account.
+// (customer id, currency) when it is what was asked for: not closed, and
+// with the additional customer id the command names (an empty one matches
+// any). Anything else is a *ports.AccountExistsError, never a silently
+// different account. Two concurrent opens settle on the unique constraint:
+// the loser re-reads and decides again against the winner's account.
 func (s *Service) OpenAccount(ctx context.Context, cmd ports.OpenAccount) (ports.AccountResult, error) {
 	ctx = ports.WithWriteKey(ctx, "customer:"+cmd.CustomerID)
 	return retryOnConflict(ctx, func() (ports.AccountResult, error) {
@@ -19,6 +22,10 @@ func (s *Service) OpenAccount(ctx context.Context, cmd ports.OpenAccount) (ports
 		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
 			existing, err := tx.AccountByCustomer(ctx, cmd.CustomerID, cmd.Currency)
 			if err == nil {
+				if existing.Status() == domain.AccountClosed ||
+					(cmd.AdditionalCustomerID != "" && cmd.AdditionalCustomerID != existing.AdditionalCustomerID()) {
+					return &ports.AccountExistsError{Existing: existing, AdditionalCustomerID: cmd.AdditionalCustomerID}
+				}
 				res = ports.AccountResult{Account: existing}
 				return nil
 			}

@@ -8,7 +8,8 @@ import (
 	"github.com/tiyn/tiyn/ports"
 )
 
-// Balance returns an account's balance now, or as of at when at is not zero.
+// Balance returns an account's balance now, or as of at when at is not zero
+// (BalanceAt takes any moment, the zero time included).
 func (s *Service) Balance(ctx context.Context, accountID string, at time.Time) (domain.Amount, error) {
 	acc, err := s.store.AccountByID(ctx, accountID)
 	if err != nil {
@@ -16,6 +17,20 @@ func (s *Service) Balance(ctx context.Context, accountID string, at time.Time) (
 	}
 	if at.IsZero() {
 		return acc.Balance(), nil
+	}
+	minor, err := s.store.BalanceAt(ctx, accountID, at)
+	if err != nil {
+		return domain.Amount{}, err
+	}
+	return domain.NewAmount(minor, acc.Currency()), nil
+}
+
+// BalanceAt returns an account's balance as of the moment at (zero before
+// its first posting), the zero time being a moment like any other.
+func (s *Service) BalanceAt(ctx context.Context, accountID string, at time.Time) (domain.Amount, error) {
+	acc, err := s.store.AccountByID(ctx, accountID)
+	if err != nil {
+		return domain.Amount{}, err
 	}
 	minor, err := s.store.BalanceAt(ctx, accountID, at)
 	if err != nil {

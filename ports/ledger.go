@@ -3,6 +3,7 @@ package ports
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tiyn/tiyn/domain"
@@ -17,7 +18,10 @@ import (
 // their wire codes with errors.Is / errors.As.
 type Ledger interface {
 	// OpenAccount opens an account for (customer id, currency), or returns
-	// the existing one with Created=false: opening is idempotent.
+	// the existing one with Created=false: opening is idempotent. It never
+	// returns an account other than the one asked for: an existing account
+	// that is closed, or that has another additional customer id than the
+	// command names (an empty one matches any), is an *AccountExistsError.
 	OpenAccount(ctx context.Context, cmd OpenAccount) (AccountResult, error)
 	// Account returns an account by id (ErrNotFound).
 	Account(ctx context.Context, id string) (domain.Account, error)
@@ -62,8 +66,14 @@ type Ledger interface {
 	// domain.ErrInsufficientFunds, domain.ErrAccountBlocked/Closed, ErrNotFound.
 	Debit(ctx context.Context, cmd Debit) (DebitResult, error)
 	// Balance returns an account's balance now, or as of a moment when at is
-	// not zero (ErrNotFound).
+	// not zero (ErrNotFound). The zero time cannot be asked for as a moment
+	// here: use BalanceAt.
 	Balance(ctx context.Context, accountID string, at time.Time) (domain.Amount, error)
+	// BalanceAt returns an account's balance as of the moment at, whatever
+	// it is: right after the last posting at or before it, zero before the
+	// account's first posting (also for any moment before the account was
+	// opened, Go's zero time included). ErrNotFound.
+	BalanceAt(ctx context.Context, accountID string, at time.Time) (domain.Amount, error)
 	// Statement pages through an account's postings (ErrNotFound).
 	Statement(ctx context.Context, q StatementQuery) ([]StatementLine, error)
 
@@ -102,7 +112,31 @@ var (
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
 	// ErrAmbiguous: a lookup matched more than one row.
 	ErrAmbiguous = errors.New("ambiguous")
+	// ErrAccountExists: the customer already has an account in the
+	// currency, and it differs from the one asked for (AccountExistsError).
+	ErrAccountExists = errors.New("the customer's account exists and differs from the request")
 )
+
+// AccountExistsError is OpenAccount's refusal to hand back an account other
+// than the one asked for: the customer's account in that currency is
+// closed, or has another additional customer id. errors.Is(err,
+// ErrAccountExists) holds.
+type AccountExistsError struct {
+	Existing             domain.Account
+	AdditionalCustomerID string // what the command asked for
+}
+
+func (e *AccountExistsError) Error() string {
+	a := e.Existing
+	if a.Status() == domain.AccountClosed {
+		return fmt.Sprintf("customer %q already has account %s in %s and it is closed", a.CustomerID(), a.ID(), a.Currency())
+	}
+	return fmt.Sprintf("customer %q already has account %s in %s with additional customer id %q, not %q",
+		a.CustomerID(), a.ID(), a.Currency(), a.AdditionalCustomerID(), e.AdditionalCustomerID)
+}
+
+// Is makes errors.Is(err, ErrAccountExists) hold.
+func (e *AccountExistsError) Is(target error) bool { return target == ErrAccountExists }
 
 // OpenAccount opens a customer account.
 type OpenAccount struct {

@@ -242,9 +242,25 @@ func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
+// methodNotAllowed answers a wrong method on the callbacks endpoint: HTTP
+// 405 with Allow: POST, in the callbacks' own answer shape (CallbackReply).
+// requestsMethodNotAllowed is the same for the requests endpoint in its
+// shape. Whoever reads one endpoint thus reads one shape, errors included.
 func methodNotAllowed(w http.ResponseWriter) {
+	writeMethodNotAllowed(w, `{"status":"error","error":"method not allowed"}`)
+}
+
+// requestsMethodNotAllowed answers a wrong method on the requests endpoint
+// in the Monetix answer shape, code 500 being the protocol's "any other
+// error" with the reason in errors.message.
+func requestsMethodNotAllowed(w http.ResponseWriter) {
+	writeMethodNotAllowed(w, `{"code":500,"errors":{"message":"method not allowed"}}`)
+}
+
+func writeMethodNotAllowed(w http.ResponseWriter, body string) {
 	w.Header().Set("Allow", http.MethodPost)
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusMethodNotAllowed)
-	_, _ = io.WriteString(w, `{"status":"error","error":"method not allowed"}`+"\n")
+	_, _ = io.WriteString(w, body+"\n")
 }

@@ -64,7 +64,7 @@ type answer struct {
 // (answers to requests that failed authentication are never signed).
 func (h *Handler) ServeRequests(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		methodNotAllowed(w)
+		requestsMethodNotAllowed(w)
 		return
 	}
 	a := h.handleRequest(w, r)

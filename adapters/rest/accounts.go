@@ -5,7 +5,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/tiyn/tiyn/adapters/export"
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
 )
@@ -153,27 +155,42 @@ func (a *api) changeStatus(w http.ResponseWriter, r *http.Request, to domain.Acc
 	return a.writeJSON(w, http.StatusOK, viewAccount(acc))
 }
 
-// balance: GET /v1/accounts/{id}/balance[?at=RFC3339].
+// balance: GET /v1/accounts/{id}/balance[?at=RFC3339]. Without at (or
+// with an empty one) it answers the balance now, stamped with the server's
+// now. With at it answers the balance as of that moment, echoed as as_of:
+// 0.00 for any moment before the account's first posting (Go's zero time
+// is such a moment, not "no at"), 400 for a moment after the server's now
+// (no slack: a future balance is not known yet; omit at to ask for now).
 func (a *api) balance(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	at, err := queryTime(r.URL.Query(), "at")
-	if err != nil {
-		return err
+	q := r.URL.Query()
+	var (
+		amount domain.Amount
+		asOf   time.Time
+		err    error
+	)
+	if q.Get("at") == "" {
+		asOf = a.now()
+		amount, err = a.ledger.Balance(r.Context(), id, time.Time{})
+	} else {
+		if asOf, err = queryTime(q, "at"); err != nil {
+			return err
+		}
+		if now := a.now(); asOf.After(now) {
+			return errInvalidRequest("at %s is in the future (the server's time is %s); omit at for the balance now",
+				export.FormatTime(asOf), export.FormatTime(now))
+		}
+		amount, err = a.ledger.BalanceAt(r.Context(), id, asOf)
 	}
-	amount, err := a.ledger.Balance(r.Context(), id, at)
 	if err != nil {
 		return notFound(err, "account", id)
-	}
-	asOf := at
-	if asOf.IsZero() {
-		asOf = a.now()
 	}
 	return a.writeJSON(w, http.StatusOK, balanceView{
 		AccountID:    id,
 		Currency:     amount.Currency().Code(),
 		BalanceMinor: amount.Minor(),
 		Balance:      amount.String(),
-		AsOf:         mustTime(asOf),
+		AsOf:         asOf.UTC().Format(export.TimeLayout), // the zero time too: it was asked for
 	})
 }
 

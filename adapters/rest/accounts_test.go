@@ -100,10 +100,7 @@ func TestContentTypeWithCharsetAccepted(t *testing.T) {
 	e := newEnv(t)
 	rec := e.do("POST", "/v1/accounts", writeSecret, `{"customer_id":"a"}`, "Content-Type", "application/json; charset=utf-8")
 	wantStatus(t, rec, http.StatusCreated)
-	// No Content-Type at all is accepted too (curl -d sends form type, but
-	// a bare client may send none).
-	req := e.do("POST", "/v1/accounts", writeSecret, `{"customer_id":"b"}`, "Content-Type", "")
-	wantStatus(t, req, http.StatusCreated)
+	// A body without any Content-Type is refused: TestStrictContentType.
 }
 
 func TestBodyTooLarge(t *testing.T) {
@@ -282,8 +279,9 @@ func TestBalance(t *testing.T) {
 	if past.BalanceMinor != 0 || past.Balance != "0.00" {
 		t.Fatalf("balance before the credit = %+v", past)
 	}
-	if asOf, _ := time.Parse(time.RFC3339Nano, past.AsOf); !asOf.Equal(before) {
-		t.Fatalf("as_of %s, want %s", past.AsOf, at)
+	// as_of echoes at to the microsecond, the precision of the ledger.
+	if asOf, _ := time.Parse(time.RFC3339Nano, past.AsOf); !asOf.Equal(before.Truncate(time.Microsecond)) {
+		t.Fatalf("as_of %s, want %s to the microsecond", past.AsOf, at)
 	}
 	// An unescaped '+' offset (decoded as a space) still parses.
 	plus := before.In(time.FixedZone("ALMT", 5*3600)).Format(time.RFC3339Nano)
@@ -291,4 +289,108 @@ func TestBalance(t *testing.T) {
 
 	wantError(t, e.do("GET", "/v1/accounts/"+acc.ID+"/balance?at=yesterday", readSecret, ""), http.StatusBadRequest, "invalid_request")
 	wantError(t, e.do("GET", "/v1/accounts/acc_nope/balance", readSecret, ""), http.StatusNotFound, "not_found")
+}
+
+// TestBalanceAtEdges: ?at= is a moment, whatever it is. Go's zero time is
+// a moment long before any account (0.00, not today's balance), and a
+// moment after the server's now has no balance yet (400).
+func TestBalanceAtEdges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	acc := e.openAccount("at-edges")
+	e.credit("at-edges", 150_000)
+	type balanceJSON struct {
+		BalanceMinor int64  `json:"balance_minor"`
+		Balance      string `json:"balance"`
+		AsOf         string `json:"as_of"`
+	}
+	path := "/v1/accounts/" + acc.ID + "/balance"
+	for at, want := range map[string]string{
+		"0001-01-01T00:00:00Z":      "0001-01-01T00:00:00.000000Z",
+		"1970-01-01T00:00:00Z":      "1970-01-01T00:00:00.000000Z",
+		"1969-12-31T23:59:59Z":      "1969-12-31T23:59:59.000000Z",
+		"2000-01-01T05:00:00+05:00": "2000-01-01T00:00:00.000000Z",
+	} {
+		rec := e.do("GET", path+"?at="+url.QueryEscape(at), readSecret, "")
+		wantStatus(t, rec, http.StatusOK)
+		got := decode[balanceJSON](t, rec)
+		if got.BalanceMinor != 0 || got.Balance != "0.00" || got.AsOf != want {
+			t.Errorf("at=%s (before the account existed): %+v, want 0.00 as of %s", at, got, want)
+		}
+	}
+	// Now, and a moment just past, are the balance.
+	for _, at := range []string{time.Now().UTC().Format(time.RFC3339Nano), time.Now().Add(-time.Millisecond).UTC().Format(time.RFC3339Nano)} {
+		got := decode[balanceJSON](t, e.do("GET", path+"?at="+url.QueryEscape(at), readSecret, ""))
+		if got.BalanceMinor != 150_000 {
+			t.Errorf("at=%s: %+v", at, got)
+		}
+	}
+	// The future is refused, by a second or by years.
+	for _, at := range []string{time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339Nano), "2999-01-01T00:00:00Z", "9999-12-31T23:59:59Z"} {
+		msg := wantError(t, e.do("GET", path+"?at="+url.QueryEscape(at), readSecret, ""), http.StatusBadRequest, "invalid_request")
+		if !strings.Contains(msg, "future") {
+			t.Errorf("at=%s: message %q does not say it is in the future", at, msg)
+		}
+	}
+	// An empty ?at= is no at: now.
+	if got := decode[balanceJSON](t, e.do("GET", path+"?at=", readSecret, "")); got.BalanceMinor != 150_000 {
+		t.Errorf("at= (empty): %+v", got)
+	}
+}
+
+// TestReopenAccount: opening is idempotent only for the same account. An
+// existing account with another additional_customer_id, or a closed one,
+// is a 409 saying what differs, never silently the other account.
+func TestReopenAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	open := func(body string) *httpRecorder {
+		return e.do("POST", "/v1/accounts", writeSecret, body)
+	}
+	rec := open(`{"customer_id":"6552","additional_customer_id":"x"}`)
+	wantStatus(t, rec, http.StatusCreated)
+	acc := decode[accountJSON](t, rec)
+
+	// The same request, and one that names no additional id: the account.
+	for _, body := range []string{`{"customer_id":"6552","additional_customer_id":"x"}`, `{"customer_id":"6552","currency":"KZT"}`} {
+		rec = open(body)
+		wantStatus(t, rec, http.StatusOK)
+		if got := decode[accountJSON](t, rec); got.ID != acc.ID || got.AdditionalCustomerID == nil || *got.AdditionalCustomerID != "x" {
+			t.Fatalf("%s: %+v", body, got)
+		}
+	}
+	// Another additional id: 409, naming the account and both ids.
+	msg := wantError(t, open(`{"customer_id":"6552","additional_customer_id":"y"}`), http.StatusConflict, "conflict")
+	for _, want := range []string{`customer "6552"`, acc.ID, "KZT", `additional_customer_id "x"`, `"y"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %s", msg, want)
+		}
+	}
+	if got := decode[accountJSON](t, e.do("GET", "/v1/accounts/"+acc.ID, readSecret, "")); *got.AdditionalCustomerID != "x" || got.Version != acc.Version {
+		t.Fatalf("a refused reopen changed the account: %+v", got)
+	}
+	// An account without one, asked with one.
+	bare := decode[accountJSON](t, open(`{"customer_id":"6553"}`))
+	msg = wantError(t, open(`{"customer_id":"6553","additional_customer_id":"z"}`), http.StatusConflict, "conflict")
+	if !strings.Contains(msg, "no additional_customer_id") || !strings.Contains(msg, bare.ID) {
+		t.Errorf("message %q", msg)
+	}
+
+	// Blocked: still the customer's account, answered 200.
+	blocked := decode[accountJSON](t, open(`{"customer_id":"6554"}`))
+	wantStatus(t, e.do("POST", "/v1/accounts/"+blocked.ID+"/block", writeSecret, ""), http.StatusOK)
+	rec = open(`{"customer_id":"6554"}`)
+	wantStatus(t, rec, http.StatusOK)
+	if got := decode[accountJSON](t, rec); got.ID != blocked.ID || got.Status != "blocked" {
+		t.Fatalf("reopen of a blocked account: %+v", got)
+	}
+	// Closed: 409 whatever the additional id.
+	closed := decode[accountJSON](t, open(`{"customer_id":"6555","additional_customer_id":"c"}`))
+	wantStatus(t, e.do("POST", "/v1/accounts/"+closed.ID+"/close", writeSecret, ""), http.StatusOK)
+	for _, body := range []string{`{"customer_id":"6555"}`, `{"customer_id":"6555","additional_customer_id":"c"}`, `{"customer_id":"6555","additional_customer_id":"d"}`} {
+		msg = wantError(t, open(body), http.StatusConflict, "conflict")
+		if !strings.Contains(msg, closed.ID) || !strings.Contains(msg, "is closed") {
+			t.Errorf("%s: message %q", body, msg)
+		}
+	}
 }

@@ -201,6 +201,7 @@ func TestActorIsTheTokenName(t *testing.T) {
 	})
 	req := httptest.NewRequest("POST", "/v1/accounts", strings.NewReader(`{"customer_id":"c1"}`))
 	req.Header.Set("Authorization", "Bearer "+writeSecret)
+	req.Header.Set("Content-Type", "application/json")
 	wantStatus(t, serve(outer, req), http.StatusCreated)
 	if got := <-ledger.actors; got != writeName {
 		t.Fatalf("OpenAccount actor = %q, want %q", got, writeName)

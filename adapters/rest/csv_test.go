@@ -97,23 +97,24 @@ func TestStatementCSV(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read CSV: %v", err)
 	}
-	wantHeader := "seq,created_at,transfer_id,kind,direction,amount,currency,balance_after,deposit_id,payment_id,description"
+	wantHeader := "seq,transfer_id,kind,direction,amount_minor,amount,currency,balance_after_minor,balance_after,deposit_id,payment_id,description,created_at"
 	if strings.Join(rows[0], ",") != wantHeader {
 		t.Fatalf("header = %v", rows[0])
 	}
 	if len(rows) != 1+1+debits {
 		t.Fatalf("%d rows, want %d", len(rows), 2+debits)
 	}
-	if first := rows[1]; first[3] != "deposit_credit" || first[4] != "credit" || first[5] != "2000.00" || first[7] != "2000.00" || first[8] == "" {
+	if first := rows[1]; first[2] != "deposit_credit" || first[3] != "credit" || first[4] != "200000" || first[5] != "2000.00" ||
+		first[7] != "200000" || first[8] != "2000.00" || first[9] == "" || first[10] == "" {
 		t.Fatalf("first row = %v", first)
 	}
 	seqs := map[string]bool{}
 	for i, row := range rows[1:] {
-		if len(row) != 11 || !decimal2.MatchString(row[5]) || !decimal2.MatchString(row[7]) || row[6] != "KZT" {
+		if len(row) != 13 || !decimal2.MatchString(row[5]) || !decimal2.MatchString(row[8]) || row[6] != "KZT" {
 			t.Fatalf("row %d = %v", i+1, row)
 		}
-		if _, err := time.Parse(time.RFC3339Nano, row[1]); err != nil {
-			t.Fatalf("row %d created_at %q: %v", i+1, row[1], err)
+		if !sixDigits.MatchString(row[12]) {
+			t.Fatalf("row %d created_at %q", i+1, row[12])
 		}
 		seqs[row[0]] = true
 	}
@@ -121,11 +122,11 @@ func TestStatementCSV(t *testing.T) {
 		t.Fatalf("%d distinct seqs, want %d: pages overlap", len(seqs), 1+debits)
 	}
 	last := rows[len(rows)-1]
-	if last[4] != "debit" || last[5] != "1.00" || last[7] != "1000.00" {
+	if last[3] != "debit" || last[4] != "100" || last[5] != "1.00" || last[7] != "100000" || last[8] != "1000.00" {
 		t.Fatalf("last row = %v", last)
 	}
-	if last[10] != `'=HYPERLINK("http://evil")` {
-		t.Fatalf("formula not defused: %q", last[10])
+	if last[11] != `'=HYPERLINK("http://evil")` {
+		t.Fatalf("formula not defused: %q", last[11])
 	}
 
 	// A time range narrows the export; an unknown account is a JSON 404
@@ -167,6 +168,8 @@ func (g *gatedLedger) Statement(ctx context.Context, q ports.StatementQuery) ([]
 	if n > 1 && g.release != nil {
 		select {
 		case <-g.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		case <-time.After(20 * time.Second):
 			return nil, errors.New("gate never opened")
 		}
@@ -219,7 +222,7 @@ func TestStatementCSVStreams(t *testing.T) {
 	if err := lines.Err(); err != nil || rest != 701-500 {
 		t.Fatalf("after the gate: %d more lines, err %v", rest, err)
 	}
-	if !strings.HasPrefix(last, "701,") || !strings.Contains(last, ",debit,1.00,KZT,9299.00,") {
+	if !strings.HasPrefix(last, "701,") || !strings.Contains(last, ",debit,100,1.00,KZT,929900,9299.00,") {
 		t.Fatalf("last line = %q", last)
 	}
 	if calls := gated.calls.Load(); calls != 2 {

@@ -3,6 +3,7 @@ package rest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -18,7 +19,7 @@ const MaxIdempotencyKeyLen = 255
 const (
 	headerIdempotencyKey      = "Idempotency-Key"
 	headerIdempotentReplayed  = "Idempotent-Replayed"
-	idempotencyKeyDescription = "printable ASCII, 1 to 255 bytes"
+	idempotencyKeyDescription = "1 to 255 visible ASCII characters, ! to ~ (letters, digits, punctuation): no spaces, no control or non-ASCII characters"
 )
 
 type debitRequest struct {
@@ -64,6 +65,9 @@ func (a *api) debit(w http.ResponseWriter, r *http.Request) error {
 		RequestHash:    debitRequestHash(acc.ID(), amount, req.Description),
 		Actor:          ActorFrom(r.Context()),
 	})
+	if errors.Is(err, domain.ErrInsufficientFunds) {
+		return a.insufficientFunds(r, acc, amount)
+	}
 	if err != nil {
 		return notFound(err, "account", id)
 	}
@@ -86,10 +90,28 @@ func validateIdempotencyKey(key string) error {
 	}
 	for i := 0; i < len(key); i++ {
 		if key[i] < 0x21 || key[i] > 0x7e {
-			return errInvalidRequest("the %s header must be %s", headerIdempotencyKey, idempotencyKeyDescription)
+			found := "a byte outside ! to ~"
+			if key[i] == ' ' {
+				found = "a space"
+			}
+			return errInvalidRequest("the %s header has %s at byte %d; it must be %s",
+				headerIdempotencyKey, found, i+1, idempotencyKeyDescription)
 		}
 	}
 	return nil
+}
+
+// insufficientFunds says, in major units with the currency, what the
+// account holds (read again: the refused debit changed nothing) and what
+// the debit asked for.
+func (a *api) insufficientFunds(r *http.Request, acc domain.Account, amount domain.Amount) error {
+	balance := acc.Balance()
+	if now, err := a.ledger.Account(r.Context(), acc.ID()); err == nil {
+		balance = now.Balance()
+	}
+	return newHTTPError(http.StatusUnprocessableEntity, CodeInsufficientFunds,
+		"insufficient funds: account %s holds %s %s, less than the debit of %s %s",
+		acc.ID(), balance, balance.Currency().Code(), amount, amount.Currency().Code())
 }
 
 // debitRequestHash identifies "the same request" for idempotency: the hex

@@ -59,6 +59,8 @@ type httpError struct {
 	msg    string
 	// bearerError is the RFC 6750 error attribute for WWW-Authenticate.
 	bearerError string
+	// retryAfter is the Retry-After of a 503 ("1" when empty).
+	retryAfter string
 }
 
 func (e *httpError) Error() string { return e.code + ": " + e.msg }
@@ -140,6 +142,7 @@ func errorFor(err error) problem {
 		tooBig  *http.MaxBytesError
 		amount  *domain.AmountError
 		limit   *domain.LimitError
+		exists  *ports.AccountExistsError
 		message = err.Error()
 	)
 	switch {
@@ -181,6 +184,8 @@ func errorFor(err error) problem {
 		return problem{status: http.StatusConflict, code: CodeAccountHasBalance, msg: message}
 	case errors.Is(err, domain.ErrInvalidTransition):
 		return problem{status: http.StatusConflict, code: CodeConflict, msg: message}
+	case errors.As(err, &exists):
+		return problem{status: http.StatusConflict, code: CodeConflict, msg: accountExistsMessage(exists)}
 	case errors.Is(err, ports.ErrAmbiguous):
 		return problem{status: http.StatusConflict, code: CodeConflict, msg: "more than one resource matches; ask by a more specific id"}
 	case errors.Is(err, ports.ErrConflict):
@@ -193,6 +198,21 @@ func errorFor(err error) problem {
 			msg: "the ledger is unavailable; retry later", logLevel: logWarn}
 	}
 	return problem{status: http.StatusInternalServerError, code: CodeInternal, msg: "internal error", logLevel: logError}
+}
+
+// accountExistsMessage says, in the API's field names, why POST
+// /v1/accounts did not answer the existing account.
+func accountExistsMessage(e *ports.AccountExistsError) string {
+	a := e.Existing
+	head := fmt.Sprintf("customer %q already has account %s in %s", truncate(a.CustomerID(), 200), a.ID(), a.Currency())
+	if a.Status() == domain.AccountClosed {
+		return head + " and it is closed; a closed account is not reopened"
+	}
+	has := "no additional_customer_id"
+	if a.AdditionalCustomerID() != "" {
+		has = fmt.Sprintf("additional_customer_id %q", truncate(a.AdditionalCustomerID(), 200))
+	}
+	return fmt.Sprintf("%s with %s; this request asks for %q", head, has, truncate(e.AdditionalCustomerID, 200))
 }
 
 // errorBody is the one JSON shape of every error.
@@ -227,7 +247,12 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		h.Set("WWW-Authenticate", challenge)
 	case http.StatusServiceUnavailable:
-		h.Set("Retry-After", "1")
+		retry := "1"
+		var he *httpError
+		if errors.As(err, &he) && he.retryAfter != "" {
+			retry = he.retryAfter
+		}
+		h.Set("Retry-After", retry)
 	}
 	body, _ := json.Marshal(errorBody{Error: errorDetail{Code: p.code, Message: p.msg}})
 	h.Set("Content-Type", "application/json")

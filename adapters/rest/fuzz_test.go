@@ -160,7 +160,9 @@ var openAccountSeeds = []struct {
 // FuzzOpenAccountBody posts any body with any Content-Type to
 // POST /v1/accounts. An opened account's customer id is exactly what was
 // sent: never a U+FFFD the decoder substituted for invalid UTF-8 or an
-// unpaired surrogate.
+// unpaired surrogate. An accepted body has no duplicate key and names
+// only the request's fields, spelled exactly. (409: the customer's
+// account exists with another additional id.)
 func FuzzOpenAccountBody(f *testing.F) {
 	for _, s := range openAccountSeeds {
 		f.Add([]byte(s.body), s.contentType)
@@ -168,13 +170,16 @@ func FuzzOpenAccountBody(f *testing.F) {
 	api := newFuzzAPI(f)
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		rec := api.do(http.MethodPost, "/v1/accounts", contentType, body)
-		checkAnswer(t, rec, http.StatusOK, http.StatusCreated, http.StatusBadRequest,
+		checkAnswer(t, rec, http.StatusOK, http.StatusCreated, http.StatusBadRequest, http.StatusConflict,
 			http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
 		if rec.Code >= 300 {
 			return
 		}
 		if !utf8.Valid(body) {
 			t.Fatalf("accepted a body that is not UTF-8: %q", body)
+		}
+		if keys, ok := topLevelKeys(body); !ok {
+			t.Fatalf("accepted a body with a duplicate or unknown key: %q (keys %q)", body, keys)
 		}
 		var acc struct {
 			CustomerID           string  `json:"customer_id"`
@@ -195,6 +200,36 @@ func FuzzOpenAccountBody(f *testing.F) {
 			t.Fatalf("accepted account %+v: %v", acc, err)
 		}
 	})
+}
+
+// topLevelKeys reads the keys of a JSON object body with its own token
+// loop, and says whether each is one of POST /v1/accounts's fields, exactly
+// and once.
+func topLevelKeys(body []byte) ([]string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	allowed := map[string]bool{"customer_id": true, "currency": true, "additional_customer_id": true}
+	var keys []string
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		key, isKey := tok.(string)
+		if err != nil || !isKey {
+			return keys, false
+		}
+		keys = append(keys, key)
+		if seen[key] || !allowed[key] {
+			return keys, false
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return keys, false
+		}
+	}
+	return keys, true
 }
 
 // debitModel is what the debit target expects of the ledger: the balance
@@ -362,6 +397,49 @@ func FuzzListQuery(f *testing.F) {
 		for _, route := range routes {
 			rec := api.do(http.MethodGet, route+"?"+query, "", nil)
 			checkAnswer(t, rec, http.StatusOK, http.StatusBadRequest, http.StatusNotFound)
+		}
+	})
+}
+
+// FuzzCSVQuery sends any query string to each CSV export and to its JSON
+// list: the CSV route refuses exactly what the JSON route refuses, with the
+// same code and message, and otherwise answers CSV.
+func FuzzCSVQuery(f *testing.F) {
+	seeds := []string{
+		"limit=10", "limit=0", "limit=1001", "limit=1e3", "cursor=%00%ff", "cursor=c3RhdGVtZW50OjE",
+		"cursor=ZGVwb3NpdDp4", "status=succeeded", "status=frozen", "customer_id=fz-1",
+		"from=2020-01-01T00:00:00Z&to=2030-01-01T00:00:00Z", "from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	api := newFuzzAPI(f)
+	acc := api.account(f, "fz-exporter")
+	api.fund(f, "fz-exporter", 10_000)
+	pairs := [][2]string{
+		{"/v1/accounts/" + acc.ID() + "/statement", "/v1/accounts/" + acc.ID() + "/statement.csv"},
+		{"/v1/deposits", "/v1/deposits.csv"},
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		if strings.ContainsAny(query, " #\r\n") || !utf8.ValidString(query) {
+			return
+		}
+		if _, err := url.ParseRequestURI("/v1/deposits?" + query); err != nil {
+			return
+		}
+		for _, p := range pairs {
+			jsonRec := api.do(http.MethodGet, p[0]+"?"+query, "", nil)
+			csvRec := api.do(http.MethodGet, p[1]+"?"+query, "", nil)
+			if jsonRec.Code == http.StatusOK {
+				if csvRec.Code != http.StatusOK || !strings.HasPrefix(csvRec.Header().Get("Content-Type"), "text/csv") {
+					t.Fatalf("%s?%s: JSON 200, CSV %d %s", p[1], query, csvRec.Code, csvRec.Body.String())
+				}
+				continue
+			}
+			checkAnswer(t, csvRec, http.StatusBadRequest, http.StatusNotFound)
+			if csvRec.Code != jsonRec.Code || csvRec.Body.String() != jsonRec.Body.String() {
+				t.Fatalf("%s?%s: CSV %d %s, JSON %d %s", p[1], query, csvRec.Code, csvRec.Body.String(), jsonRec.Code, jsonRec.Body.String())
+			}
 		}
 	})
 }

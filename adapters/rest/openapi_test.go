@@ -233,3 +233,27 @@ func TestOpenAPIRefsAndErrorCodes(t *testing.T) {
 		t.Fatalf("documented codes %v, package codes %v", documented, want)
 	}
 }
+
+// TestOpenAPIDocumentsPlatformErrors: the Monetix endpoints document every
+// status they answer besides 200: the callbacks' 400, 413, 415 and 503,
+// and both endpoints' 405.
+func TestOpenAPIDocumentsPlatformErrors(t *testing.T) {
+	t.Parallel()
+	doc, _ := loadOpenAPI(t)
+	for path, statuses := range map[string][]string{
+		"/v1/monetix/callbacks": {"200", "400", "405", "413", "415", "500", "503"},
+		"/v1/monetix/requests":  {"200", "405"},
+	} {
+		responses, _ := resolveRef(doc, "#/paths/"+strings.ReplaceAll(path, "/", "~1")+"/post/responses").(map[string]any)
+		for _, status := range statuses {
+			r, _ := responses[status].(map[string]any)
+			if r == nil {
+				t.Errorf("POST %s: response %s not documented", path, status)
+				continue
+			}
+			if _, ok := r["content"]; !ok {
+				t.Errorf("POST %s: response %s has no body shape", path, status)
+			}
+		}
+	}
+}

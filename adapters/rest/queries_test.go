@@ -18,6 +18,7 @@ type statementLineJSON struct {
 	Direction         string  `json:"direction"`
 	AmountMinor       int64   `json:"amount_minor"`
 	Amount            string  `json:"amount"`
+	Currency          string  `json:"currency"`
 	BalanceAfterMinor int64   `json:"balance_after_minor"`
 	BalanceAfter      string  `json:"balance_after"`
 	DepositID         *string `json:"deposit_id"`

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -30,26 +31,43 @@ const (
 )
 
 // checkBody refuses, before reading anything, a POST body that is declared
-// too large or declared as something other than JSON.
+// too large or that is not declared as JSON. A body must come with
+// Content-Type: application/json (parameters allowed; a charset, if named,
+// must be UTF-8, the only encoding RFC 8259 allows). A POST without a body
+// (Content-Length: 0, as block, unblock and close are usually sent) needs no
+// Content-Type: there is nothing to type. A body of unknown length (chunked)
+// counts as a body.
 func (a *api) checkBody(r *http.Request) error {
 	if r.ContentLength > a.maxBody {
 		return &http.MaxBytesError{Limit: a.maxBody}
 	}
-	ct := r.Header.Get("Content-Type")
-	if ct == "" || r.ContentLength == 0 {
+	if r.ContentLength == 0 {
 		return nil
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/json" {
+	if !isJSONContentType(r.Header.Get("Content-Type")) {
 		return newHTTPError(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
-			"Content-Type must be application/json")
+			"a request body needs Content-Type: application/json (UTF-8)")
 	}
 	return nil
 }
 
+// isJSONContentType accepts application/json with no charset or a UTF-8 one.
+func isJSONContentType(header string) bool {
+	mt, params, err := mime.ParseMediaType(header)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return false
+	}
+	return true
+}
+
 // decodeJSON reads exactly one JSON value from the (already size-limited)
-// body into v: unknown fields and trailing data are errors. An empty body
-// is an error when required, and leaves v untouched otherwise.
+// body into v: unknown fields, field names that match only when case is
+// ignored, duplicate keys at any depth, nesting deeper than MaxJSONDepth and
+// trailing data are errors. An empty body is an error when required, and
+// leaves v untouched otherwise.
 //
 // The body must be UTF-8 without unpaired surrogate escapes (RFC 8259
 // §8.1): encoding/json would silently turn such bytes into U+FFFD, and a
@@ -68,6 +86,9 @@ func decodeJSON(r *http.Request, v any, required bool) error {
 	}
 	if hasLoneSurrogate(body) {
 		return errInvalidJSON("the request body has a \\u escape of an unpaired UTF-16 surrogate")
+	}
+	if err := checkKeys(body, reflect.TypeOf(v)); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -244,8 +265,9 @@ func queryLimit(q url.Values) (int, error) {
 	return n, nil
 }
 
-// queryTime reads an optional RFC 3339 time parameter. A '+' in an offset
-// that arrived unescaped (and so decoded as a space) is put back.
+// queryTime reads an optional RFC 3339 time parameter, to the microsecond
+// (what the ledger keeps, and what answers echo). A '+' in an offset that
+// arrived unescaped (and so decoded as a space) is put back.
 func queryTime(q url.Values, name string) (time.Time, error) {
 	v := q.Get(name)
 	if v == "" {
@@ -255,7 +277,7 @@ func queryTime(q url.Values, name string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, errInvalidRequest("%s must be an RFC 3339 time such as 2026-01-02T15:04:05Z", name)
 	}
-	return t.UTC(), nil
+	return t.UTC().Truncate(time.Microsecond), nil
 }
 
 // queryRange reads ?from= and ?to= (a half-open interval [from, to)).

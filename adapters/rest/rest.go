@@ -9,11 +9,13 @@
 package rest
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/tiyn/tiyn/domain"
+	"github.com/tiyn/tiyn/adapters/cleanpath"
 	"github.com/tiyn/tiyn/ports"
 )
 
@@ -42,6 +44,18 @@ type Options struct {
 	// an account in a currency no payment method pays in would never
 	// receive a payment.
 	AccountCurrencies []domain.Currency
+	// MaxConcurrentExports bounds the CSV exports running at once in this
+	// handler (DefaultMaxConcurrentExports when <= 0); one more is answered
+	// 503 unavailable with Retry-After.
+	MaxConcurrentExports int
+	// ExportTimeout bounds one CSV export (MaxCSVDuration when <= 0).
+	ExportTimeout time.Duration
+	// MaxConcurrentChecks bounds the GET /v1/ledger/check runs at once
+	// (DefaultMaxConcurrentChecks when <= 0), answered like exports when full.
+	MaxConcurrentChecks int
+	// LedgerCheckTimeout bounds one ledger check (DefaultLedgerCheckTimeout
+	// when <= 0).
+	LedgerCheckTimeout time.Duration
 }
 
 // Route describes one registered route: what the OpenAPI test compares
@@ -82,7 +96,7 @@ var routeTable = []route{
 	{Route{http.MethodPost, "/v1/exceptions/{id}/approve", RoleOperator}, (*api).approveException},
 	{Route{http.MethodPost, "/v1/exceptions/{id}/reject", RoleOperator}, (*api).rejectException},
 	{Route{http.MethodGet, "/v1/callbacks", RoleRead}, (*api).listCallbacks},
-	{Route{http.MethodGet, "/v1/ledger/check", RoleRead}, (*api).checkLedger},
+	{Route{http.MethodGet, "/v1/ledger/check", RoleRead}, (*api).boundedCheckLedger},
 	{Route{http.MethodGet, "/v1/openapi.json", RoleRead}, (*api).openAPI},
 }
 
@@ -111,15 +125,29 @@ type api struct {
 	// matcher has every route registered with a no-op handler; the fallback
 	// asks it whether a path exists with another method (405) or not (404).
 	matcher *http.ServeMux
+	// exports and checks are semaphores bounding the expensive reads:
+	// CSV exports and ledger checks (see limits.go).
+	exports, checks             *limiter
+	exportTimeout, checkTimeout time.Duration
 }
 
 // New returns a handler serving every /v1 REST route of this package (not
 // /v1/monetix/*, /healthz and the like, which other adapters serve), plus
-// JSON 404/405 answers for anything else under /v1.
+// JSON 404/405 answers for anything else under /v1, and a JSON 404 for an
+// unclean path (/v1//accounts, /v1/accounts/../accounts), which ServeMux
+// alone would redirect.
 func New(ledger ports.Ledger, opts Options) http.Handler {
 	mux := http.NewServeMux()
-	Register(mux, ledger, opts)
-	return mux
+	a := register(mux, ledger, opts)
+	return cleanpath.Guard(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.EscapedPath()
+		if p != cleanpath.Clean(p) {
+			a.writeError(w, r, newHTTPError(http.StatusNotFound, CodeNotFound,
+				"no route %s (a path must be clean: no //, /./ or /../ segments)", truncate(p, 200)))
+			return
+		}
+		a.writeError(w, r, errRouteNotFound(p))
+	}))
 }
 
 // Register mounts the same routes on an existing mux, for a program that
@@ -127,7 +155,15 @@ func New(ledger ports.Ledger, opts Options) http.Handler {
 // pattern "/v1/" (JSON 404/405); more specific patterns registered by
 // others, such as POST /v1/monetix/callbacks, still take precedence. It
 // panics if a pattern is already registered, as ServeMux does.
+//
+// ServeMux answers an unclean path with its own HTML 307 before any
+// handler runs; serve the mux behind cleanpath.Guard (as adapters/server
+// does) to answer those with a JSON 404 too.
 func Register(mux *http.ServeMux, ledger ports.Ledger, opts Options) {
+	register(mux, ledger, opts)
+}
+
+func register(mux *http.ServeMux, ledger ports.Ledger, opts Options) *api {
 	if ledger == nil {
 		panic("rest.Register: nil ledger")
 	}
@@ -152,6 +188,10 @@ func Register(mux *http.ServeMux, ledger ports.Ledger, opts Options) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.exports = newLimiter("CSV exports", cmp.Or(max(opts.MaxConcurrentExports, 0), DefaultMaxConcurrentExports))
+	a.checks = newLimiter("ledger checks", cmp.Or(max(opts.MaxConcurrentChecks, 0), DefaultMaxConcurrentChecks))
+	a.exportTimeout = cmp.Or(max(opts.ExportTimeout, 0), MaxCSVDuration)
+	a.checkTimeout = cmp.Or(max(opts.LedgerCheckTimeout, 0), DefaultLedgerCheckTimeout)
 	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	for _, rt := range routeTable {
 		pattern := rt.Method + " " + rt.Path
@@ -159,6 +199,7 @@ func Register(mux *http.ServeMux, ledger ports.Ledger, opts Options) {
 		a.matcher.Handle(pattern, noop)
 	}
 	mux.HandleFunc(fallbackPattern, a.fallback)
+	return a
 }
 
 // fallback answers paths under /v1 that no route serves: 405 with an Allow

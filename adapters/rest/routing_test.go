@@ -174,7 +174,7 @@ func TestNowOption(t *testing.T) {
 	e := newEnvWith(t, base.svc, rest.Options{Now: func() time.Time { return pinned }})
 	rec := e.do("GET", "/v1/accounts/"+acc.ID+"/balance", readSecret, "")
 	wantStatus(t, rec, http.StatusOK)
-	if !strings.Contains(rec.Body.String(), `"as_of":"2026-03-04T05:06:07Z"`) {
+	if !strings.Contains(rec.Body.String(), `"as_of":"2026-03-04T05:06:07.000000Z"`) {
 		t.Fatalf("balance = %s", rec.Body.String())
 	}
 }
@@ -185,4 +185,42 @@ func TestMaxBodyBytesOption(t *testing.T) {
 	e := newEnvWith(t, base.svc, rest.Options{MaxBodyBytes: 32})
 	wantStatus(t, e.do("POST", "/v1/accounts", writeSecret, `{"customer_id":"abc"}`), http.StatusCreated)
 	wantError(t, e.do("POST", "/v1/accounts", writeSecret, `{"customer_id":"abcdefghijklmnopqrstuvwxyz"}`), http.StatusRequestEntityTooLarge, "payload_too_large")
+}
+
+// TestUncleanPathsAreJSON404: ServeMux alone answers these with an HTML
+// 307 to the cleaned path; the API answers its documented JSON 404.
+func TestUncleanPathsAreJSON404(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	acc := e.openAccount("unclean")
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/v1/accounts/../accounts"},
+		{"GET", "/v1//accounts"},
+		{"GET", "/v1/./accounts"},
+		{"GET", "//v1/accounts"},
+		{"GET", "/v1/accounts/" + acc.ID + "/../" + acc.ID},
+		{"POST", "/v1/accounts/" + acc.ID + "//debits"},
+		{"GET", "/v1/../v1/openapi.json"},
+		{"POST", "/v1/monetix/../monetix/requests"},
+		{"POST", "/v1//monetix/callbacks"},
+		{"GET", "/v1"},
+	} {
+		for _, secret := range []string{readSecret, writeSecret, ""} {
+			req := httptest.NewRequest(tc.method, "/", nil)
+			req.URL.Path, req.RequestURI = tc.path, tc.path
+			if secret != "" {
+				req.Header.Set("Authorization", "Bearer "+secret)
+			}
+			rec := serve(e.h, req)
+			if loc := rec.Header().Get("Location"); loc != "" {
+				t.Fatalf("%s %s: redirected to %s", tc.method, tc.path, loc)
+			}
+			if msg := wantError(t, rec, http.StatusNotFound, "not_found"); !strings.Contains(msg, "no route") {
+				t.Fatalf("%s %s: message %q", tc.method, tc.path, msg)
+			}
+		}
+	}
+	// The clean forms still route.
+	wantStatus(t, e.do("GET", "/v1/accounts/"+acc.ID, readSecret, ""), http.StatusOK)
+	wantStatus(t, e.do("GET", "/v1/accounts", readSecret, ""), http.StatusOK)
 }

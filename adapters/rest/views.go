@@ -4,6 +4,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/tiyn/tiyn/adapters/export"
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
 )
@@ -11,14 +12,16 @@ import (
 // The JSON shapes of the API. Money always appears twice: *_minor as an
 // integer of minor units (exact, for programs) and the decimal string with
 // the currency's number of decimals (for people and for decimal libraries).
-// Times are RFC 3339 in UTC. Absent optional values are null, never "".
+// Times are RFC 3339 in UTC with exactly six fractional digits
+// (export.TimeLayout), so they sort as text. Absent optional values are
+// null, never "".
 
-// formatTime renders t as RFC 3339 UTC; the zero time is absent.
+// formatTime renders t in export.TimeLayout; the zero time is absent.
 func formatTime(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
-	s := t.UTC().Format(time.RFC3339Nano)
+	s := export.FormatTime(t)
 	return &s
 }
 
@@ -93,24 +96,8 @@ type statementLineView struct {
 	CreatedAt         string  `json:"created_at"`
 }
 
-// Directions of a statement line, from the account holder's side.
-const (
-	directionCredit = "credit"
-	directionDebit  = "debit"
-)
-
-// lineMoney splits a signed posting into a direction and a positive amount.
-func lineMoney(l ports.StatementLine) (direction string, amount domain.Amount) {
-	if l.Amount.IsNegative() {
-		if neg, err := l.Amount.Neg(); err == nil {
-			return directionDebit, neg
-		}
-	}
-	return directionCredit, l.Amount
-}
-
 func viewStatementLine(l ports.StatementLine) statementLineView {
-	direction, amount := lineMoney(l)
+	direction, amount := export.Direction(l)
 	return statementLineView{
 		Seq:               l.Seq,
 		TransferID:        l.TransferID,

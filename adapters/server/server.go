@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tiyn/tiyn/ports"
+	"github.com/tiyn/tiyn/adapters/cleanpath"
 )
 
 // ReadyTimeout bounds one readiness check: a load balancer probing /readyz
@@ -148,7 +149,9 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", s.metricsHandler(s.registry))
-	s.handler = s.withRequestID(s.withAccessLog(s.withRecover(s.mux)))
+	// cleanpath.Guard: ServeMux would answer /v1//accounts and the like with
+	// an HTML 307 before any handler runs; they get a JSON 404 instead.
+	s.handler = s.withRequestID(s.withAccessLog(s.withRecover(cleanpath.Guard(s.mux, nil))))
 	return s
 }
 

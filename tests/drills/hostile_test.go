@@ -39,6 +39,7 @@ import (
 //	effect: exception                       (callbacks answered 200: the effect expected)
 //	changes: callback_inbox+1 exceptions+1  (row count changes allowed; default none)
 //	after-sign: OLD => NEW                  (repeatable: the body is altered after signing)
+//	contains: TEXT                          (repeatable: the answer's body holds TEXT; placeholders filled)
 //
 // Placeholders, in the body, the path and header values:
 //
@@ -77,6 +78,7 @@ type hostileCase struct {
 	effect   string
 	changes  map[string]int64
 	tamper   [][2]string
+	contains []string
 	body     []byte
 }
 
@@ -161,6 +163,11 @@ func parseCase(file string, raw []byte) (hostileCase, error) {
 				return hc, fmt.Errorf("after-sign %q: want OLD => NEW", value)
 			}
 			hc.tamper = append(hc.tamper, [2]string{old, repl})
+		case "contains":
+			if value == "" {
+				return hc, fmt.Errorf("contains needs a text")
+			}
+			hc.contains = append(hc.contains, value)
 		case "changes":
 			for _, ch := range strings.Fields(value) {
 				name, n, ok := strings.Cut(ch, "+")
@@ -356,6 +363,7 @@ func runHostile(t *testing.T, name, dbURL string, rc rowCounter) {
 			continue
 		}
 		statuses[got.status]++
+		hc.contains = expandAll(fx, hc.contains, op)
 		if msg := hc.verdict(got); msg != "" {
 			t.Errorf("%s: %s; answer %d %.300s", hc.file, msg, got.status, got.body)
 		}
@@ -377,6 +385,27 @@ func runHostile(t *testing.T, name, dbURL string, rc rowCounter) {
 	s.checkNoPanic(t)
 	figures(t, name, "inputs", len(cases), "requests", per["requests"], "callbacks", per["callbacks"], "rest", per["rest"],
 		"bytes_sent", sentBytes, "statuses", fmt.Sprint(statuses), "panics", 0, "money_moved", after.CustomerBalanceTotal-before.CustomerBalanceTotal)
+}
+
+// hostileClient is probeClient that never follows a redirect: a case's
+// answer is the server's first answer, so an unclean path answered with a
+// 307 is seen as a 307, not as whatever the cleaned path answers.
+var hostileClient = &http.Client{
+	Timeout:       probeClient.Timeout,
+	Transport:     probeClient.Transport,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// expandAll fills in the placeholders of texts (a new slice).
+func expandAll(fx fixtures, texts []string, op string) []string {
+	out := make([]string, len(texts))
+	for i, text := range texts {
+		out[i] = text
+		if b, err := fx.expand([]byte(text), op); err == nil {
+			out[i] = string(b)
+		}
+	}
+	return out
 }
 
 // sendCase sends one case and returns the answer and the body size.
@@ -437,7 +466,7 @@ func sendCase(s *server, c creds, fx fixtures, hc hostileCase, op string) (respo
 		}
 		req.Header.Set(h[0], string(v))
 	}
-	resp, err := probeClient.Do(req)
+	resp, err := hostileClient.Do(req)
 	if err != nil {
 		return response{}, len(body), err
 	}
@@ -451,6 +480,11 @@ func sendCase(s *server, c creds, fx fixtures, hc hostileCase, op string) (respo
 func (hc hostileCase) verdict(got response) string {
 	if got.status != hc.status {
 		return fmt.Sprintf("HTTP %d, documented %d", got.status, hc.status)
+	}
+	for _, want := range hc.contains {
+		if !bytes.Contains(got.body, []byte(want)) {
+			return fmt.Sprintf("the answer lacks %q", want)
+		}
 	}
 	if got.status == http.StatusRequestHeaderFieldsTooLarge {
 		return "" // net/http's own plain-text answer

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tiyn/tiyn/adapters/cleanpath"
 	"github.com/tiyn/tiyn/adapters/monetix"
 	"github.com/tiyn/tiyn/adapters/rest"
 	"github.com/tiyn/tiyn/adapters/sqlstore"
@@ -54,7 +55,9 @@ func Example() {
 	}
 	platform.Register(mux)
 
-	srv := httptest.NewServer(mux)
+	// cleanpath.Guard answers /v1//accounts and the like with the API's
+	// JSON 404, where a bare ServeMux would send an HTML redirect.
+	srv := httptest.NewServer(cleanpath.Guard(mux, nil))
 	defer srv.Close()
 
 	// The program can also call the ledger directly.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tiyn/tiyn/adapters/sqlstore"
+	"github.com/tiyn/tiyn/adapters/export"
 	"github.com/tiyn/tiyn/adapters/system"
 	"github.com/tiyn/tiyn/app"
 	"github.com/tiyn/tiyn/domain"
@@ -49,7 +49,11 @@ var (
 	statementSpec = cmdSpec{
 		Name: "statement", Args: "CUSTOMER|ACCOUNT_ID [flags]",
 		Description: "Prints the postings of an account with the balance after each, oldest first.\n" +
-			"--from and --to take 2006-01-02 (UTC midnight) or RFC 3339 times; --to is exclusive.",
+			"--from and --to take 2006-01-02 (UTC midnight) or RFC 3339 times; --to is exclusive.\n" +
+			"--csv prints the statement CSV of GET /v1/accounts/{id}/statement.csv, byte for byte:\n" +
+			"  " + strings.Join(export.Statement.Header, ",") + "\n" +
+			"amounts are never negative (direction says credit or debit), times RFC 3339 UTC with six\n" +
+			"fractional digits. A CSV longer than " + strconv.Itoa(MaxStatementLines) + " lines stops with an error; narrow the period.",
 		Groups: groupDB,
 	}
 )
@@ -218,8 +222,8 @@ func printAccount(w io.Writer, a domain.Account) error {
 		{"balance", a.Balance().String()},
 		{"balance (minor)", strconv.FormatInt(a.Balance().Minor(), 10)},
 		{"version", strconv.FormatInt(a.Version(), 10)},
-		{"created", a.CreatedAt().UTC().Format(time.RFC3339)},
-		{"updated", a.UpdatedAt().UTC().Format(time.RFC3339)},
+		{"created", export.FormatTime(a.CreatedAt())},
+		{"updated", export.FormatTime(a.UpdatedAt())},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
@@ -264,39 +268,79 @@ func runStatement(ctx context.Context, m *Main, args []string) error {
 	}
 	q.AccountID = acc.ID()
 
-	out := newStatementWriter(m.Stdout, *asCSV)
-	if !*asCSV {
-		fmt.Fprintf(m.Stdout, "account %s, customer %s, %s, %s, balance %s\n\n",
-			acc.ID(), acc.CustomerID(), acc.Currency(), acc.Status(), acc.Balance())
+	if *asCSV {
+		return printStatementCSV(ctx, m.Stdout, ledger, q)
 	}
-	printed := 0
-	for printed < MaxStatementLines {
+	fmt.Fprintf(m.Stdout, "account %s, customer %s, %s, %s, balance %s\n\n",
+		acc.ID(), acc.CustomerID(), acc.Currency(), acc.Status(), acc.Balance())
+	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tAMOUNT\tBALANCE\tPAYMENT ID\tDESCRIPTION")
+	printed, more, err := pageStatement(ctx, ledger, q, func(page []ports.StatementLine) error {
+		for _, l := range page {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Seq, export.FormatTime(l.CreatedAt), l.Kind, l.Amount,
+				l.BalanceAfter, dash(l.PaymentID), dash(oneLine(l.Description)))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if printed == 0 {
+		fmt.Fprintln(m.Stdout, "no postings in that period")
+	}
+	if more {
+		fmt.Fprintf(m.Stdout, "\nstopped after %d lines; narrow the period with --from and --to\n", MaxStatementLines)
+	}
+	return nil
+}
+
+// printStatementCSV writes the statement CSV (export.Statement, the format
+// of the REST statement.csv) page by page. A statement longer than
+// MaxStatementLines is an error, so a truncated file never looks whole.
+func printStatementCSV(ctx context.Context, w io.Writer, ledger ports.Ledger, q ports.StatementQuery) error {
+	cw := export.NewWriter(w, export.Statement)
+	if err := cw.Write(); err != nil { // the header, also for an empty period
+		return err
+	}
+	_, more, err := pageStatement(ctx, ledger, q, func(page []ports.StatementLine) error { return cw.Write(page...) })
+	if err != nil {
+		return err
+	}
+	if more {
+		return fmt.Errorf("statement of %s: stopped after %d lines; narrow the period with --from and --to", q.AccountID, MaxStatementLines)
+	}
+	return nil
+}
+
+// pageStatement reads the statement page by page (never all of it at
+// once) into each, up to MaxStatementLines lines. It says how many it
+// read and whether more were left unread.
+func pageStatement(ctx context.Context, ledger ports.Ledger, q ports.StatementQuery,
+	each func([]ports.StatementLine) error) (printed int, more bool, err error) {
+	for {
 		q.Limit = min(ports.MaxPageSize, MaxStatementLines-printed)
+		if q.Limit == 0 {
+			q.Limit = 1 // only to learn whether anything is left
+		}
 		page, err := ledger.Statement(ctx, q)
 		if err != nil {
-			return fmt.Errorf("statement of %s: %w", acc.ID(), err)
+			return printed, false, fmt.Errorf("statement of %s: %w", q.AccountID, err)
 		}
-		for _, l := range page {
-			out.line(l)
+		if printed >= MaxStatementLines {
+			return printed, len(page) > 0, nil
+		}
+		if err := each(page); err != nil {
+			return printed, false, err
 		}
 		printed += len(page)
 		if len(page) < q.Limit {
-			break
+			return printed, false, nil
 		}
 		q.AfterSeq = page[len(page)-1].Seq
 	}
-	if err := out.flush(); err != nil {
-		return err
-	}
-	if !*asCSV {
-		if printed == 0 {
-			fmt.Fprintln(m.Stdout, "no postings in that period")
-		}
-		if printed >= MaxStatementLines {
-			fmt.Fprintf(m.Stdout, "\nstopped after %d lines; narrow the period with --from and --to\n", MaxStatementLines)
-		}
-	}
-	return nil
 }
 
 // parseTimeFlag reads 2006-01-02 (UTC midnight) or an RFC 3339 time.
@@ -310,62 +354,6 @@ func parseTimeFlag(name, v string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, usagef("%s: %q is not a date (2006-01-02) or an RFC 3339 time", name, v)
-}
-
-// statementWriter prints statement lines as an aligned table or as CSV.
-type statementWriter struct {
-	tw  *tabwriter.Writer
-	csv *csv.Writer
-}
-
-// statementCSVHeader names the CSV columns: amounts both as decimal text
-// and as integer minor units, so a spreadsheet and a program both read them
-// exactly.
-var statementCSVHeader = []string{"seq", "time", "kind", "amount", "amount_minor", "balance_after", "balance_after_minor",
-	"currency", "deposit_id", "payment_id", "transfer_id", "description"}
-
-func newStatementWriter(w io.Writer, asCSV bool) *statementWriter {
-	s := &statementWriter{}
-	if asCSV {
-		s.csv = csv.NewWriter(w)
-		_ = s.csv.Write(statementCSVHeader)
-		return s
-	}
-	s.tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(s.tw, "SEQ\tTIME\tKIND\tAMOUNT\tBALANCE\tPAYMENT ID\tDESCRIPTION")
-	return s
-}
-
-func (s *statementWriter) line(l ports.StatementLine) {
-	at := l.CreatedAt.UTC().Format(time.RFC3339)
-	if s.csv != nil {
-		_ = s.csv.Write([]string{
-			strconv.FormatInt(l.Seq, 10), l.CreatedAt.UTC().Format(time.RFC3339Nano), l.Kind.String(),
-			l.Amount.String(), strconv.FormatInt(l.Amount.Minor(), 10),
-			l.BalanceAfter.String(), strconv.FormatInt(l.BalanceAfter.Minor(), 10),
-			l.Amount.Currency().Code(), csvText(l.DepositID), csvText(l.PaymentID), csvText(l.TransferID), csvText(l.Description),
-		})
-		return
-	}
-	fmt.Fprintf(s.tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Seq, at, l.Kind, l.Amount, l.BalanceAfter,
-		dash(l.PaymentID), dash(oneLine(l.Description)))
-}
-
-func (s *statementWriter) flush() error {
-	if s.csv != nil {
-		s.csv.Flush()
-		return s.csv.Error()
-	}
-	return s.tw.Flush()
-}
-
-// csvText keeps a spreadsheet from running a text cell as a formula
-// (descriptions come from API callers).
-func csvText(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // oneLine keeps a description from breaking the table.

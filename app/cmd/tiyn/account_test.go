@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,12 @@ func TestAccountOpenAndShow(t *testing.T) {
 	id := fieldOf(out, "id")
 	if !strings.HasPrefix(id, accountIDPrefix) {
 		t.Fatalf("account id %q", id)
+	}
+	// Times as the API answers them: RFC 3339 UTC, six fractional digits.
+	for _, key := range []string{"created", "updated"} {
+		if v := fieldOf(out, key); !sixFractionalDigits.MatchString(v) {
+			t.Errorf("%s %q is not RFC 3339 UTC with six fractional digits", key, v)
+		}
 	}
 
 	// Opening again is idempotent.
@@ -136,6 +143,8 @@ func TestOperatorCommandsNeverCreateADatabase(t *testing.T) {
 		}
 	}
 }
+// sixFractionalDigits is the one timestamp form Tiyn prints.
+var sixFractionalDigits = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$`)
 
 // fieldOf reads "  key  value" from printAccount's output.
 func fieldOf(out, key string) string {
@@ -206,17 +215,20 @@ func TestStatement(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CSV: %v\n%s", err, stdout)
 	}
-	if len(rows) != 4 || strings.Join(rows[0], ",") != strings.Join(statementCSVHeader, ",") {
+	wantHeader := "seq,transfer_id,kind,direction,amount_minor,amount,currency,balance_after_minor,balance_after,deposit_id,payment_id,description,created_at"
+	if len(rows) != 4 || strings.Join(rows[0], ",") != wantHeader {
 		t.Fatalf("CSV rows %q", rows)
 	}
+	// Amounts are never negative; direction says which way they went.
 	last := rows[3]
-	if last[2] != "debit" || last[3] != "-500.00" || last[4] != "-50000" || last[5] != "1025.00" || last[6] != "102500" || last[7] != "KZT" {
+	if last[2] != "debit" || last[3] != "debit" || last[4] != "50000" || last[5] != "500.00" || last[6] != "KZT" ||
+		last[7] != "102500" || last[8] != "1025.00" || !sixFractionalDigits.MatchString(last[12]) {
 		t.Fatalf("debit row %q", last)
 	}
 	if !strings.HasPrefix(last[11], "'=") {
 		t.Fatalf("formula-looking description not neutralised: %q", last[11])
 	}
-	if rows[1][4] != "150000" || rows[2][6] != "152500" {
+	if rows[1][3] != "credit" || rows[1][4] != "150000" || rows[2][7] != "152500" || rows[1][9] == "" || rows[1][10] == "" {
 		t.Fatalf("credit rows %q %q", rows[1], rows[2])
 	}
 
