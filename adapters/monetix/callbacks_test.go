@@ -311,7 +311,7 @@ func TestCallbackAuthenticButUnreadable(t *testing.T) {
 		{"amount string", field("payment.sum.amount", "10000"), "payment.sum.amount must be an integer number of minor units, got a string"},
 		{"amount fraction", field("payment.sum.amount", num("100.5")), "payment.sum.amount must be an integer"},
 		{"amount exponent", field("payment.sum.amount", num("1E4")), "payment.sum.amount must be an integer"},
-		{"amount negative", field("payment.sum.amount", -1), "payment.sum.amount must be at least 0"},
+		{"amount negative", field("payment.sum.amount", -1), "payment.sum.amount must not be negative"},
 		{"amount missing", field("payment.sum.amount", removed), "payment.sum.amount is missing"},
 		{"currency number", field("payment.sum.currency", 398), "payment.sum.currency must be a string"},
 		{"operation missing", field("operation", removed), "operation is missing"},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode"
@@ -105,7 +106,9 @@ func ParseRequest(doc map[string]any) (Request, error) {
 	if r.Type == TypeVerify {
 		return r, nil
 	}
-	if r.AmountMinor, err = integerField(doc, "", "amount", 1); err != nil {
+	// Any integer: a zero or negative amount is answered by the limits
+	// check, which states them in KZT (not "at least 1" in tiyn).
+	if r.AmountMinor, err = integerField(doc, "", "amount", math.MinInt64); err != nil {
 		return Request{}, err
 	}
 	if r.Currency, err = currencyField(doc, "", "currency"); err != nil {
@@ -338,6 +341,9 @@ func integerField(m map[string]any, prefix, key string, min int64) (int64, error
 		return 0, fieldErr(field, "is out of range")
 	}
 	if i < min {
+		if min == 0 {
+			return 0, fieldErr(field, "must not be negative, got %d", i)
+		}
 		return 0, fieldErr(field, "must be at least %d, got %d", min, i)
 	}
 	return i, nil
