@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"unicode"
 	"testing"
+	"unicode"
 
 	"github.com/tiyn/tiyn/adapters/monetix"
 	"github.com/tiyn/tiyn/adapters/monetix/signature"

@@ -10,12 +10,12 @@ import (
 // Reasons counted in tiyn_monetix_rejected_total{reason}. Each is a fixed
 // label value, so the metric's cardinality stays bounded whatever is sent.
 const (
-	ReasonBadSignature        = "bad_signature"        // signature missing, mistyped or wrong
-	ReasonMalformed           = "malformed"            // not a JSON object Tiyn can decode
-	ReasonUnknownProject      = "unknown_project"      // project_id missing, mistyped or not configured
-	ReasonTooLarge            = "too_large"            // body above Config.MaxBodyBytes
-	ReasonWrongContentType    = "wrong_content_type"   // Content-Type other than application/json (UTF-8)
-	ReasonRejectedByLedger    = "rejected_by_ledger"   // the ledger refused the callback as permanently invalid
+	ReasonBadSignature     = "bad_signature"      // signature missing, mistyped or wrong
+	ReasonMalformed        = "malformed"          // not a JSON object Tiyn can decode
+	ReasonUnknownProject   = "unknown_project"    // project_id missing, mistyped or not configured
+	ReasonTooLarge         = "too_large"          // body above Config.MaxBodyBytes
+	ReasonWrongContentType = "wrong_content_type" // Content-Type other than application/json (UTF-8)
+	ReasonRejectedByLedger = "rejected_by_ledger" // the ledger refused the callback as permanently invalid
 )
 
 // Endpoint label values of tiyn_monetix_rejected_total.

@@ -14,8 +14,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/adapters/cleanpath"
+	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
 )
 

@@ -32,8 +32,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/tiyn/tiyn/ports"
 	"github.com/tiyn/tiyn/adapters/cleanpath"
+	"github.com/tiyn/tiyn/ports"
 )
 
 // ReadyTimeout bounds one readiness check: a load balancer probing /readyz

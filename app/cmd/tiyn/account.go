@@ -13,8 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tiyn/tiyn/adapters/sqlstore"
 	"github.com/tiyn/tiyn/adapters/export"
+	"github.com/tiyn/tiyn/adapters/sqlstore"
 	"github.com/tiyn/tiyn/adapters/system"
 	"github.com/tiyn/tiyn/app"
 	"github.com/tiyn/tiyn/domain"

@@ -143,6 +143,7 @@ func TestOperatorCommandsNeverCreateADatabase(t *testing.T) {
 		}
 	}
 }
+
 // sixFractionalDigits is the one timestamp form Tiyn prints.
 var sixFractionalDigits = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$`)
 
