@@ -16,10 +16,10 @@ import (
 // different account. Two concurrent opens settle on the unique constraint:
 // the loser re-reads and decides again against the winner's account.
 func (s *Service) OpenAccount(ctx context.Context, cmd ports.OpenAccount) (ports.AccountResult, error) {
-	ctx = ports.WithWriteKey(ctx, "customer:"+cmd.CustomerID)
+	w := ports.Write{Key: "customer:" + cmd.CustomerID}
 	return retryOnConflict(ctx, func() (ports.AccountResult, error) {
 		var res ports.AccountResult
-		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+		err := s.store.Batch(ctx, w, func(ctx context.Context, tx ports.Tx) error {
 			existing, err := tx.AccountByCustomer(ctx, cmd.CustomerID, cmd.Currency)
 			if err == nil {
 				if existing.Status() == domain.AccountClosed ||
@@ -68,7 +68,6 @@ func (s *Service) ListAccounts(ctx context.Context, q ports.AccountQuery) ([]dom
 // check makes a concurrent debit and close safe: whichever commits second
 // re-reads and decides again.
 func (s *Service) ChangeAccountStatus(ctx context.Context, cmd ports.ChangeAccountStatus) (domain.Account, error) {
-	ctx = ports.WithWriteKey(ctx, cmd.AccountID)
 	return retryOnConflict(ctx, func() (domain.Account, error) {
 		var out domain.Account
 		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {

@@ -28,10 +28,12 @@ func (s *Service) Debit(ctx context.Context, cmd ports.Debit) (ports.DebitResult
 	if !cmd.Amount.IsPositive() {
 		return ports.DebitResult{}, &domain.AmountError{Input: cmd.Amount.String(), Reason: "must be greater than zero", Err: domain.ErrInvalidAmount}
 	}
-	ctx = ports.WithWriteKey(ctx, cmd.AccountID)
+	// The back office's debits may share transactions; they lock the
+	// account's row.
+	w := ports.Write{Key: cmd.AccountID}
 	return retryOnConflict(ctx, func() (ports.DebitResult, error) {
 		var res ports.DebitResult
-		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+		err := s.store.Batch(ctx, w, func(ctx context.Context, tx ports.Tx) error {
 			prior, err := tx.DebitByKey(ctx, cmd.AccountID, cmd.IdempotencyKey)
 			if err == nil {
 				if prior.RequestHash != cmd.RequestHash {

@@ -24,13 +24,15 @@ func (s *Service) OpenDeposit(ctx context.Context, cmd ports.OpenDeposit) (domai
 	if err := cmd.Limits.Check(cmd.Amount); err != nil {
 		return domain.Deposit{}, err
 	}
-	// Opening a deposit locks no account row (it only references one), so
-	// any key spreads the load; the customer's keeps its writes together.
-	ctx = ports.WithWriteKey(ctx, "customer:"+cmd.CustomerID)
-	ctx = ports.WithAccountReadAhead(ctx, ports.AccountKey{CustomerID: cmd.CustomerID, Currency: cmd.Amount.Currency()})
+	// The other hot path (check_deposit). Opening a deposit locks no
+	// account row (it only references one), so any key spreads the load;
+	// the customer's keeps its writes together. Its first read is the
+	// account.
+	w := ports.Write{Key: "customer:" + cmd.CustomerID,
+		Accounts: []ports.AccountKey{{CustomerID: cmd.CustomerID, Currency: cmd.Amount.Currency()}}}
 	return retryOnConflict(ctx, func() (domain.Deposit, error) {
 		var out domain.Deposit
-		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+		err := s.store.Batch(ctx, w, func(ctx context.Context, tx ports.Tx) error {
 			acc, err := tx.AccountByCustomer(ctx, cmd.CustomerID, cmd.Amount.Currency())
 			if err != nil {
 				return err
@@ -46,9 +48,6 @@ func (s *Service) OpenDeposit(ctx context.Context, cmd ports.OpenDeposit) (domai
 			out = dep
 			return nil
 		})
-		if err == nil && ports.WantsWriteKeys(s.store) {
-			s.depositAccounts.put(depositKey(cmd.Channel, out.PaymentID), out.AccountID)
-		}
 		return out, err
 	})
 }

@@ -46,9 +46,7 @@ func (s *Service) Exception(ctx context.Context, id string) (domain.Exception, e
 // ResolveException dismisses or credits an open exception (see
 // ports.Ledger). With four eyes a credit becomes a proposal.
 func (s *Service) ResolveException(ctx context.Context, cmd ports.ResolveException) (domain.Exception, error) {
-	// The credited account is only known inside the transaction; a rare
-	// operator action can do without a write key.
-	ctx = ports.WithWriteKey(ctx, cmd.AccountID)
+	// A rare operator action: a transaction of its own.
 	return retryOnConflict(ctx, func() (domain.Exception, error) {
 		var out domain.Exception
 		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {

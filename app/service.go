@@ -26,8 +26,6 @@ type Service struct {
 	// fourEyes: an operator's credit is a proposal another operator
 	// approves (WithFourEyes).
 	fourEyes bool
-	// depositAccounts caches deposit → account for write keys (keys.go).
-	depositAccounts depositAccounts
 }
 
 var _ ports.Ledger = (*Service)(nil)

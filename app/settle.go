@@ -31,16 +31,17 @@ func (s *Service) SettleDeposit(ctx context.Context, cmd ports.SettleDeposit) (p
 	if cmd.DedupeKey == "" {
 		cmd.DedupeKey = DedupeKey(cmd.Channel, cmd.PaymentID, cmd.Outcome)
 	}
-	ctx = s.settleWriteKey(ctx, cmd)
-	// The first read settle makes, named so a batching store can read it
-	// together with its neighbours' (ports.WithSettleReadAhead).
-	ctx = ports.WithSettleReadAhead(ctx, ports.SettleKey{Channel: cmd.Channel, PaymentID: cmd.PaymentID, DedupeKey: cmd.DedupeKey})
+	// The hot path: many callbacks may share one transaction. The batching
+	// store is told the first read settle makes (it reads the views of a
+	// whole batch at once) and derives from it the account the credit
+	// locks.
+	w := ports.Write{Settle: []ports.SettleKey{{Channel: cmd.Channel, PaymentID: cmd.PaymentID, DedupeKey: cmd.DedupeKey}}}
 	return retryOnConflict(ctx, func() (ports.SettleResult, error) {
 		var (
 			res ports.SettleResult
 			rec *ports.InboxRecord
 		)
-		err := s.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+		err := s.store.Batch(ctx, w, func(ctx context.Context, tx ports.Tx) error {
 			var err error
 			res, rec, err = s.settle(ctx, tx, cmd)
 			return err

@@ -22,7 +22,6 @@ func (s *Service) RecordUnreadable(ctx context.Context, cmd ports.RecordUnreadab
 		return ports.SettleResult{}, err
 	}
 	key := unreadableKey(cmd)
-	ctx = ports.WithWriteKey(ctx, "payment:"+cmd.PaymentID)
 	return retryOnConflict(ctx, func() (ports.SettleResult, error) {
 		var (
 			res ports.SettleResult

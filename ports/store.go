@@ -1,7 +1,8 @@
-// Package ports holds the interfaces between Tiyn's core and the world:
-// the driven side (the store, the clock, the id source) that adapters
-// implement, and nothing else. No bun, database/sql or net/http type
-// appears here.
+// Package ports holds the interfaces between Tiyn's core and the world,
+// both ways: the driving port (Ledger, the use cases the Monetix and REST
+// adapters call, in ledger.go) and the driven ports (Store with its
+// transaction contract, Clock, IDs) that adapters implement. No bun,
+// database/sql or net/http type appears here.
 package ports
 
 import (
@@ -34,23 +35,34 @@ var (
 
 // Store is the driven port for all persistent state.
 //
-// Transaction contract: Update runs fn inside one read-write transaction
-// and commits it when fn returns nil, or rolls everything fn did back when
-// fn returns an error (which Update then returns unchanged). Update may run
-// fn more than once (after a serialization failure, or when a group commit
-// falls back to single transactions), so fn must have no effect outside tx.
-// Update may also share one database transaction among concurrent calls
-// (group commit): each fn is still atomic on its own (when one fn fails,
-// the shared transaction is rolled back and the others run again), and
-// Update returns only after the commit that made fn's writes durable.
+// Transaction contract: Update and Batch run fn inside one read-write
+// transaction and commit it when fn returns nil, or roll everything fn did
+// back when fn returns an error (which they then return unchanged). They
+// may run fn more than once (after a serialization failure, or when a
+// shared transaction is rolled back because a neighbour failed), so fn
+// must have no effect outside tx. They return only after the commit that
+// made fn's writes durable, or with an error and nothing of fn committed
+// (after a failed COMMIT the outcome can be unknown: ErrUnavailable, and
+// the idempotent use cases make a retry safe either way).
+//
+// Update runs fn in a transaction of its own. Batch may share one database
+// transaction among concurrent calls (group commit, like bbolt's DB.Batch):
+// each fn is still atomic on its own — when one fails, the shared
+// transaction is rolled back and the others run again without it — and w
+// says what the batching store needs to know (see Write). A store that
+// does not batch runs Batch as Update and ignores w.
 //
 // Reads on the Store itself see the latest committed state; reads through a
 // Tx see the transaction's own writes.
 type Store interface {
 	Reader
-	// Update runs fn in a transaction, as described above. It returns
+	// Update runs fn in a transaction of its own. It returns
 	// ErrUnavailable when the store cannot begin or commit.
-	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	Update(ctx context.Context, fn TxFunc) error
+	// Batch runs fn in a transaction it may share with concurrent Batch
+	// calls. It returns ErrUnavailable when the store cannot begin or
+	// commit.
+	Batch(ctx context.Context, w Write, fn TxFunc) error
 	// Ping checks that the store is reachable and migrated (ErrUnavailable,
 	// ErrNotMigrated).
 	Ping(ctx context.Context) error
@@ -110,8 +122,17 @@ type Reader interface {
 }
 
 // Tx is one transaction's view of the store: the reads plus the writes.
-// Every write method is a single conditional or constrained statement, so
-// two processes racing on the same row are settled by the database.
+// Every write is a conditional or constrained write, so two processes
+// racing on the same row are settled by the database.
+//
+// A store may hold the money writes — InsertDeposit, TransitionDeposit,
+// ApplyTransfer of a credit, InsertInbox — and write them together, once
+// per transaction or batch (sqlstore writes a PostgreSQL batch's with one
+// statement). Reads through the Tx still see them, and the error a held
+// write meets is then returned by Update or Batch instead of by the call:
+// the caller cannot tell the difference, because it only passes a write's
+// error on. What a caller needs at once — an ApplyTransfer that debits a
+// customer, whose balance after the caller records — is written at once.
 type Tx interface {
 	Reader
 	// InsertAccount stores a new account. ErrConflict when the customer
@@ -121,10 +142,7 @@ type Tx interface {
 	// fromVersion. ErrConflict otherwise; ErrNotFound for an unknown id.
 	UpdateAccountStatus(ctx context.Context, a domain.Account, fromVersion int64) error
 	// InsertDeposit stores a new pending deposit. ErrConflict when the
-	// payment id is taken within its channel. A store may defer the insert
-	// to the end of a group-commit batch; reads through the Tx still see
-	// the deposit, and a deferred insert that fails makes the store run the
-	// batch again without deferral, so the call meets its own error.
+	// payment id is taken within its channel.
 	InsertDeposit(ctx context.Context, d domain.Deposit) error
 	// TransitionDeposit stores d's status, operation and settle time only if
 	// the stored status is still from (a conditional update). ErrConflict
@@ -133,26 +151,21 @@ type Tx interface {
 	// ApplyTransfer stores t and its postings and moves customer balances
 	// with atomic "balance = balance + amount" updates (no read-modify-write,
 	// and no row is updated for system accounts). It returns t with each
-	// customer posting's BalanceAfter filled in. A store may defer a
-	// transfer that only credits customers to the end of a group-commit
-	// batch, as multi-row statements; reads through the Tx still see its
-	// effect, and BalanceAfter (in the returned Postings) is filled in by
-	// the time Update returns. A deferred write that fails makes the store
-	// run the batch again without deferral, so each call meets its own
-	// error.
+	// customer posting's BalanceAfter filled in: before it returns for a
+	// transfer that debits a customer, by the time Update or Batch returns
+	// for one that only credits.
 	// Errors: domain.ErrInsufficientFunds when a customer balance would go
 	// negative; ErrNotFound when a customer posting names no account;
 	// ErrConflict when the transfer breaks a uniqueness rule (a second
-	// credit for one deposit, a second credit for one exception) or moves
-	// the balance of a closed account (closed since the caller read it:
-	// no balance of a closed account ever moves);
-	// domain.ErrCurrencyMismatch when a posting's currency is not its
+	// credit for one deposit, a second credit for one exception or unknown
+	// payment), moves the balance of a closed account (closed since the
+	// caller read it: no balance of a closed account ever moves) or would
+	// take it past domain.MaxBalanceMinor (credited since the caller read
+	// it); domain.ErrCurrencyMismatch when a posting's currency is not its
 	// account's.
 	ApplyTransfer(ctx context.Context, t domain.Transfer) (domain.Transfer, error)
-	// InsertInbox stores a received callback and sets r.ID. A store may
-	// defer the insert to the end of a group-commit batch (reads through
-	// the Tx still see it: InboxSeen, ListInbox); r.ID is set by the time
-	// Update returns.
+	// InsertInbox stores a received callback; r.ID is set by the time
+	// Update or Batch returns.
 	InsertInbox(ctx context.Context, r *InboxRecord) error
 	// InsertException stores e unless an exception with the same DedupeKey
 	// exists; then it returns that one and created=false.

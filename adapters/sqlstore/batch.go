@@ -13,9 +13,9 @@ import (
 	"github.com/tiyn/tiyn/ports"
 )
 
-// Group commit.
+// Group commit (Store.Batch).
 //
-// Concurrent Update calls are queued; a worker takes what is queued (up to
+// Concurrent Batch calls are queued; a worker takes what is queued (up to
 // BatchMax, waiting at most BatchWait for more) and runs all of it in one
 // database transaction with one COMMIT. That cuts the database's work per
 // callback — one commit and one WAL flush for many — which is where a
@@ -23,29 +23,37 @@ import (
 //
 // Each caller gets its own answer only after the commit that made its
 // writes durable. One failing item must not fail its neighbours: the batch
-// runs optimistically without savepoints (they cost two round trips per
-// item); when an item fails, the transaction is rolled back, the item gets
-// its error, and the rest is run again (every fn may run more than once —
-// the port's contract). After maxBatchRestarts the remainder runs one
-// transaction per item, so a batch full of failures costs O(n), not O(n²).
+// runs without savepoints (they cost two round trips per item); when an
+// item fails, the transaction is rolled back, the item gets its error, and
+// the rest runs again (every fn may run more than once — the port's
+// contract). After maxBatchRestarts the remainder runs one transaction per
+// item, so a batch full of failures costs O(n), not O(n²).
+//
+// How a batch writes (the write set, writes.go) and reads is one of two
+// plans:
+//
+//   - fast (PostgreSQL's first attempt): the first reads of every item
+//     are read ahead in one statement (readahead.go, from each call's
+//     ports.Write), the items run, and the whole batch's writes go in one
+//     statement before COMMIT. A failed write cannot say whose it was
+//     (errFlush), so the batch runs again with the other plan;
+//   - item by item (SQLite always, PostgreSQL after a failed fast
+//     attempt): each item reads for itself and its writes are written when
+//     it returns, so a failure is that item's.
 //
 // Batches that could lock the same rows never execute side by side: two
 // batches executing at once would lock customer rows in the order their
 // items happen to come in, and two such orders cross often enough to
-// deadlock — which PostgreSQL breaks only after deadlock_timeout (1 s),
-// stalling both batches (measured: 7 deadlocks in 8 s at 16 clients,
-// callback p95 1 s). So the batcher has partitions: a write carries a key
-// (ports.WithWriteKey: the customer account whose row it locks), the key
-// picks the partition, and each partition executes one batch at a time. A
-// batch holds its partition's exec lock from its first statement to just
-// before its COMMIT and commits without it, so the partition's next batch
-// runs its statements while the previous one waits for its WAL flush; a
-// committing transaction waits for no lock, so it cannot close a cycle.
-// Partitions never share an account row, so they execute side by side
-// without deadlocks, and the throughput is no longer bound by one
-// connection's round trips (about 0.7 ms per credit on the 2-core
-// reference machine, measured before partitions). Writes without a key go
-// to partition 0. SQLite has one writer, so one partition.
+// deadlock, which PostgreSQL breaks only after deadlock_timeout (1 s). So
+// the batcher has partitions: a call's write key (keys.go: the customer
+// account whose row it locks) picks the partition, and each partition
+// executes one batch at a time. A batch holds its partition's exec lock
+// from its first statement to just before its COMMIT and commits without
+// it, so the partition's next batch runs its statements while the previous
+// one waits for its WAL flush; a committing transaction waits for no lock,
+// so it cannot close a cycle. Calls without a key go to partition 0.
+// SQLite has one writer, so one partition. The figures behind these
+// choices are in docs/decisions/0001-group-commit.md.
 
 // maxBatchRestarts bounds how often one batch is rolled back and re-run.
 const maxBatchRestarts = 2
@@ -55,7 +63,8 @@ var errStoreClosed = fmt.Errorf("%w: store closed", ports.ErrUnavailable)
 
 type batchReq struct {
 	ctx  context.Context
-	fn   func(ctx context.Context, tx ports.Tx) error
+	w    ports.Write
+	fn   ports.TxFunc
 	done chan error
 }
 
@@ -64,11 +73,10 @@ type batcher struct {
 	parts []*partition
 	max   int
 	wait  time.Duration
-	// deferWrites collects deferrable writes into one statement at the
-	// end of each batch (deferred.go): on PostgreSQL, where every
-	// statement is a round trip. On SQLite, in process, the plain
-	// statements cost less (measured: 128 against 147 µs per credit).
-	deferWrites bool
+	// fast: the first attempt of a batch reads ahead and writes once
+	// (PostgreSQL, where every statement is a round trip); otherwise
+	// every batch runs item by item (SQLite, in process).
+	fast bool
 
 	mu     sync.RWMutex // guards closed against sends on a closed queue
 	closed bool
@@ -125,10 +133,9 @@ func newBatcher(s *Store, max int, wait time.Duration, partitions, workers int) 
 	return b
 }
 
-// partitionOf picks the partition of a write: by its key (FNV-1a), or 0.
-func (b *batcher) partitionOf(ctx context.Context) *partition {
-	key, ok := ports.WriteKey(ctx)
-	if !ok || len(b.parts) == 1 {
+// partitionOf picks the partition of a write key (FNV-1a), or 0.
+func (b *batcher) partitionOf(key string) *partition {
+	if key == "" || len(b.parts) == 1 {
 		return b.parts[0]
 	}
 	h := uint32(2166136261)
@@ -139,9 +146,12 @@ func (b *batcher) partitionOf(ctx context.Context) *partition {
 	return b.parts[h%uint32(len(b.parts))]
 }
 
-func (b *batcher) submit(ctx context.Context, fn func(ctx context.Context, tx ports.Tx) error) error {
-	r := &batchReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	p := b.partitionOf(ctx)
+func (b *batcher) submit(ctx context.Context, w ports.Write, fn ports.TxFunc) error {
+	r := &batchReq{ctx: ctx, w: w, fn: fn, done: make(chan error, 1)}
+	p := b.parts[0]
+	if len(b.parts) > 1 {
+		p = b.partitionOf(b.s.writeKey(ctx, w))
+	}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
@@ -240,7 +250,7 @@ func (b *batcher) run(p *partition, batch []*batchReq) {
 	}
 	defer unlock()
 	pending := batch
-	deferWrites := b.deferWrites
+	fast := b.fast
 	for restart := 0; len(pending) > 0; restart++ {
 		if restart > maxBatchRestarts {
 			for _, r := range pending {
@@ -252,13 +262,12 @@ func (b *batcher) run(p *partition, batch []*batchReq) {
 			b.stats.restarts.Add(1)
 		}
 		start := time.Now()
-		open, failed, err := b.runOnce(pending, deferWrites)
+		open, failed, err := b.runOnce(pending, fast)
 		b.stats.execNS.Add(int64(time.Since(start)))
 		if errors.Is(err, errFlush) {
-			// Deferred writes (or the read-ahead) failed and cannot say
-			// whose fault it was: run everything again, each write at
-			// once and each read its own.
-			deferWrites = false
+			// The batch's writes (or its read-ahead) failed and cannot
+			// say whose fault it was: run everything again item by item.
+			fast = false
 			continue
 		}
 		if open != nil {
@@ -286,35 +295,35 @@ func (b *batcher) run(p *partition, batch []*batchReq) {
 	}
 }
 
-// runOnce runs the requests in one transaction, with their deferrable
-// writes collected and flushed before COMMIT when deferWrites is set
-// (deferred.go). When every request ran it returns the open transaction,
-// for run to commit; otherwise everything was rolled back and it returns
-// (nil, -1, err) when the transaction could not begin or broke, (nil, -1,
-// err wrapping errFlush) when the deferred writes failed, or (nil, i, err)
-// when request i failed.
-func (b *batcher) runOnce(reqs []*batchReq, deferWrites bool) (*openBatch, int, error) {
+// runOnce runs the requests in one transaction, with the fast plan or
+// item by item (see above). When every request ran it returns the open
+// transaction, for run to commit; otherwise everything was rolled back and
+// it returns (nil, -1, err) when the transaction could not begin or broke,
+// (nil, -1, err wrapping errFlush) when the fast plan's writes or reads
+// failed, or (nil, i, err) when request i failed.
+func (b *batcher) runOnce(reqs []*batchReq, fast bool) (*openBatch, int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	btx, err := b.s.write.BeginTx(ctx, b.s.txOpts)
 	if err != nil {
 		cancel()
 		return nil, -1, classify(err)
 	}
-	t := b.s.newTx(btx)
+	// In the fast plan the write set holds every item's writes; item by
+	// item, only the running one's.
+	t := b.s.newTx(btx, fast)
 	abort := func(i int, err error) (*openBatch, int, error) {
 		_ = btx.Rollback()
 		cancel()
 		return nil, i, err
 	}
-	if deferWrites {
-		t.d = newDeferred()
-		// With the writes deferred, what is left of the items' round trips
-		// is their first reads: make them one (readahead.go).
+	if fast {
+		// With the writes in one statement, what is left of the items'
+		// round trips is their first reads: make them one.
 		var keys []ports.SettleKey
 		var accounts []ports.AccountKey
 		for _, r := range reqs {
-			keys = append(keys, ports.SettleReadAhead(r.ctx)...)
-			accounts = append(accounts, ports.AccountReadAhead(r.ctx)...)
+			keys = append(keys, r.w.Settle...)
+			accounts = append(accounts, r.w.Accounts...)
 		}
 		var err error
 		if len(keys) > 0 {
@@ -335,12 +344,16 @@ func (b *batcher) runOnce(reqs []*batchReq, deferWrites bool) (*openBatch, int, 
 		}
 		// Run fn with the batch's context, not the caller's: one caller
 		// going away must not cancel a statement in a shared transaction.
-		if err := r.fn(withValues(ctx, r.ctx), t); err != nil {
+		err := r.fn(withValues(ctx, r.ctx), t)
+		if err == nil && !fast {
+			err = t.flush(ctx) // item by item: its writes, its failure
+		}
+		if err != nil {
 			switch {
-			case t.d != nil && t.d.err != nil:
-				// A flush an item's read or write asked for failed: the
-				// fault may lie with any earlier item.
-				return abort(-1, t.d.err)
+			case fast && t.ws.err != nil:
+				// A write an item asked for failed: the fault may lie
+				// with any earlier item.
+				return abort(-1, t.ws.err)
 			case isTxBroken(err):
 				return abort(-1, err)
 			}

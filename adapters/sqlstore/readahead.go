@@ -9,26 +9,21 @@ import (
 	"github.com/tiyn/tiyn/ports"
 )
 
-// Read-ahead (ports.WithSettleReadAhead).
+// Read-ahead (ports.Write.Settle and .Accounts).
 //
-// With writes deferred (deferred.go), a credit's only round trip inside a
-// PostgreSQL batch is its first read, Tx.SettleView, and a new deposit's
-// first is Tx.AccountByCustomer. Before a batch runs its items, one
-// statement per chunk reads the view of every settlement the batch's
-// callers named — deposit, account and inbox check, joined over a VALUES
-// list — and one the accounts they named, so a batch of n credits makes
-// about six statements instead of n + 5.
+// With a PostgreSQL batch's writes in one statement (writes.go), a credit's
+// only other round trip is its first read, Tx.SettleView, and a new
+// deposit's is Tx.AccountByCustomer. In a batch's fast plan (batch.go), one
+// statement per chunk reads the view of every settlement the batch's calls
+// named — deposit, account and inbox check, joined over a VALUES list — and
+// one the accounts they named, before any item runs.
 //
 // A view read ahead is the database's state at the batch's start. It is
-// used, with the pending deferred writes overlaid as on a fresh read
-// (tx.go), only while the transaction has written none of the rows a view
-// holds since. With writes deferred, what reaches such a row at once is a
-// flush (asked for by a debit, a status change or a read that needs the
-// rows written) and the writes made after it — a debit's balance update,
-// an account status change — and each drops all the views, so SettleView
-// reads again. (An immediate transition or inbox row drops them too, but
-// cannot meet views: those run only after a failed flush, which already
-// dropped them.) Rows the batch only inserts (deposits, accounts,
+// used, with the held writes overlaid as on a fresh read (tx.go), only
+// while the transaction has written none of the rows it holds since: every
+// write that reaches such a row — a flush of the write set, a debit, an
+// account status change — drops all the views first, so SettleView then
+// reads again. Rows the batch only inserts (deposits, accounts,
 // exceptions, debits, audit) cannot change a view that was found, and a
 // deposit not found is never kept. So within the transaction a view read
 // ahead is what a read at that moment would give.
@@ -37,13 +32,12 @@ import (
 // between any read and the write after it under READ COMMITTED. The
 // conditional deposit transition and the one-credit-per-deposit index
 // stop a credit or a decline decided on a stale deposit, and no balance
-// update matches a closed account (an account closed since it was read
-// makes the transfer fail with ErrConflict); either way the batch runs
-// again and the caller decides anew.
+// update matches a closed account; either way the batch runs again and the
+// caller decides anew.
 //
 // A read-ahead that fails leaves the PostgreSQL transaction unusable, so
-// the batch runs again without deferral and without read-ahead, where
-// each item reads for itself and meets its own error.
+// the batch runs again item by item, each reading for itself and meeting
+// its own error.
 
 // viewKey is a ports.SettleKey as a map key.
 type viewKey struct{ provider, project, paymentID, dedupeKey string }

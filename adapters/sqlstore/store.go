@@ -111,16 +111,14 @@ type Store struct {
 	read    *bun.DB // reads outside transactions; == write on PostgreSQL
 	reader
 	batcher *batcher
+	keys    *depositKeys
 	txOpts  *sql.TxOptions
 	// Prepared statements of the write and the read pool (the same cache
 	// on PostgreSQL, where they are one pool).
 	writeStmts, readStmts *stmtCache
 }
 
-var (
-	_ ports.Store      = (*Store)(nil)
-	_ ports.WriteKeyer = (*Store)(nil)
-)
+var _ ports.Store = (*Store)(nil)
 
 // Open connects to the database named by opts.URL. It does not migrate:
 // call Migrate (tiyn serve does, at start). Its errors never hold a
@@ -138,7 +136,7 @@ func open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dialect: dialect}
+	s := &Store{dialect: dialect, keys: &depositKeys{}}
 	switch dialect {
 	case Postgres:
 		err = s.openPostgres(dsn, opts)
@@ -168,7 +166,7 @@ func open(ctx context.Context, opts Options) (*Store, error) {
 		// Two workers per partition: one executes a batch while the other
 		// commits the previous one.
 		s.batcher = newBatcher(s, cmpOr(opts.BatchMax, DefaultBatchMax), cmpOr(opts.BatchWait, DefaultBatchWait), partitions, 2)
-		s.batcher.deferWrites = dialect == Postgres
+		s.batcher.fast = dialect == Postgres
 	}
 	return s, nil
 }
@@ -320,12 +318,6 @@ func (s *Store) PreparedStatements() int {
 	return n
 }
 
-// WantsWriteKeys reports whether writes with different keys
-// (ports.WithWriteKey) run side by side: with group commit on PostgreSQL.
-func (s *Store) WantsWriteKeys() bool {
-	return s.batcher != nil && len(s.batcher.parts) > 1
-}
-
 // BatchStats returns group commit's counters (zero when it is off).
 func (s *Store) BatchStats() BatchStats {
 	if s.batcher == nil {
@@ -368,20 +360,30 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.checkMigrated(ctx)
 }
 
-// Update runs fn in a transaction; see ports.Store. With group commit on,
-// concurrent calls share one transaction (batch.go): no savepoints; when
-// one fn fails the batch is rolled back and the others run again.
-func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx ports.Tx) error) error {
+// Update runs fn in a transaction of its own; see ports.Store.
+func (s *Store) Update(ctx context.Context, fn ports.TxFunc) error {
+	return s.updateSingle(ctx, fn)
+}
+
+// Batch runs fn in a group-commit batch (batch.go) when group commit is on,
+// in a transaction of its own otherwise; see ports.Store.
+func (s *Store) Batch(ctx context.Context, w ports.Write, fn ports.TxFunc) error {
 	if s.batcher != nil {
-		return s.batcher.submit(ctx, fn)
+		return s.batcher.submit(ctx, w, fn)
 	}
 	return s.updateSingle(ctx, fn)
 }
 
-func (s *Store) updateSingle(ctx context.Context, fn func(ctx context.Context, tx ports.Tx) error) error {
+// updateSingle runs fn in one transaction: fn, then its held writes, then
+// COMMIT. A failed write is fn's own.
+func (s *Store) updateSingle(ctx context.Context, fn ports.TxFunc) error {
 	var fnErr error
 	err := s.write.RunInTx(ctx, s.txOpts, func(ctx context.Context, btx bun.Tx) error {
-		fnErr = fn(ctx, s.newTx(btx))
+		t := s.newTx(btx, false)
+		if fnErr = fn(ctx, t); fnErr != nil {
+			return fnErr
+		}
+		fnErr = t.flush(ctx)
 		return fnErr
 	})
 	if fnErr != nil {
@@ -394,9 +396,11 @@ func (s *Store) updateSingle(ctx context.Context, fn func(ctx context.Context, t
 }
 
 // newTx returns the ports.Tx of a bun transaction on the write pool, its
-// statements going through the write pool's prepared statements.
-func (s *Store) newTx(btx bun.Tx) *tx {
-	return &tx{reader: reader{db: &preparedTx{Tx: btx, cache: s.writeStmts}, dialect: s.dialect}}
+// statements going through the write pool's prepared statements. shared
+// says the transaction holds several callers' work (writes.go).
+func (s *Store) newTx(btx bun.Tx, shared bool) *tx {
+	return &tx{reader: reader{db: &preparedTx{Tx: btx, cache: s.writeStmts}, dialect: s.dialect},
+		ws: newWriteSet(), shared: shared, keys: s.keys}
 }
 
 // Prepared statements.

@@ -2,26 +2,29 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
 )
 
-// tx implements ports.Tx on a bun transaction.
+// tx implements ports.Tx on a bun transaction. Its money writes go to its
+// write set and are written at the flush points writes.go lists; every
+// other write is one statement at once.
 type tx struct {
 	reader
-	// d collects deferred writes in a group-commit batch; nil runs every
-	// write at once.
-	d *deferred
+	ws *writeSet
+	// shared: the transaction may hold several callers' writes in its
+	// write set, so a failed write cannot name whose it was (writes.go).
+	shared bool
+	// keys learns the account of each deposit inserted (keys.go).
+	keys *depositKeys
 	// views and accounts hold the settle views and the accounts read
-	// ahead for the batch (readahead.go) until the transaction writes a
-	// row they hold; hits counts those used.
+	// ahead for a batch (readahead.go) until the transaction writes a row
+	// they hold; hits counts those used.
 	views    map[viewKey]ports.SettleView
 	accounts map[acctKey]domain.Account
 	hits     int
@@ -48,6 +51,8 @@ func (t *tx) InsertAccount(ctx context.Context, a domain.Account) error {
 	return nil
 }
 
+// UpdateAccountStatus writes the held writes first: a status change must
+// see the balance and version they give the row.
 func (t *tx) UpdateAccountStatus(ctx context.Context, a domain.Account, fromVersion int64) error {
 	if err := t.flush(ctx); err != nil {
 		return err
@@ -68,24 +73,17 @@ func (t *tx) UpdateAccountStatus(ctx context.Context, a domain.Account, fromVers
 }
 
 func (t *tx) InsertDeposit(ctx context.Context, d domain.Deposit) error {
-	if t.d != nil && t.d.err == nil {
-		key := depositRowKey{d.Channel.Provider, d.Channel.Project, d.PaymentID}
-		if !t.d.newDeposits[key] {
-			t.d.deposits = append(t.d.deposits, d)
-			t.d.newDeposits[key] = true
-			return nil
-		}
-		// A second insert of one payment id in the batch: at once, after
-		// a flush, where the unique key refuses it.
+	key := depositRowKey{d.Channel.Provider, d.Channel.Project, d.PaymentID}
+	if t.ws.newDeposits[key] {
+		// A second insert of one payment id: written after the first,
+		// where the unique key refuses it.
 		if err := t.flush(ctx); err != nil {
 			return err
 		}
 	}
-	_, err := t.exec(ctx, `INSERT INTO deposits (`+depositColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		depositArgs(d)...)
-	if err != nil {
-		return fmt.Errorf("insert deposit %s: %w", d.PaymentID, err)
-	}
+	t.ws.deposits = append(t.ws.deposits, d)
+	t.ws.newDeposits[key] = true
+	t.keys.put(d.Channel, d.PaymentID, d.AccountID)
 	return nil
 }
 
@@ -96,124 +94,44 @@ func depositArgs(d domain.Deposit) []any {
 }
 
 // TransitionDeposit is the conditional update at the heart of exactly-once
-// crediting: it changes the row only if its status is still the one the
-// decision was made on.
+// crediting: the row changes only if its status is still the one the
+// decision was made on (written as "… WHERE status = from"; a deposit that
+// moved meanwhile fails the write with ErrConflict).
 func (t *tx) TransitionDeposit(ctx context.Context, d domain.Deposit, from domain.DepositStatus) error {
-	if t.d != nil && t.d.err == nil {
-		// The flush's parts share one snapshot: a deposit it inserts
-		// cannot also be transitioned by it. Write the insert first.
-		if t.d.insertsDeposit(d.Channel, d.PaymentID) {
-			if err := t.flush(ctx); err != nil {
-				return err
-			}
+	if t.ws.insertsDeposit(d.Channel, d.PaymentID) {
+		// One statement cannot insert a row and update it: the insert
+		// is written first.
+		if err := t.flush(ctx); err != nil {
+			return err
 		}
-		return t.d.transition(d, from)
 	}
-	t.dropViews()
-	n, err := t.exec(ctx, `UPDATE deposits SET status = ?, operation_id = ?, settled_at_us = ?, version = version + 1
-		WHERE id = ? AND status = ?`, d.Status.String(), d.OperationID, us(d.SettledAt), d.ID, from.String())
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("deposit %s is no longer %s: %w", d.PaymentID, from, ports.ErrConflict)
-	}
-	return nil
+	return t.ws.transition(d, from)
 }
 
-// ApplyTransfer writes the transfer row first (so a second credit for the
-// same deposit fails on the unique index before any balance moves), then
-// moves customer balances with conditional atomic updates, then inserts all
-// postings in one multi-row statement.
+// ApplyTransfer holds a transfer that only credits customers; one that
+// debits a customer is written at once, after what is held, so that it
+// sees every earlier credit, fails now when the balance is short, and
+// returns the balance after it.
 func (t *tx) ApplyTransfer(ctx context.Context, tr domain.Transfer) (domain.Transfer, error) {
 	if err := tr.Validate(); err != nil {
 		return tr, err
 	}
-	if t.d != nil && t.d.err == nil && deferrable(tr) && t.d.sameCurrency(tr) {
-		tr.Postings = slices.Clone(tr.Postings)
-		t.d.addTransfer(tr)
-		return tr, nil
-	}
-	if err := t.flush(ctx); err != nil {
-		return tr, err
-	}
-	t.dropViews()
-	_, err := t.exec(ctx, `INSERT INTO transfers (id, kind, deposit_id, exception_id, credit_key, description, actor,
-		created_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, tr.ID, tr.Kind.String(), nullable(tr.DepositID),
-		nullable(tr.ExceptionID), nullable(tr.CreditKey), tr.Description, tr.Actor, us(tr.CreatedAt))
-	if err != nil {
-		return tr, fmt.Errorf("insert transfer %s (%s): %w", tr.ID, tr.Kind, err)
-	}
-	postings := make([]domain.Posting, len(tr.Postings))
-	copy(postings, tr.Postings)
-	var values strings.Builder
-	args := make([]any, 0, 6*len(postings))
-	for i := range postings {
-		p := &postings[i]
-		var after any // NULL for system accounts
-		if !domain.IsSystemAccount(p.AccountID) {
-			balance, err := t.moveBalance(ctx, p.AccountID, p.Amount, tr)
-			if err != nil {
-				return tr, err
-			}
-			b := domain.NewAmount(balance, p.Amount.Currency())
-			p.BalanceAfter = &b
-			after = balance
+	debit := debitsCustomer(tr)
+	if debit || !t.ws.sameCurrency(tr) {
+		if err := t.flush(ctx); err != nil {
+			return tr, err
 		}
-		if i > 0 {
-			values.WriteString(", ")
+	}
+	// The returned transfer shares its postings with the held one: the
+	// write fills in their BalanceAfter.
+	tr.Postings = slices.Clone(tr.Postings)
+	t.ws.addTransfer(tr)
+	if debit {
+		if err := t.flush(ctx); err != nil {
+			return tr, err
 		}
-		values.WriteString("(?, ?, ?, ?, ?, ?)")
-		args = append(args, tr.ID, p.AccountID, p.Amount.Minor(), p.Amount.Currency().Code(), after, us(tr.CreatedAt))
 	}
-	if _, err := t.exec(ctx, `INSERT INTO postings (transfer_id, account_id, amount_minor, currency, balance_after_minor,
-		created_at_us) VALUES `+values.String(), args...); err != nil {
-		return tr, fmt.Errorf("insert postings of %s: %w", tr.ID, err)
-	}
-	tr.Postings = postings
 	return tr, nil
-}
-
-func (t *tx) moveBalance(ctx context.Context, accountID string, amount domain.Amount, tr domain.Transfer) (int64, error) {
-	var balance int64
-	lo, hi, ok := balanceBounds(amount.Minor())
-	if !ok {
-		return 0, fmt.Errorf("transfer %s: %w: posting %s on %s is beyond the ceiling", tr.ID, domain.ErrBalanceCeiling, amount, accountID)
-	}
-	err := t.db.QueryRowContext(ctx, `UPDATE accounts SET balance_minor = balance_minor + ?, version = version + 1,
-		updated_at_us = ? WHERE id = ? AND currency = ? AND status <> 'closed' AND balance_minor >= ? AND balance_minor <= ?
-		RETURNING balance_minor`,
-		amount.Minor(), us(tr.CreatedAt), accountID, amount.Currency().Code(), lo, hi).Scan(&balance)
-	if err == nil {
-		return balance, nil
-	}
-	err = classify(err)
-	if !errors.Is(err, ports.ErrNotFound) {
-		return 0, fmt.Errorf("transfer %s on %s: %w", tr.ID, accountID, err)
-	}
-	// No row matched: find out why, for a precise error.
-	acc, lookErr := t.AccountByID(ctx, accountID)
-	switch {
-	case lookErr != nil:
-		return 0, fmt.Errorf("transfer %s: %w", tr.ID, lookErr)
-	case acc.Currency() != amount.Currency():
-		return 0, fmt.Errorf("transfer %s: %w: account %s is %s, posting is %s", tr.ID, domain.ErrCurrencyMismatch,
-			accountID, acc.Currency(), amount.Currency())
-	case acc.Status() == domain.AccountClosed:
-		// The caller decided on an account read before it was closed
-		// (another transaction closed it since): a lost race, which the
-		// caller retries and then decides on the closed account.
-		return 0, fmt.Errorf("transfer %s: account %s was closed since it was read: %w", tr.ID, accountID, ports.ErrConflict)
-	case amount.IsPositive():
-		// The credit would pass the balance ceiling. The caller checks
-		// the ceiling on the balance it read (domain.Account.CanCredit),
-		// so another credit came in since: a lost race, retried and then
-		// decided on the balance as it is.
-		return 0, fmt.Errorf("transfer %s: %w: account %s holds %s, credit %s: %w", tr.ID, domain.ErrBalanceCeiling,
-			accountID, acc.Balance(), amount, ports.ErrConflict)
-	}
-	return 0, fmt.Errorf("transfer %s: %w: account %s holds %s, posting %s", tr.ID, domain.ErrInsufficientFunds,
-		accountID, acc.Balance(), amount)
 }
 
 // balanceBounds returns the range a balance must lie in for delta to be
@@ -237,30 +155,20 @@ func nullable(s string) any {
 	return s
 }
 
-func (t *tx) InsertInbox(ctx context.Context, r *ports.InboxRecord) error {
-	if t.d != nil && t.d.err == nil {
-		t.d.inbox = append(t.d.inbox, r)
-		t.d.seen[r.DedupeKey] = true
-		return nil
-	}
-	t.dropViews()
-	err := t.db.QueryRowContext(ctx, `INSERT INTO callback_inbox (provider, method, project, payment_id, operation_id,
-		status, body, outcome, deposit_id, exception_id, dedupe_key, received_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		RETURNING id`, inboxArgs(r)...).Scan(&r.ID)
-	if err != nil {
-		return fmt.Errorf("insert inbox record for %s: %w", r.PaymentID, classify(err))
-	}
+func (t *tx) InsertInbox(_ context.Context, r *ports.InboxRecord) error {
+	t.ws.inbox = append(t.ws.inbox, r)
+	t.ws.seen[r.DedupeKey] = true
 	return nil
 }
 
-// Reads that see deferred writes (deferred.go): overlaid, or after a flush.
+// Reads that see the held writes: overlaid, or after a flush.
 
 func (t *tx) AccountByID(ctx context.Context, id string) (domain.Account, error) {
 	a, err := t.reader.AccountByID(ctx, id)
-	if err != nil || t.d == nil {
+	if err != nil {
 		return a, err
 	}
-	return t.d.overlay(a)
+	return t.ws.overlay(a)
 }
 
 func (t *tx) AccountByCustomer(ctx context.Context, customerID string, c domain.Currency) (domain.Account, error) {
@@ -273,21 +181,18 @@ func (t *tx) AccountByCustomer(ctx context.Context, customerID string, c domain.
 			return a, err
 		}
 	}
-	if t.d == nil {
-		return a, nil
-	}
-	return t.d.overlay(a)
+	return t.ws.overlay(a)
 }
 
 func (t *tx) InboxSeen(ctx context.Context, dedupeKey string) (bool, error) {
-	if t.d != nil && t.d.seen[dedupeKey] {
+	if t.ws.seen[dedupeKey] {
 		return true, nil
 	}
 	return t.reader.InboxSeen(ctx, dedupeKey)
 }
 
 func (t *tx) SettleView(ctx context.Context, ch domain.Channel, paymentID, dedupeKey string) (ports.SettleView, error) {
-	if t.d.insertsDeposit(ch, paymentID) {
+	if t.ws.insertsDeposit(ch, paymentID) {
 		if err := t.flush(ctx); err != nil {
 			return ports.SettleView{}, err
 		}
@@ -301,29 +206,26 @@ func (t *tx) SettleView(ctx context.Context, ch domain.Channel, paymentID, dedup
 			return v, err
 		}
 	}
-	if t.d == nil {
-		return v, nil
-	}
 	var err error
-	v.Seen = v.Seen || t.d.seen[dedupeKey]
+	v.Seen = v.Seen || t.ws.seen[dedupeKey]
 	if v.Found {
-		v.Deposit = t.d.overlayDeposit(v.Deposit)
-		v.Account, err = t.d.overlay(v.Account)
+		v.Deposit = t.ws.overlayDeposit(v.Deposit)
+		v.Account, err = t.ws.overlay(v.Account)
 	}
 	return v, err
 }
 
 func (t *tx) DepositByPaymentID(ctx context.Context, ch domain.Channel, paymentID string) (domain.Deposit, error) {
-	if t.d.insertsDeposit(ch, paymentID) {
+	if t.ws.insertsDeposit(ch, paymentID) {
 		if err := t.flush(ctx); err != nil {
 			return domain.Deposit{}, err
 		}
 	}
 	dep, err := t.reader.DepositByPaymentID(ctx, ch, paymentID)
-	if err != nil || t.d == nil {
+	if err != nil {
 		return dep, err
 	}
-	return t.d.overlayDeposit(dep), nil
+	return t.ws.overlayDeposit(dep), nil
 }
 
 func (t *tx) ListDeposits(ctx context.Context, q ports.DepositQuery) ([]domain.Deposit, error) {
@@ -373,6 +275,20 @@ func (t *tx) CheckLedger(ctx context.Context) (ports.LedgerCheck, error) {
 		return ports.LedgerCheck{}, err
 	}
 	return t.reader.CheckLedger(ctx)
+}
+
+func (t *tx) DepositCredit(ctx context.Context, depositID string) (string, error) {
+	if err := t.flush(ctx); err != nil {
+		return "", err
+	}
+	return t.reader.DepositCredit(ctx, depositID)
+}
+
+func (t *tx) CreditByKey(ctx context.Context, creditKey string) (string, error) {
+	if err := t.flush(ctx); err != nil {
+		return "", err
+	}
+	return t.reader.CreditByKey(ctx, creditKey)
 }
 
 // InsertException relies on the dedupe key's unique constraint: ON CONFLICT

@@ -127,7 +127,7 @@ func TestBatchNeighboursSurviveABadWrite(t *testing.T) {
 			deps[i] = e.insertDeposit(t, a, int64(1_000*(i+1)), base)
 		}
 		errs := race(t, n+1, func(ctx context.Context, i int) error {
-			return e.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+			return e.store.Batch(ctx, ports.Write{}, func(ctx context.Context, tx ports.Tx) error {
 				at := base.Add(time.Duration(i) * time.Second)
 				if i == n {
 					tr, err := domain.NewTransfer(e.ids.NewID("trf"), domain.TransferDepositCredit,
@@ -242,7 +242,7 @@ func TestDeferredFlushFailurePostgres(t *testing.T) {
 	}
 	before := s.BatchStats()
 	errs := race(t, n+1, func(ctx context.Context, i int) error {
-		return s.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+		return s.Batch(ctx, ports.Write{}, func(ctx context.Context, tx ports.Tx) error {
 			target, amount := a.ID(), int64(1_000)
 			if i == n {
 				target = "acc_does_not_exist"
@@ -312,7 +312,7 @@ func TestDeferredTransitionOfADepositThatMovedMeanwhile(t *testing.T) {
 	}
 	d := e.insertDeposit(t, a, 1_000, base)
 	runs := 0
-	err := s.Update(t.Context(), func(ctx context.Context, tx ports.Tx) error {
+	err := s.Batch(t.Context(), ports.Write{}, func(ctx context.Context, tx ports.Tx) error {
 		runs++
 		if _, err := tx.DepositByPaymentID(ctx, kassa, d.PaymentID); err != nil {
 			return err
@@ -375,7 +375,7 @@ func TestDeferredFlushLocksDepositsBeforeAccounts(t *testing.T) {
 	before := s.BatchStats()
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+		done <- s.Batch(ctx, ports.Write{}, func(ctx context.Context, tx ports.Tx) error {
 			next := d
 			next.Status, next.OperationID, next.Version = domain.DepositSucceeded, "op-lock", d.Version+1
 			if err := tx.TransitionDeposit(ctx, next, domain.DepositPending); err != nil {
@@ -486,7 +486,7 @@ func TestMixedCurrencyCreditsInOneTransaction(t *testing.T) {
 }
 
 // TestReadAheadSeesEarlierWrites names settle views for read-ahead
-// (ports.WithSettleReadAhead) and then, inside one transaction, writes the
+// (ports.Write.Settle) and then, inside one transaction, writes the
 // rows they hold in each way a batch can — deferred (a transition, a
 // credit, an inbox row), flushed by a read, at once (a debit; an account
 // status change) — reading the views again after each: SettleView must
@@ -504,13 +504,14 @@ func TestReadAheadSeesEarlierWrites(t *testing.T) {
 		// postgres-group) and checked before fn writes.
 		ahead := func(step string, d domain.Deposit, fn func(ctx context.Context, tx ports.Tx) error) {
 			t.Helper()
-			ctx := ports.WithSettleReadAhead(t.Context(),
-				ports.SettleKey{Channel: kassa, PaymentID: d.PaymentID, DedupeKey: "ahead-" + d.ID},
-				ports.SettleKey{Channel: kassa, PaymentID: "pay-ahead-unknown", DedupeKey: "ahead-unknown"})
-			ctx = ports.WithAccountReadAhead(ctx, ports.AccountKey{CustomerID: "cust-ahead", Currency: domain.KZT},
-				ports.AccountKey{CustomerID: "cust-ahead-nobody", Currency: domain.KZT})
+			w := ports.Write{
+				Settle: []ports.SettleKey{{Channel: kassa, PaymentID: d.PaymentID, DedupeKey: "ahead-" + d.ID},
+					{Channel: kassa, PaymentID: "pay-ahead-unknown", DedupeKey: "ahead-unknown"}},
+				Accounts: []ports.AccountKey{{CustomerID: "cust-ahead", Currency: domain.KZT},
+					{CustomerID: "cust-ahead-nobody", Currency: domain.KZT}},
+			}
 			before := e.store.BatchStats().ReadAhead
-			if err := e.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+			if err := e.store.Batch(t.Context(), w, func(ctx context.Context, tx ports.Tx) error {
 				e.checkView(t, step+", first read", tx, d, a.ID(), domain.DepositPending, false, balance, domain.AccountActive)
 				if v, err := tx.SettleView(ctx, kassa, "pay-ahead-unknown", "ahead-unknown"); err != nil || v.Found || v.Seen {
 					t.Errorf("%s: unknown deposit: %+v, %v", step, v, err)
@@ -870,7 +871,7 @@ func TestFailedCommitAnswersNoMember(t *testing.T) {
 		// they form the next batch together.
 		go func() {
 			var once sync.Once
-			holderDone <- e.store.Update(t.Context(), func(ctx context.Context, tx ports.Tx) error {
+			holderDone <- e.store.Batch(t.Context(), ports.Write{}, func(ctx context.Context, tx ports.Tx) error {
 				once.Do(func() { close(holding) })
 				<-hold
 				return tx.AppendAudit(ctx, ports.AuditEntry{Actor: "test", Action: "holder", Subject: "h", At: base})
@@ -881,7 +882,7 @@ func TestFailedCommitAnswersNoMember(t *testing.T) {
 		for i := range n {
 			go func() {
 				queued <- struct{}{}
-				errs <- e.store.Update(t.Context(), func(ctx context.Context, tx ports.Tx) error {
+				errs <- e.store.Batch(t.Context(), ports.Write{}, func(ctx context.Context, tx ports.Tx) error {
 					action := "batch-member"
 					if i == n/2 {
 						action = "fail-commit"

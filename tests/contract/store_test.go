@@ -926,7 +926,7 @@ func TestUpdateRollsBackAmongNeighbours(t *testing.T) {
 		}
 		errs := race(t, n, func(ctx context.Context, i int) error {
 			a := accounts[i]
-			return e.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+			return e.store.Batch(ctx, ports.Write{}, func(ctx context.Context, tx ports.Tx) error {
 				if err := tx.InsertAccount(ctx, a); err != nil {
 					return err
 				}
@@ -990,6 +990,8 @@ func TestPingCloseAndNotMigrated(t *testing.T) {
 		}
 		err := e.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error { return nil })
 		wantErr(t, "Update after Close", err, ports.ErrUnavailable)
+		err = e.store.Batch(ctx, ports.Write{}, func(ctx context.Context, tx ports.Tx) error { return nil })
+		wantErr(t, "Batch after Close", err, ports.ErrUnavailable)
 		if _, err := e.store.AccountByID(ctx, "acc_x"); err == nil {
 			t.Fatal("read after Close succeeded")
 		}

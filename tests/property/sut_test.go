@@ -54,7 +54,7 @@ const (
 	faultAfterCommit
 )
 
-// faultStore wraps a ports.Store and fails the next Update as armed. Only
+// faultStore wraps a ports.Store and fails the next Update or Batch as armed. Only
 // tests use it.
 type faultStore struct {
 	ports.Store
@@ -63,27 +63,33 @@ type faultStore struct {
 
 func (f *faultStore) arm(m faultMode) { f.mode.Store(int32(m)) }
 
-// WantsWriteKeys forwards the store's write-key support: without it the
-// wrapper would hide it, and on PostgreSQL callbacks would never cross
-// group-commit partitions as they do in production.
-func (f *faultStore) WantsWriteKeys() bool { return ports.WantsWriteKeys(f.Store) }
+func (f *faultStore) Update(ctx context.Context, fn ports.TxFunc) error {
+	return f.inject(fn, func(fn ports.TxFunc) error { return f.Store.Update(ctx, fn) })
+}
 
-func (f *faultStore) Update(ctx context.Context, fn func(ctx context.Context, tx ports.Tx) error) error {
+// Batch forwards the write (its key and its read-ahead) to the store: on
+// PostgreSQL callbacks cross group-commit partitions as in production.
+func (f *faultStore) Batch(ctx context.Context, w ports.Write, fn ports.TxFunc) error {
+	return f.inject(fn, func(fn ports.TxFunc) error { return f.Store.Batch(ctx, w, fn) })
+}
+
+// inject runs fn through run with the armed fault, if any.
+func (f *faultStore) inject(fn ports.TxFunc, run func(ports.TxFunc) error) error {
 	switch faultMode(f.mode.Swap(int32(faultNone))) {
 	case faultBeforeCommit:
-		return f.Store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
+		return run(func(ctx context.Context, tx ports.Tx) error {
 			if err := fn(ctx, tx); err != nil {
 				return err
 			}
 			return fmt.Errorf("%w: injected fault before commit", ports.ErrUnavailable)
 		})
 	case faultAfterCommit:
-		if err := f.Store.Update(ctx, fn); err != nil {
+		if err := run(fn); err != nil {
 			return err
 		}
 		return fmt.Errorf("%w: injected fault after commit", ports.ErrUnavailable)
 	}
-	return f.Store.Update(ctx, fn)
+	return run(fn)
 }
 
 // instance is one tiyn "process": a store pool, a fault wrapper, the app

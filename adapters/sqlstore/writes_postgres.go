@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,248 +14,30 @@ import (
 	"github.com/tiyn/tiyn/ports"
 )
 
-// Deferred writes: one statement for a group-commit batch's writes.
-//
-// A batch runs its items one after another on one connection, so every
-// statement an item issues is a round trip in the batch's serial path (on
-// PostgreSQL, about 0.1–0.2 ms on a loaded 2-core machine, and a parse,
-// bind and execute for the server). Most of a credit's statements write
-// rows that nothing else in the batch needs from the database: the
-// deposit's state change, the inbox row, the transfer, its postings, and
-// the balance increment; and a check_deposit's only write is its new
-// deposit. In a batch transaction these are collected and written just
-// before COMMIT by one statement (flushSQL): the new deposits, the
-// deposits' conditional changes, the balances of every account the batch
-// credits, the transfers, their postings and the inbox rows, each a
-// data-modifying CTE over a JSON array. (It was one multi-row statement
-// per table, six round trips; bench/README.md has what one saves.) With
-// the first reads of the batch's items read ahead too (readahead.go), a
-// batch of n credits and check_deposits makes four statements — BEGIN,
-// two reads, the flush — and its COMMIT, not several per item.
-//
-// What is deferred:
-//   - InsertDeposit (check_deposit's new deposit), so transfers may name
-//     the deposit (never a transition: a read or a transition of it
-//     flushes first);
-//   - TransitionDeposit, the conditional state change (UPDATE … WHERE
-//     status = the expected one); a deposit that moved meanwhile makes
-//     the flush fail;
-//   - InsertInbox (always);
-//   - ApplyTransfer when it only credits customer accounts (a deposit
-//     credit, an exception credit): a credit cannot break the balance >= 0
-//     check, so it cannot fail for want of funds. A transfer that debits a
-//     customer runs at once, after the deferred writes are flushed, so it
-//     sees every earlier credit and the postings keep their order.
-//
-// Reads through the transaction still see deferred writes: a read of a
-// deposit inserted in the batch (by payment id, or its settle view)
-// flushes first — a callback never shares a batch with its own
-// check_deposit in practice, since the platform learns the payment id from
-// check_deposit's answer, sent after the commit — InboxSeen
-// consults the pending rows, DepositByPaymentID and SettleView apply the
-// pending deposit changes, AccountByID and AccountByCustomer add the
-// pending balance and version increments to what they read, and every
-// other read of the tables involved (statements, balances at a time, the
-// inbox and deposit lists, CheckLedger, ListAccounts) and every write to
-// an account row flushes first.
-//
-// A flush that fails (an unknown account, a currency mismatch, a second
-// credit for one deposit — anything the immediate statements would have
-// refused item by item) cannot say whose write was wrong, so the batcher
-// rolls the batch back and runs it again with deferral off, where each
-// item meets its own error. The ids and balances a deferred write returns
-// (InboxRecord.ID, Posting.BalanceAfter) are filled in by the flush, before
-// Update returns.
-
-// errFlush marks a failed flush: the batch must run again without
-// deferral.
-var errFlush = errors.New("group commit: deferred writes failed")
-
-type deferred struct {
-	// deposits holds the deposits inserted, in order; newDeposits their
-	// keys (provider, project, payment id).
-	deposits    []domain.Deposit
-	newDeposits map[depositRowKey]bool
-	// transitions holds each deposit's pending state change, by id, in
-	// the order of first change.
-	transitions map[string]*pendingTransition
-	transOrder  []string
-	inbox       []*ports.InboxRecord
-	seen        map[string]bool // dedupe keys of pending inbox rows
-	transfers   []domain.Transfer
-	// deltas holds each credited account's pending increment.
-	deltas map[string]*accountDelta
-	// err is the first flush failure; the batch is doomed once it is set.
-	err error
-}
-
-// pendingTransition is a deposit's state change not yet written: from is
-// the status its first transition expected, next the deposit after the
-// last one, n how many there were (each bumps the version).
-type pendingTransition struct {
-	from domain.DepositStatus
-	next domain.Deposit
-	n    int64
-}
-
-type accountDelta struct {
-	currency domain.Currency
-	minor    int64 // sum of pending credits
-	n        int64 // pending balance updates (each bumps the version)
-	at       int64 // the latest update time, µs
-}
-
-// depositRowKey is a deposit's unique key.
-type depositRowKey struct{ provider, project, paymentID string }
-
-func newDeferred() *deferred {
-	return &deferred{seen: map[string]bool{}, deltas: map[string]*accountDelta{},
-		transitions: map[string]*pendingTransition{}, newDeposits: map[depositRowKey]bool{}}
-}
-
-func (d *deferred) empty() bool {
-	return len(d.deposits) == 0 && len(d.inbox) == 0 && len(d.transfers) == 0 && len(d.transitions) == 0
-}
-
-// insertsDeposit reports whether the deposit ch/paymentID is a pending
-// insert.
-func (d *deferred) insertsDeposit(ch domain.Channel, paymentID string) bool {
-	return d != nil && d.newDeposits[depositRowKey{ch.Provider, ch.Project, paymentID}]
-}
-
-// transition records dep's change from status from, or returns
-// ErrConflict when a pending change already left another status.
-func (d *deferred) transition(dep domain.Deposit, from domain.DepositStatus) error {
-	if p := d.transitions[dep.ID]; p != nil {
-		if p.next.Status != from {
-			return fmt.Errorf("deposit %s is no longer %s: %w", dep.PaymentID, from, ports.ErrConflict)
-		}
-		p.next = dep
-		p.n++
-		return nil
-	}
-	d.transitions[dep.ID] = &pendingTransition{from: from, next: dep, n: 1}
-	d.transOrder = append(d.transOrder, dep.ID)
-	return nil
-}
-
-// overlayDeposit returns a deposit read from the database with its pending
-// change applied.
-func (d *deferred) overlayDeposit(dep domain.Deposit) domain.Deposit {
-	if p := d.transitions[dep.ID]; p != nil {
-		return p.next
-	}
-	return dep
-}
-
-// deferrable reports whether tr only credits customer accounts.
-func deferrable(tr domain.Transfer) bool {
-	customer := false
-	for _, p := range tr.Postings {
-		if domain.IsSystemAccount(p.AccountID) {
-			continue
-		}
-		if p.Amount.Minor() <= 0 {
-			return false
-		}
-		customer = true
-	}
-	return customer
-}
-
-// sameCurrency reports whether tr credits every account in the currency
-// of that account's pending credits. One pending total per account holds
-// one currency: a transfer in another runs at once (after a flush), where
-// the balance UPDATE refuses the mismatch with ErrCurrencyMismatch.
-func (d *deferred) sameCurrency(tr domain.Transfer) bool {
-	for _, p := range tr.Postings {
-		if a := d.deltas[p.AccountID]; a != nil && a.currency != p.Amount.Currency() {
-			return false
-		}
-	}
-	return true
-}
-
-func (d *deferred) addTransfer(tr domain.Transfer) {
-	d.transfers = append(d.transfers, tr)
-	at := us(tr.CreatedAt)
-	for _, p := range tr.Postings {
-		if domain.IsSystemAccount(p.AccountID) {
-			continue
-		}
-		a := d.deltas[p.AccountID]
-		if a == nil {
-			a = &accountDelta{currency: p.Amount.Currency()}
-			d.deltas[p.AccountID] = a
-		}
-		a.minor += p.Amount.Minor()
-		a.n++
-		a.at = max(a.at, at)
-	}
-}
-
-// overlay adds a's pending credits to an account read from the database.
-func (d *deferred) overlay(a domain.Account) (domain.Account, error) {
-	delta := d.deltas[a.ID()]
-	if delta == nil {
-		return a, nil
-	}
-	return domain.RehydrateAccount(a.ID(), a.CustomerID(), a.AdditionalCustomerID(), a.Currency(), a.Status(),
-		a.Balance().Minor()+delta.minor, a.Version()+delta.n, a.CreatedAt(), fromUS(max(us(a.UpdatedAt()), delta.at)))
-}
-
-// flush writes everything pending. On failure the transaction is doomed:
-// the error wraps errFlush and stays with d.
-func (t *tx) flush(ctx context.Context) error {
-	d := t.d
-	if d == nil {
-		return nil
-	}
-	if d.err != nil {
-		return d.err
-	}
-	if d.empty() {
-		return nil
-	}
-	t.dropViews()
-	if err := t.flushWrites(ctx); err != nil {
-		d.err = fmt.Errorf("%w: %w", errFlush, err)
-		return d.err
-	}
-	t.d = newDeferred()
-	return nil
-}
-
-// flushSQL writes everything a batch deferred with one statement: one
+// flushSQL writes a write set on PostgreSQL with one statement: one
 // data-modifying CTE per table, each reading its rows from a JSON array
 // parameter (jsonb_to_recordset), so the text is one and the same for
-// every batch, prepared once, and the flush is one round trip instead of
-// one per table. The parts see the same snapshot, so none may depend on
-// another's writes through the tables: the deposits a batch inserts are
-// never among those it transitions (a read or a transition of a pending
-// insert flushes first, see SettleView and TransitionDeposit), the postings take their balances from the
-// credited part's RETURNING, and the foreign keys between new transfers,
-// postings and deposits are checked at the end of the statement, when all
-// of them are in.
+// every set, prepared once, and the write is one round trip
+// (docs/decisions/0002-one-statement-for-the-money-writes.md).
 //
-// The "v.one = 1" conditions are always true: they are there for the
-// planner. A function scan is estimated at 100 rows, and on the small
-// tables of a fresh database the generic plan joins 100 rows with a hash
-// over a sequential scan of deposits or accounts, a plan the statement
-// keeps as the tables grow; an equality on a constant is estimated at 1
-// row, which makes the plan index lookups in a nested loop, right at every
-// size.
+// The parts see one snapshot, so none may depend on another's writes
+// through the tables: a deposit the set inserts is never one it
+// transitions (the insert is written first, see TransitionDeposit), the
+// postings take their balances from the balance update's RETURNING, and
+// the foreign keys between new transfers, postings and deposits are
+// checked at the end of the statement, when all of them are in.
+//
+// The "v.one = 1" conditions are always true: they keep the generic plan,
+// made on a fresh database's near-empty tables, on index lookups
+// (docs/decisions/0003-plans-pinned-to-index-lookups.md).
 //
 // The result is one row with the number of deposits transitioned ('m',
-// NULL, n), one per credited account ('a', id, balance after) and one per
-// new inbox row ('i', NULL, id). Its order is the order of the row locks:
-// the CTEs the main query reads run as it reads them, one UNION ALL arm
-// after the other (the parts it does not read run after it), so the
-// deposits are locked before the accounts, as on the immediate path
-// (TransitionDeposit, then ApplyTransfer). With the accounts first, a
-// flush and an immediate settlement on the same deposit and account — a
-// re-run batch, a second instance — lock in opposite orders and deadlock
-// (shown in psql; PostgreSQL breaks it after deadlock_timeout).
+// NULL, n), one per account whose balance moved ('a', id, balance after)
+// and one per new inbox row ('i', NULL, id). Its order is the order of the
+// row locks: the CTEs the main query reads run as it reads them, so every
+// writer locks deposits before accounts, and accounts in id order; two
+// instances' sets on one deposit and account cannot lock in crossing
+// orders and deadlock.
 const flushSQL = `WITH new_deposits AS (
 	INSERT INTO deposits (` + depositColumns + `)
 	SELECT v.id, v.provider, v.method, v.project, v.payment_id, v.account_id, v.customer_id, v.amount_minor,
@@ -276,9 +57,9 @@ const flushSQL = `WITH new_deposits AS (
 	UPDATE accounts SET balance_minor = accounts.balance_minor + v.delta, version = accounts.version + v.n,
 		updated_at_us = v.at
 	FROM jsonb_to_recordset(CAST(? AS JSONB)) AS v(one INT, id TEXT, currency TEXT, delta BIGINT, n BIGINT, at BIGINT,
-		hi BIGINT)
+		lo BIGINT, hi BIGINT)
 	WHERE v.one = 1 AND accounts.id = v.id AND accounts.currency = v.currency AND accounts.status <> 'closed'
-		AND accounts.balance_minor <= v.hi
+		AND accounts.balance_minor >= v.lo AND accounts.balance_minor <= v.hi
 	RETURNING accounts.id, accounts.balance_minor
 ), new_transfers AS (
 	INSERT INTO transfers (id, kind, deposit_id, exception_id, credit_key, description, actor, created_at_us)
@@ -343,8 +124,10 @@ type (
 		Delta    int64  `json:"delta"`
 		N        int64  `json:"n"`
 		At       int64  `json:"at"`
-		// Hi is the largest balance the credit may be added to
-		// (balanceBounds): no balance passes the ceiling.
+		// Lo and Hi bound the balance the change may be made to
+		// (balanceBounds): no balance goes below zero or past the
+		// ceiling.
+		Lo int64 `json:"lo"`
 		Hi int64 `json:"hi"`
 	}
 	flushTransfer struct {
@@ -386,8 +169,7 @@ type (
 	}
 )
 
-func (t *tx) flushWrites(ctx context.Context) error {
-	d := t.d
+func (t *tx) writePostgres(ctx context.Context, d *writeSet) error {
 	text := newTextCheck()
 	deposits := make([]flushDeposit, 0, len(d.deposits))
 	for _, dep := range d.deposits {
@@ -407,11 +189,12 @@ func (t *tx) flushWrites(ctx context.Context) error {
 	}
 	balances := make([]flushBalance, 0, len(d.deltas))
 	for id, a := range d.deltas {
-		_, hi, ok := balanceBounds(a.minor)
+		lo, hi, ok := balanceBounds(a.minor)
 		if !ok {
-			return fmt.Errorf("credits of %d to account %s: %w", a.minor, id, domain.ErrBalanceCeiling)
+			return fmt.Errorf("postings of %d on account %s: %w", a.minor, id, domain.ErrBalanceCeiling)
 		}
-		balances = append(balances, flushBalance{One: 1, ID: id, Currency: a.currency.Code(), Delta: a.minor, N: a.n, At: a.at, Hi: hi})
+		balances = append(balances, flushBalance{One: 1, ID: id, Currency: a.currency.Code(), Delta: a.minor, N: a.n, At: a.at,
+			Lo: lo, Hi: hi})
 		text.check(id)
 	}
 	// Accounts in id order: concurrent flushes lock shared rows in one order.
@@ -457,15 +240,15 @@ func (t *tx) flushWrites(ctx context.Context) error {
 			r.DepositID, r.ExceptionID, r.DedupeKey)
 	}
 	if text.bad {
-		// JSON would replace the invalid bytes, and the immediate
-		// statements give the database's own verdict on them.
-		return errors.New("a deferred value is not valid UTF-8")
+		// JSON would replace the invalid bytes: refuse them as the
+		// database refuses text it cannot store.
+		return fmt.Errorf("%w: a value is not valid UTF-8", domain.ErrInvalidInput)
 	}
 	args := make([]any, 0, 6)
 	for _, rows := range []any{deposits, transitions, balances, transfers, postings, inbox} {
 		b, err := json.Marshal(rows)
 		if err != nil {
-			return fmt.Errorf("encode deferred writes: %w", err)
+			return fmt.Errorf("encode the write set: %w", err)
 		}
 		args = append(args, string(b))
 	}
@@ -498,9 +281,13 @@ func (t *tx) flushWrites(ctx context.Context) error {
 		return fmt.Errorf("deposit transitions matched %d of %d rows: %w", moved, len(transitions), ports.ErrConflict)
 	}
 	if len(final) != len(balances) {
-		// An unknown or closed account, or a currency mismatch: the
-		// immediate path will name it.
-		return fmt.Errorf("balance update matched %d of %d accounts", len(final), len(balances))
+		// An unknown or closed account, a currency mismatch, a balance
+		// that would go below zero or past the ceiling: name it.
+		for _, b := range balances {
+			if _, ok := final[b.ID]; !ok {
+				return t.diagnoseBalance(ctx, b.ID, domain.NewAmount(b.Delta, d.deltas[b.ID].currency))
+			}
+		}
 	}
 	if len(ids) != len(inbox) {
 		return fmt.Errorf("inbox insert returned %d ids for %d rows", len(ids), len(inbox))

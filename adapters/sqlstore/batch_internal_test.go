@@ -1,11 +1,6 @@
 package sqlstore
 
-import (
-	"context"
-	"testing"
-
-	"github.com/tiyn/tiyn/ports"
-)
+import "testing"
 
 func TestChunksArePowersOfTwoCoveringEveryRow(t *testing.T) {
 	for n := range 3*maxChunkRows + 2 {
@@ -37,15 +32,14 @@ func TestPartitionOfKeepsAKeyTogether(t *testing.T) {
 	for range 4 {
 		b.parts = append(b.parts, &partition{})
 	}
-	ctx := context.Background()
-	if b.partitionOf(ctx) != b.parts[0] {
+	if b.partitionOf("") != b.parts[0] {
 		t.Error("a write without a key must go to partition 0")
 	}
 	used := map[*partition]bool{}
 	for i := range 200 {
 		key := "acc_" + string(rune('a'+i%26)) + string(rune('a'+i/26))
-		p := b.partitionOf(ports.WithWriteKey(ctx, key))
-		if p != b.partitionOf(ports.WithWriteKey(ctx, key)) {
+		p := b.partitionOf(key)
+		if p != b.partitionOf(key) {
 			t.Fatalf("key %q maps to two partitions", key)
 		}
 		used[p] = true
