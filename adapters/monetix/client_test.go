@@ -21,7 +21,7 @@ func newJSONRequest(path string, body []byte) *http.Request {
 
 func TestSignedJSON(t *testing.T) {
 	t.Parallel()
-	// V2 of shared/monetix/PROTOCOL.md §2, built from Go values.
+	// V2 of docs/protocol.md §2, built from Go values.
 	body := monetix.CheckDepositRequestBody("1234", "6552", 10000, "KZT", "kassa24")
 	b, err := monetix.SignedJSON(p1Secret, body)
 	if err != nil {

@@ -207,7 +207,7 @@ func TestClassify(t *testing.T) {
 		text                     string
 	}{
 		{"success", "sale", "success", domain.OutcomeSuccess, "success"},
-		// Only the platform's own spelling is evidence (PROTOCOL.md §3).
+		// Only the platform's own spelling is evidence (docs/protocol.md §3).
 		{"success", "", "success", domain.OutcomeIntermediate, `success (operation "" "success")`},
 		{"success", "SALE", "success", domain.OutcomeIntermediate, `success (operation "SALE" "success")`},
 		{"success", "sale", "SUCCESS", domain.OutcomeIntermediate, `success (operation "sale" "SUCCESS")`},

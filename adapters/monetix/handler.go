@@ -15,7 +15,7 @@ import (
 	"github.com/tiyn/tiyn/ports"
 )
 
-// The fixed paths of the platform endpoints (DESIGN.md §6).
+// The fixed paths of the platform endpoints (docs/architecture.md §6).
 const (
 	RequestsPath  = "/v1/monetix/requests"
 	CallbacksPath = "/v1/monetix/callbacks"

@@ -24,7 +24,7 @@ import (
 )
 
 // Test projects. P1 uses the secret of the independently computed vectors
-// in shared/monetix/signature-vectors.json.
+// in adapters/monetix/signature/testdata/signature-vectors.json.
 const (
 	p1ID = "1234"
 	p2ID = "5678"

@@ -40,7 +40,7 @@ type Project struct {
 	Limits *domain.AmountLimits
 	// SignAnswers adds a top-level "signature" to the verify and
 	// check_deposit answers. The vendor's docs do not say whether answers
-	// must be signed (PROTOCOL.md §4), so it is off by default.
+	// must be signed (docs/protocol.md §4), so it is off by default.
 	SignAnswers bool
 }
 

@@ -41,7 +41,7 @@ type answer struct {
 //     deposit; only the one whose payment_id comes back in a callback is
 //     ever settled, so that is harmless.
 //
-// The answer is always HTTP 200 (PROTOCOL.md §4: the result travels in
+// The answer is always HTTP 200 (docs/protocol.md §4: the result travels in
 // "code"; a non-200 has no documented meaning for these calls) with
 // Content-Type application/json:
 //

@@ -285,7 +285,7 @@ func TestRequestAuthentication(t *testing.T) {
 }
 
 // TestRequestVectors feeds the independently computed vectors of
-// shared/monetix/PROTOCOL.md §2 (V1 verify, V2 check_deposit, V8 unicode
+// docs/protocol.md §2 (V1 verify, V2 check_deposit, V8 unicode
 // customer id, literally and with \u escapes) to the endpoint.
 func TestRequestVectors(t *testing.T) {
 	t.Parallel()

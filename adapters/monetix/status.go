@@ -7,7 +7,7 @@ import (
 )
 
 // Payment statuses (payment.status) as the platform spells them, grouped by
-// what they mean for a deposit (PROTOCOL.md §3). Both spellings of
+// what they mean for a deposit (docs/protocol.md §3). Both spellings of
 // canceled/cancelled occur across the vendor's SDKs.
 var (
 	declineStatuses = map[string]bool{
@@ -27,7 +27,7 @@ const (
 
 // Classify maps a callback to the domain's outcome kind and the status text
 // kept on record. Every status is compared exactly as the platform spells it
-// (lower case, no spaces; PROTOCOL.md §3): "SUCCESS", " success" or "Sale"
+// (lower case, no spaces; docs/protocol.md §3): "SUCCESS", " success" or "Sale"
 // are not the platform's words, so they are not evidence of anything.
 //
 //   - payment.status "success" is a success only when the callback's

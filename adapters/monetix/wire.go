@@ -16,7 +16,7 @@ import (
 // generic tree (numbers kept as json.Number, never float64), the signature is
 // verified over that tree, and only then are the fields Tiyn uses read out of
 // it with strict types. The signature does not protect JSON types ("amount":
-// 10000 and "amount":"10000" sign alike, PROTOCOL.md §1.4), so the types are
+// 10000 and "amount":"10000" sign alike, docs/protocol.md §1), so the types are
 // checked here. Unknown members are ignored: the platform may add fields.
 
 // Request types of the requests endpoint.

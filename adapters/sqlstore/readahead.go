@@ -51,12 +51,8 @@ var readAheadPrefix = `SELECT v.column1, ` + prefixed("d", depositColumns) + `, 
 	FROM (VALUES `
 
 // Each VALUES row ends in a constant 1, and "v.column6 = 1" is always
-// true: it makes the planner estimate one row, so that the generic plan,
-// when it is made on a fresh database's near-empty tables, is index
-// lookups in a nested loop rather than a hash join over a sequential scan
-// that the cached plan would keep as the tables grow (see flushSQL;
-// measured: 6 ms per read-ahead with 10,000 deposits, and the bench's
-// PostgreSQL CPU per credit doubled in the cells where it happened).
+// true: it pins the generic plan to index lookups
+// (docs/decisions/0003-plans-pinned-to-index-lookups.md).
 const readAheadRow = "(CAST(? AS INT), ?, ?, ?, ?, 1)"
 
 const readAheadSuffix = `) AS v

@@ -195,9 +195,8 @@ var settleViewQuery = `SELECT ` + prefixed("d", depositColumns) + `, ` + prefixe
 	WHERE d.provider = ? AND d.project = ? AND d.payment_id = ?`
 
 // SettleView is one statement on PostgreSQL (two when the deposit is
-// unknown): there every statement is a round trip in a group-commit
-// batch's serial path. On SQLite, in process, three plain lookups cost
-// less than the join (measured with mattn/go-sqlite3: 19 µs against 43).
+// unknown), three plain lookups on SQLite
+// (docs/decisions/0004-sqlite-plain-statements.md).
 func (r reader) SettleView(ctx context.Context, ch domain.Channel, paymentID, dedupeKey string) (ports.SettleView, error) {
 	if r.dialect == SQLite {
 		return r.settleViewSQLite(ctx, ch, paymentID, dedupeKey)

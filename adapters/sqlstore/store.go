@@ -46,11 +46,8 @@ const (
 	SQLite   = "sqlite"
 )
 
-// PostgreSQL drivers (Options.PGDriver). pgdriver is bun's own; pgx is kept
-// in simple-protocol mode so that bun's inlined statements (a text's first
-// use, before it is prepared) are not each prepared as a distinct text. The
-// store's prepared statements use the extended protocol on both. The bench
-// table (bench/README.md) keeps the choice measured.
+// PostgreSQL drivers (Options.PGDriver): bun's own pgdriver, or pgx in
+// simple-protocol mode (docs/decisions/0005-postgresql-driver.md).
 const (
 	DriverPG  = "pgdriver"
 	DriverPGX = "pgx"
@@ -64,17 +61,11 @@ const (
 	DefaultBatchMax = 64
 	// DefaultBatchWait bounds how long a group-commit worker waits for more
 	// work once it has some. Zero: a batch takes what queued while the
-	// previous one ran, and no more. Measured on SQLite at 16 workers, a
-	// 500µs wait made batches a little bigger (9 against 7 items) but cost
-	// more than it saved: the single writer sat idle 20% of the time,
-	// payments/s fell by 10–25% and callback p99 doubled. Under load the
-	// queue fills itself while a batch runs; without load, waiting only
-	// adds latency.
+	// previous one ran, and no more; under load the queue fills itself, and
+	// without load waiting only adds latency (docs/decisions/0001-group-commit.md).
 	DefaultBatchWait time.Duration = 0
 	// DefaultPartitions is how many group-commit batches execute side by
-	// side on PostgreSQL. Two on the 2-core reference machine: as fast as
-	// four at 16 and 64 clients (within the run-to-run noise), with batches
-	// twice as big and a fifth less PostgreSQL CPU per payment (bench/README.md).
+	// side on PostgreSQL (docs/decisions/0001-group-commit.md).
 	DefaultPartitions = 2
 	// DefaultSQLiteBusyTimeout is how long SQLite waits for another
 	// process's write lock before giving up (SQLITE_BUSY).
@@ -403,26 +394,12 @@ func (s *Store) newTx(btx bun.Tx, shared bool) *tx {
 		ws: newWriteSet(), shared: shared, keys: s.keys}
 }
 
-// Prepared statements.
-//
-// bun formats every statement with its values inlined, so each one reaches
-// the database as a new text that must be parsed and planned. Profiled on
-// SQLite (tiyn serve, simulate full mode, 16 workers) that parsing was a
-// quarter of the server's CPU and over a third of the single writer's time,
-// the serial part of every write. The store's SQL is a small fixed set of
-// texts with plain ? placeholders, so each text is prepared once per pool
-// and then only bound and executed: the values travel as parameters, never
-// inside the SQL text. On PostgreSQL the same removes the parse and plan
-// work from every statement (pgdriver and pgx both prepare with the
-// extended protocol); placeholders become $1, $2, ….
-//
-// A statement is prepared in the background on its first use, outside any
-// transaction (on SQLite the only writer connection may be the one asking;
-// on PostgreSQL a failed PREPARE inside a transaction would abort it), and
-// used from the next call on; until then, and for any text or argument the
-// cache does not handle, the call goes through bun as before. A text that
-// fails to prepare is not tried again, unless the failure was the database
-// being unreachable.
+// Prepared statements (docs/decisions/0006-prepared-statements.md): each of
+// the store's SQL texts is prepared once per pool, in the background on its
+// first use and outside any transaction, and then only bound and executed;
+// until then, and for arguments the cache does not handle, the call goes
+// through bun. A text that fails to prepare is not tried again, unless the
+// database was unreachable.
 
 // maxPreparedStatements bounds each pool's cache: the store has about 30
 // distinct texts (list filters combine into a few more). maxTriedStatements

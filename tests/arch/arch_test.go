@@ -1,4 +1,4 @@
-// Package arch_test enforces Tiyn's layers (DESIGN.md §4): the core
+// Package arch_test enforces Tiyn's layers (docs/architecture.md §4): the core
 // (domain, ports, app) stays free of storage, HTTP and metrics libraries,
 // domain and ports import almost nothing, and adapters never reach into the
 // use cases.

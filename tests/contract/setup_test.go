@@ -1,4 +1,4 @@
-// Package contract_test is the store contract suite (DESIGN.md §7): one set
+// Package contract_test is the store contract suite (docs/architecture.md §7): one set
 // of tests run against every store configuration — SQLite and PostgreSQL,
 // each with group commit on and off — through the ports (store.Update,
 // store.Batch and

@@ -11,7 +11,7 @@ import (
 	"github.com/tiyn/tiyn/adapters/monetix/signature"
 )
 
-// The Monetix endpoints (DESIGN.md §6).
+// The Monetix endpoints (docs/architecture.md §6).
 const (
 	requestsPath  = "/v1/monetix/requests"
 	callbacksPath = "/v1/monetix/callbacks"

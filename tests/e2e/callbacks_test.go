@@ -63,7 +63,7 @@ func rejected(t *testing.T, s *server, contentType string, body []byte, paymentI
 	}
 }
 
-// TestCallbacks plays every callback case of DESIGN.md §3 against the real
+// TestCallbacks plays every callback case of docs/architecture.md §3 against the real
 // process, checking balances, deposits, the exception queue and the inbox
 // through the REST API.
 func TestCallbacks(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package e2e_test drives the real tiyn binary end to end (DESIGN.md §7):
+// Package e2e_test drives the real tiyn binary end to end (docs/architecture.md §7):
 // TestMain builds it once, every test starts `tiyn serve` on a free
 // loopback port over SQLite and over PostgreSQL, and talks to it only
 // through HTTP and the other subcommands — the way the Monetix platform,

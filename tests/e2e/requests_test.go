@@ -43,7 +43,7 @@ type reqCase struct {
 
 // TestRequestAnswers sends every kind of verify / check_deposit the
 // platform (or an impostor) can send to the real process and checks the
-// answer code and message of each (DESIGN.md §2).
+// answer code and message of each (docs/architecture.md §2).
 func TestRequestAnswers(t *testing.T) {
 	t.Parallel()
 	verify := func(project, customer string) map[string]any {

@@ -1,4 +1,4 @@
-// Package pgtest hands tests a disposable PostgreSQL database (DESIGN.md §7).
+// Package pgtest hands tests a disposable PostgreSQL database (docs/architecture.md §7).
 //
 // Each call to URL or Open gets a fresh database cloned from a migrated
 // template (peterldowns/pgtestdb): tens of milliseconds per test, safe under
@@ -41,7 +41,7 @@ import (
 )
 
 // EnvURL names the environment variable that points the tests at a
-// PostgreSQL server (DESIGN.md §6). Its user must be able to create roles
+// PostgreSQL server (docs/architecture.md §6). Its user must be able to create roles
 // and databases: pgtestdb creates a template and one database per test.
 const EnvURL = "TIYN_TEST_POSTGRES_URL"
 

@@ -3,7 +3,7 @@ package property_test
 import "fmt"
 
 // The model: plain maps of what must be true, updated by the rules
-// DESIGN.md §3 and §8 state, written here a second time and independently
+// docs/architecture.md §3 and §8 state, written here a second time and independently
 // of the domain package, so that a bug in one does not hide in the other.
 //
 // The rule the whole machine checks, from first principles:
@@ -23,7 +23,7 @@ const (
 	minTiyn = 100
 	maxTiyn = 50_000_000
 	// ceilingTiyn is the balance ceiling of every customer account
-	// (1,000,000,000,000.00 KZT), as DESIGN.md states it.
+	// (1,000,000,000,000.00 KZT), as docs/architecture.md states it.
 	ceilingTiyn int64 = 100_000_000_000_000
 )
 

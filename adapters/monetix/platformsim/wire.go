@@ -9,7 +9,7 @@ import (
 	"github.com/tiyn/tiyn/adapters/monetix/signature"
 )
 
-// Wire constants of the kassa24 flow (PROTOCOL.md §2, the method page).
+// Wire constants of the kassa24 flow (docs/protocol.md §2, the method page).
 const (
 	currencyKZT   = "KZT"
 	methodKassa24 = "kassa24"
@@ -145,7 +145,7 @@ func (s *signer) checkDepositBody(dst []byte, customerID string, amount int64) [
 }
 
 // callbackBody appends a signed callback shaped like the method page's
-// example (PROTOCOL.md §2 V3) to dst.
+// example (docs/protocol.md §2 V3) to dst.
 func (s *signer) callbackBody(dst []byte, p cbParams) []byte {
 	w := cbWire[p.kind]
 	date := s.now()

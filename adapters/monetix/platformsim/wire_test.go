@@ -11,7 +11,7 @@ import (
 	"github.com/tiyn/tiyn/adapters/monetix/signature"
 )
 
-// Vectors V1 and V2 of shared/monetix/PROTOCOL.md §2 (secret
+// Vectors V1 and V2 of docs/protocol.md §2 (secret
 // mx_test_secret_2024): the simulator's bodies must be byte for byte these.
 const (
 	vectorSecret = "mx_test_secret_2024"

@@ -4,7 +4,7 @@
 // natural order (strnatcmp) and joined with ";".
 //
 // The rules follow the reference PHP SDK (ITECOMMPAY/paymentpage-sdk-php,
-// SignatureHandler + Callback) as described in shared/monetix/PROTOCOL.md §1.2
+// SignatureHandler + Callback) as described in docs/protocol.md §1.2
 // and §1.4:
 //
 //   - Every object member named "signature" is removed at every depth (inside
@@ -76,7 +76,7 @@ var ErrNoSecret = errors.New("monetix signature: empty secret key")
 
 // MaxDepth is the deepest nesting of objects and lists that Decode accepts;
 // the top-level object counts as depth 1, so {"a":{"b":[1]}} has depth 3.
-// The Monetix messages in PROTOCOL.md nest 3 levels (top level, operation,
+// The Monetix messages in docs/protocol.md nest 3 levels (top level, operation,
 // sum_initial), so 32 leaves ample room while bounding the recursion of the
 // flattener and the work an attacker can cause with a body of brackets. Deeper bodies
 // are rejected with ErrMalformed before any decoding. For documents built in

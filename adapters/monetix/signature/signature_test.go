@@ -12,7 +12,7 @@ import (
 	"github.com/tiyn/tiyn/adapters/monetix/signature"
 )
 
-// vector is one entry of signature-vectors.json (PROTOCOL.md §2).
+// vector is one entry of signature-vectors.json (docs/protocol.md §2).
 type vector struct {
 	Name         string `json:"name"`
 	Secret       string `json:"secret"`
@@ -60,7 +60,7 @@ func loadVectors(t testing.TB) []vector {
 	return vs
 }
 
-// sdkVectors are the SDK-published vectors quoted at the end of PROTOCOL.md
+// sdkVectors are the SDK-published vectors quoted at the end of docs/protocol.md
 // §2. They carry no signature member; Signature is the expected result.
 var sdkVectors = []vector{
 	{
