@@ -167,11 +167,13 @@ type OpenDeposit struct {
 	Limits     domain.AmountLimits
 }
 
-// SettleDeposit is one authenticated callback.
+// SettleDeposit is one authenticated piece of platform evidence about a
+// payment: a callback, or the answer to a status check.
 type SettleDeposit struct {
 	Channel    domain.Channel
 	PaymentID  string
 	Outcome    domain.Outcome
+	Source     Source // zero means SourceCallback
 	RawBody    string // stored in the inbox exactly as received
 	DedupeKey  string // identifies "the same callback" for exceptions
 	ReceivedAt time.Time
