@@ -182,7 +182,9 @@ func TestStatusChecksClaimRecordAndExpiryList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.update(t, func(ctx context.Context, tx ports.Tx) error { return tx.TransitionDeposit(ctx, settled, domain.DepositPending) })
+		e.update(t, func(ctx context.Context, tx ports.Tx) error {
+			return tx.TransitionDeposit(ctx, settled, domain.DepositPending)
+		})
 
 		at := func(d time.Duration) time.Time { return base.Add(d) }
 		q := func(now time.Duration, lease time.Duration) ports.ClaimStatusChecks {
@@ -278,7 +280,9 @@ func TestStatusChecksClaimRecordAndExpiryList(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.update(t, func(ctx context.Context, tx ports.Tx) error { return tx.TransitionDeposit(ctx, exp, domain.DepositPending) })
+			e.update(t, func(ctx context.Context, tx ports.Tx) error {
+				return tx.TransitionDeposit(ctx, exp, domain.DepositPending)
+			})
 		}
 		if _, ok, err := e.store.OldestPending(ctx); ok || err != nil {
 			t.Fatalf("OldestPending with nothing pending: ok=%v err=%v", ok, err)
