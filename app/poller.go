@@ -20,7 +20,7 @@ import (
 // path — with the answer as evidence (source status_poll), so a callback
 // that arrives as well, before, after or at the same moment, is a replay.
 // An answer that is not final (or "no such payment") only counts as an
-// answer; no answer at all (the platform unreachable, a 5xx, a wrong
+// answer (and "no such payment" not even that); no answer at all (the platform unreachable, a 5xx, a wrong
 // signature) changes nothing and is asked again later. Each round also
 // applies the expiry (ExpirePending).
 //
@@ -298,7 +298,10 @@ func (p *StatusPoller) check(ctx context.Context, c ports.StatusCheck) (string, 
 	case askErr != nil:
 		result, answered = ResultNoAnswer, false
 	case !ans.Known:
-		result = ResultNotFound
+		// The platform does not know a payment whose cash is probably in
+		// a terminal: not an answer about it. At the expiry it goes to
+		// an operator rather than expire.
+		result, answered = ResultNotFound, false
 	case ans.Outcome.Kind == domain.OutcomeIntermediate || ans.Outcome.Kind == (domain.OutcomeKind{}):
 		result = ResultNotFinal
 	default:

@@ -100,12 +100,15 @@ func (e *NoAnswerError) Is(target error) bool { return target == ErrNoAnswer }
 // StatusCheck is the poller's record of one pending deposit: how often it
 // was asked about, when it is due again and what the platform last said.
 type StatusCheck struct {
-	Deposit  domain.Deposit
-	Checks   int       // status checks made
-	NextAt   time.Time // due again; zero before the first check
-	LastAt   time.Time // the last check, zero before the first
-	Last     string    // the last check's result (see StatusCheckResult)
-	Answered bool      // the platform answered at least once (final or not)
+	Deposit domain.Deposit
+	Checks  int       // status checks made
+	NextAt  time.Time // due again; zero before the first check
+	LastAt  time.Time // the last check, zero before the first
+	Last    string    // the last check's result (see StatusCheckResult)
+	// Answered: the platform answered about the payment at least once,
+	// final or not. "No such payment" does not count: at the expiry such
+	// a deposit goes to an operator rather than expire.
+	Answered bool
 	// Escalated is set once the deposit reached its expiry without any
 	// answer and a status_unknown exception was raised for it.
 	Escalated bool

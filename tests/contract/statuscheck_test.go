@@ -436,7 +436,7 @@ func TestPollerSettlesThroughTheOnePath(t *testing.T) {
 		if c := pe.check(t, silent); c.Checks != 1 || c.Answered || c.Last != "unavailable" {
 			t.Fatalf("silent = %+v", c)
 		}
-		if c := pe.check(t, unknown); !c.Answered || c.Last != "not_found" {
+		if c := pe.check(t, unknown); c.Answered || c.Last != "not_found" {
 			t.Fatalf("unknown = %+v", c)
 		}
 		// The answer is the evidence, kept with its source.
@@ -538,6 +538,8 @@ func TestExpiry(t *testing.T) {
 		silent := pe.openDeposit(t, "cust-1", 2000_00)  // the platform never answers
 		late := pe.openDeposit(t, "cust-1", 3000_00)    // expires, then a success arrives
 		refused := pe.openDeposit(t, "cust-1", 4000_00) // expires, then the platform's decline
+		ghost := pe.openDeposit(t, "cust-1", 5000_00)   // the platform says it has no such payment
+		pe.platform.set(ghost.PaymentID, unknownPayment)
 		for _, d := range []domain.Deposit{slow, late, refused} {
 			pe.platform.set(d.PaymentID, says(domain.OutcomeIntermediate, "processing", "", 0))
 		}
@@ -551,8 +553,11 @@ func TestExpiry(t *testing.T) {
 		}
 		pe.clock.advance(24 * time.Hour)
 		rep := pe.round(t)
-		if rep.Expiry != (app.ExpiryReport{Expired: 3, Escalated: 1}) {
-			t.Fatalf("expiry = %+v, want 3 expired and 1 escalated", rep.Expiry)
+		if rep.Expiry != (app.ExpiryReport{Expired: 3, Escalated: 2}) {
+			t.Fatalf("expiry = %+v, want 3 expired and 2 escalated", rep.Expiry)
+		}
+		if got := pe.deposit(t, ghost).Status; got != domain.DepositPending {
+			t.Fatalf("a payment the platform does not know: %s, want pending and raised", got)
 		}
 		for _, d := range []domain.Deposit{slow, late, refused} {
 			if got := pe.deposit(t, d).Status; got != domain.DepositExpired {
@@ -563,7 +568,8 @@ func TestExpiry(t *testing.T) {
 			t.Fatalf("never answered: %s, want still pending (raised, not expired silently)", got)
 		}
 		unknown, err := pe.store.ListExceptions(ctx, ports.ExceptionQuery{Reason: domain.ReasonStatusUnknown})
-		if err != nil || len(unknown) != 1 || unknown[0].DepositID != silent.ID || unknown[0].AccountID != a.ID() {
+		if err != nil || len(unknown) != 2 || unknown[0].DepositID != silent.ID || unknown[0].AccountID != a.ID() ||
+			unknown[1].DepositID != ghost.ID {
 			t.Fatalf("status_unknown exceptions = %+v, %v", unknown, err)
 		}
 		// Raised once, however many rounds pass.
@@ -571,8 +577,8 @@ func TestExpiry(t *testing.T) {
 		if rep := pe.round(t); rep.Expiry != (app.ExpiryReport{}) {
 			t.Fatalf("a later round: %+v", rep.Expiry)
 		}
-		if got, _ := pe.store.ListExceptions(ctx, ports.ExceptionQuery{Reason: domain.ReasonStatusUnknown}); len(got) != 1 {
-			t.Fatalf("%d status_unknown exceptions, want 1", len(got))
+		if got, _ := pe.store.ListExceptions(ctx, ports.ExceptionQuery{Reason: domain.ReasonStatusUnknown}); len(got) != 2 {
+			t.Fatalf("%d status_unknown exceptions, want 2", len(got))
 		}
 		// Expired deposits are not asked about any more.
 		before := pe.platform.times(slow.PaymentID)
