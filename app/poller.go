@@ -76,6 +76,9 @@ type StatusPollerConfig struct {
 	OnCheck func(CheckEvent)
 	// OnExpiry, when set, hears of every expiry pass that did something.
 	OnExpiry func(ExpiryReport)
+	// OnError, when set, hears of every round Run could not finish (the
+	// store unavailable): Run waits Idle and tries again.
+	OnError func(error)
 	// Pace: the poller's pacing runs on the wall clock, not the ledger's
 	// clock. Nil means time.Now and a timer; tests replace them.
 	Pace *Pacer
@@ -173,13 +176,16 @@ func (p *StatusPoller) lease(n int) time.Duration {
 }
 
 // Run makes rounds until ctx ends, waiting Idle between rounds that left
-// nothing due. A round's error (the store unavailable) is reported
-// through OnCheck's absence only: Run waits and tries again.
+// nothing due. A round that fails (the store unavailable) is reported to
+// OnError; Run waits and tries again.
 func (p *StatusPoller) Run(ctx context.Context) error {
 	for {
 		rep, err := p.Round(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if err != nil && p.cfg.OnError != nil {
+			p.cfg.OnError(err)
 		}
 		wait := p.cfg.Idle
 		if err == nil && rep.Claimed == p.cfg.Batch {

@@ -59,6 +59,9 @@ type Ledger interface {
 	DepositByPaymentID(ctx context.Context, paymentID string) (domain.Deposit, error)
 	// ListDeposits pages through deposits.
 	ListDeposits(ctx context.Context, q DepositQuery) ([]domain.Deposit, error)
+	// StatusCheck returns a deposit with the status poller's record of it
+	// (zero counts when it was never checked). ErrNotFound.
+	StatusCheck(ctx context.Context, depositID string) (StatusCheck, error)
 
 	// Debit spends from a customer account into merchant revenue, once per
 	// idempotency key. A replay returns the original result with

@@ -144,6 +144,26 @@ func TestGateRequestIsSignedInsideGeneral(t *testing.T) {
 	if pid, pay, err := monetix.ParseStatusRequest(doc); err != nil || pid != p1ID || pay != "pay_lost" {
 		t.Fatalf("ParseStatusRequest = %s %s %v", pid, pay, err)
 	}
+	secretOf := func(id string) []byte {
+		if id == p1ID {
+			return p1Secret
+		}
+		return nil
+	}
+	if pid, pay, err := monetix.VerifyStatusRequest(secretOf, sent); err != nil || pid != p1ID || pay != "pay_lost" {
+		t.Fatalf("VerifyStatusRequest = %s %s %v", pid, pay, err)
+	}
+	tampered := []byte(strings.Replace(string(sent), "pay_lost", "pay_lose", 1))
+	if _, _, err := monetix.VerifyStatusRequest(secretOf, tampered); !errors.Is(err, signature.ErrInvalidSignature) {
+		t.Fatalf("a tampered request verified: %v", err)
+	}
+	wrongKey := func(string) []byte { return p2Secret }
+	if _, _, err := monetix.VerifyStatusRequest(wrongKey, sent); !errors.Is(err, signature.ErrInvalidSignature) {
+		t.Fatalf("another key verified: %v", err)
+	}
+	if _, _, err := monetix.VerifyStatusRequest(func(string) []byte { return nil }, sent); err == nil {
+		t.Fatal("an unknown project verified")
+	}
 }
 
 func TestGateRecordedAnswers(t *testing.T) {

@@ -2,7 +2,10 @@ package monetix
 
 import (
 	"encoding/json"
+	"maps"
 	"time"
+
+	"github.com/tiyn/tiyn/adapters/monetix/signature"
 )
 
 // The platform's side of the Gate's payment status, for the simulator and
@@ -67,9 +70,36 @@ func StatusNotFoundBody(projectID, paymentID string) map[string]any {
 	}
 }
 
+// VerifyStatusRequest checks a status request's signature, which sits in
+// general (signatures are left out at every depth when signing, so it is
+// the signature of the whole body), with the secret of project secretOf
+// names, and returns the project and payment ids. Errors wrap
+// signature.ErrInvalidSignature or ErrInvalidField, or are a decoding
+// error.
+func VerifyStatusRequest(secretOf func(projectID string) []byte, body []byte) (projectID, paymentID string, err error) {
+	doc, err := signature.Decode(body)
+	if err != nil {
+		return "", "", err
+	}
+	if projectID, paymentID, err = ParseStatusRequest(doc); err != nil {
+		return "", "", err
+	}
+	general, _ := doc["general"].(map[string]any)
+	check := maps.Clone(doc)
+	check["signature"] = general["signature"]
+	secret := secretOf(projectID)
+	if len(secret) == 0 {
+		return "", "", fieldErr("general.project_id", "names no known project")
+	}
+	if err := signature.Verify(secret, check); err != nil {
+		return "", "", err
+	}
+	return projectID, paymentID, nil
+}
+
 // ParseStatusRequest reads a status request as the Gate would: the
 // project and payment ids inside general. It does not verify the
-// signature (signature.Verify over the decoded body does).
+// signature (VerifyStatusRequest does).
 func ParseStatusRequest(doc map[string]any) (projectID, paymentID string, err error) {
 	general, err := objectField(doc, "", "general")
 	if err != nil {
