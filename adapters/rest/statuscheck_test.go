@@ -45,7 +45,7 @@ func TestStatusPollInTheViews(t *testing.T) {
 		return d
 	}
 	lost, silent, _ := open(), open(), open() // the third is never asked about
-	called := e.credit("c1", 700_00) // its callback came
+	called := e.credit("c1", 700_00)          // its callback came
 
 	// A poller whose "after" is tiny, asked on demand (the deposits are
 	// seconds old).
