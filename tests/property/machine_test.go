@@ -31,7 +31,7 @@ type machine struct {
 	customers []string // insertion order, for reproducible sampling
 	payments  []string
 	debitKeys []string
-	seeds     []string // transfers of ceilingCredit's seeded balances
+	seeds     []string  // transfers of ceilingCredit's seeded balances
 	platform  *platform // the lossy platform's Gate (platform_test.go)
 
 	start struct {
