@@ -166,13 +166,13 @@ func NewStatusPoller(svc *Service, source ports.PaymentStatusSource, cfg StatusP
 }
 
 // lease is how long a round's claim lasts: the time its requests take at
-// the rate, plus two request timeouts and a margin. A claim that outlives
+// the rate, plus two request timeouts and ten seconds for the store. A claim that outlives
 // its round does no harm (the record ends it); one that ran out while the
 // round still runs would let another instance ask too, which costs a
 // request and is still a replay.
 func (p *StatusPoller) lease(n int) time.Duration {
 	paced := time.Duration(float64(n) / p.cfg.Rate * float64(time.Second))
-	return paced + 2*p.cfg.RequestTimeout + time.Minute
+	return paced + 2*p.cfg.RequestTimeout + 10*time.Second
 }
 
 // Run makes rounds until ctx ends, waiting Idle between rounds that left
