@@ -78,3 +78,8 @@ func (s *Service) ListDeposits(ctx context.Context, q ports.DepositQuery) ([]dom
 	q.Limit = ports.ClampLimit(q.Limit, 100)
 	return s.store.ListDeposits(ctx, q)
 }
+
+// StatusCheck returns a deposit with the status poller's record of it.
+func (s *Service) StatusCheck(ctx context.Context, depositID string) (ports.StatusCheck, error) {
+	return s.store.StatusCheck(ctx, depositID)
+}

@@ -60,6 +60,9 @@ func (s *Service) ResolveException(ctx context.Context, cmd ports.ResolveExcepti
 				if err != nil {
 					return err
 				}
+				if err := s.expireDismissed(ctx, tx, e, cmd.Actor, now); err != nil {
+					return err
+				}
 				return s.saveException(ctx, tx, out, e.State, "exception.dismissed", cmd.Actor, cmd.Note, now)
 			}
 			if e.State != domain.ExceptionOpen {

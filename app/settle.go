@@ -12,7 +12,10 @@ import (
 	"github.com/tiyn/tiyn/ports"
 )
 
-// SettleDeposit applies one authenticated callback. In one transaction it
+// SettleDeposit applies one authenticated piece of platform evidence — a
+// callback, or the answer to a status check (cmd.Source) — by one path:
+// whichever arrives first settles the deposit and the other is a replay
+// (the dedupe key does not depend on the source). In one transaction it
 // reads the deposit (with its account and whether the callback was seen
 // before, in one read), lets the domain decide, applies the decision (a
 // conditional state transition plus a credit transfer, a decline, or an
@@ -30,6 +33,9 @@ func (s *Service) SettleDeposit(ctx context.Context, cmd ports.SettleDeposit) (p
 	}
 	if cmd.DedupeKey == "" {
 		cmd.DedupeKey = DedupeKey(cmd.Channel, cmd.PaymentID, cmd.Outcome)
+	}
+	if cmd.Source.IsZero() {
+		cmd.Source = ports.SourceCallback
 	}
 	// The hot path: many callbacks may share one transaction. The batching
 	// store is told the first read settle makes (it reads the views of a
@@ -98,7 +104,7 @@ func (s *Service) settle(ctx context.Context, tx ports.Tx, cmd ports.SettleDepos
 		}
 	}
 	rec := &ports.InboxRecord{
-		Channel: cmd.Channel, PaymentID: cmd.PaymentID, OperationID: cmd.Outcome.OperationID,
+		Source: cmd.Source, Channel: cmd.Channel, PaymentID: cmd.PaymentID, OperationID: cmd.Outcome.OperationID,
 		Status: cmd.Outcome.Status, Body: cmd.RawBody, Outcome: res.Effect, DedupeKey: cmd.DedupeKey,
 		ReceivedAt: cmd.ReceivedAt,
 	}

@@ -5,9 +5,19 @@ import (
 	"time"
 )
 
-// DepositStatus is where a deposit stands. pending → succeeded | declined,
-// and declined → succeeded (a late success: the cash was collected).
-// succeeded is final.
+// DepositStatus is where a deposit stands:
+//
+//	pending ──success──▶ succeeded
+//	pending ──decline──▶ declined ──late success──▶ succeeded
+//	pending ──expiry───▶ expired  ──late success──▶ succeeded
+//	                     expired  ──decline──────▶ declined
+//
+// succeeded is final. declined and expired move no money and are terminal
+// for the balance, but a late success still credits them: the cash was
+// collected. A deposit expires when it stayed pending past the platform's
+// own threshold (Kassa24's is 36 days) and the platform's latest answer
+// about it was a decline or not final (see Deposit.Expire); a platform
+// decline of an expired deposit records the platform's word.
 type DepositStatus struct{ s string }
 
 // Deposit statuses.
@@ -15,7 +25,13 @@ var (
 	DepositPending   = DepositStatus{"pending"}
 	DepositSucceeded = DepositStatus{"succeeded"}
 	DepositDeclined  = DepositStatus{"declined"}
+	DepositExpired   = DepositStatus{"expired"}
 )
+
+// DepositStatuses lists every status, for filters and documentation.
+func DepositStatuses() []DepositStatus {
+	return []DepositStatus{DepositPending, DepositSucceeded, DepositDeclined, DepositExpired}
+}
 
 // String is the status as stored and shown.
 func (s DepositStatus) String() string { return s.s }
@@ -25,13 +41,10 @@ func (s DepositStatus) IsZero() bool { return s.s == "" }
 
 // ParseDepositStatus reads a stored or wire status.
 func ParseDepositStatus(s string) (DepositStatus, error) {
-	switch s {
-	case "pending":
-		return DepositPending, nil
-	case "succeeded":
-		return DepositSucceeded, nil
-	case "declined":
-		return DepositDeclined, nil
+	for _, st := range DepositStatuses() {
+		if st.s == s {
+			return st, nil
+		}
 	}
 	return DepositStatus{}, fmt.Errorf("%w: deposit status %q", ErrInvalidInput, truncate(s, 32))
 }
@@ -183,12 +196,18 @@ var (
 	// verifies) that cannot be read as an outcome: a field missing or of
 	// the wrong type. Its raw body is the evidence.
 	ReasonMalformedCallback = ExceptionReason{"malformed_callback"}
+	// ReasonStatusUnknown: a deposit stayed pending past its expiry and
+	// the platform never answered a status check about it (unreachable,
+	// errors, wrong signatures): it is not expired silently. Its evidence
+	// claims nothing, so no operator credit can be justified by it; an
+	// operator who dismisses it expires the deposit.
+	ReasonStatusUnknown = ExceptionReason{"status_unknown"}
 )
 
 // exceptionReasons lists every reason, for parsing.
 var exceptionReasons = []ExceptionReason{ReasonUnknownPayment, ReasonAmountMismatch, ReasonCurrencyMismatch,
 	ReasonDuplicateSuccess, ReasonDeclineAfterSuccess, ReasonReversal, ReasonAccountClosed, ReasonBalanceCeiling,
-	ReasonMethodMismatch, ReasonMalformedCallback}
+	ReasonMethodMismatch, ReasonMalformedCallback, ReasonStatusUnknown}
 
 // ExceptionReasons lists every reason, for filters and documentation.
 func ExceptionReasons() []ExceptionReason { return append([]ExceptionReason(nil), exceptionReasons...) }
@@ -258,6 +277,8 @@ func (d Deposit) decideSuccess(o Outcome) Decision {
 		return Decision{Effect: EffectCredit, Detail: "success"}
 	case DepositDeclined:
 		return Decision{Effect: EffectCredit, Detail: "late success after decline"}
+	case DepositExpired:
+		return Decision{Effect: EffectCredit, Detail: "late success after expiry"}
 	}
 	// succeeded is final: the same operation again is a replay, another
 	// operation claiming success for the same payment is suspicious.
@@ -272,6 +293,8 @@ func (d Deposit) decideDecline(o Outcome) Decision {
 	switch d.Status {
 	case DepositPending:
 		return Decision{Effect: EffectDecline, Detail: "declined"}
+	case DepositExpired:
+		return Decision{Effect: EffectDecline, Detail: "declined by the platform after expiry"}
 	case DepositDeclined:
 		return Decision{Effect: EffectReplay, Detail: "decline already recorded"}
 	}
@@ -290,7 +313,7 @@ func (d Deposit) Apply(dec Decision, o Outcome, now time.Time) (Deposit, error) 
 		}
 		d.Status = DepositSucceeded
 	case EffectDecline:
-		if d.Status != DepositPending {
+		if d.Status != DepositPending && d.Status != DepositExpired {
 			return Deposit{}, fmt.Errorf("%w: deposit %s is %s, cannot decline", ErrInvalidTransition, d.ID, d.Status)
 		}
 		d.Status = DepositDeclined
@@ -298,6 +321,20 @@ func (d Deposit) Apply(dec Decision, o Outcome, now time.Time) (Deposit, error) 
 		return d, nil
 	}
 	d.OperationID = o.OperationID
+	d.SettledAt = now
+	d.Version++
+	return d, nil
+}
+
+// Expire returns the deposit moved from pending to expired at now: it
+// stayed pending past the platform's threshold and the platform's latest
+// answer about it was a decline or not final. The deposit keeps no
+// operation (none settled it). Only a pending deposit expires.
+func (d Deposit) Expire(now time.Time) (Deposit, error) {
+	if d.Status != DepositPending {
+		return Deposit{}, fmt.Errorf("%w: deposit %s is %s, only a pending deposit expires", ErrInvalidTransition, d.ID, d.Status)
+	}
+	d.Status = DepositExpired
 	d.SettledAt = now
 	d.Version++
 	return d, nil

@@ -93,7 +93,10 @@ func TestChannelClearingAccount(t *testing.T) {
 
 func TestParseDepositStatusAndReason(t *testing.T) {
 	t.Parallel()
-	for _, s := range []domain.DepositStatus{domain.DepositPending, domain.DepositSucceeded, domain.DepositDeclined} {
+	if len(domain.DepositStatuses()) != 4 {
+		t.Errorf("DepositStatuses() = %v, want the four statuses", domain.DepositStatuses())
+	}
+	for _, s := range domain.DepositStatuses() {
 		if got, err := domain.ParseDepositStatus(s.String()); err != nil || got != s || got.IsZero() {
 			t.Errorf("ParseDepositStatus(%q) = %v, %v", s, got, err)
 		}
@@ -104,7 +107,11 @@ func TestParseDepositStatusAndReason(t *testing.T) {
 		}
 	}
 	reasons := []domain.ExceptionReason{domain.ReasonUnknownPayment, domain.ReasonAmountMismatch, domain.ReasonCurrencyMismatch,
-		domain.ReasonDuplicateSuccess, domain.ReasonDeclineAfterSuccess, domain.ReasonReversal, domain.ReasonAccountClosed}
+		domain.ReasonDuplicateSuccess, domain.ReasonDeclineAfterSuccess, domain.ReasonReversal, domain.ReasonAccountClosed,
+		domain.ReasonBalanceCeiling, domain.ReasonMethodMismatch, domain.ReasonMalformedCallback, domain.ReasonStatusUnknown}
+	if !reflect.DeepEqual(domain.ExceptionReasons(), reasons) {
+		t.Errorf("ExceptionReasons() = %v, want %v", domain.ExceptionReasons(), reasons)
+	}
 	seen := map[string]bool{}
 	for _, r := range reasons {
 		if got, err := domain.ParseExceptionReason(r.String()); err != nil || got != r {
@@ -151,7 +158,7 @@ func TestDecideTable(t *testing.T) {
 		effect domain.Effect
 		reason domain.ExceptionReason
 	}
-	pend, succ, decl := domain.DepositPending, domain.DepositSucceeded, domain.DepositDeclined
+	pend, succ, decl, expd := domain.DepositPending, domain.DepositSucceeded, domain.DepositDeclined, domain.DepositExpired
 	success, decline, inter, rev := domain.OutcomeSuccess, domain.OutcomeDecline, domain.OutcomeIntermediate, domain.OutcomeReversal
 	credit, declineE, replay, record, exc := domain.EffectCredit, domain.EffectDecline, domain.EffectReplay, domain.EffectRecord, domain.EffectException
 
@@ -201,14 +208,26 @@ func TestDecideTable(t *testing.T) {
 		{decl, rev, declinedBy, right, exc, domain.ReasonReversal},
 		{decl, rev, declinedBy, wrongAmount, exc, domain.ReasonAmountMismatch},
 		{decl, rev, declinedBy, wrongCurrency, exc, domain.ReasonCurrencyMismatch},
+		// expired (no operation settled it): a late success credits (the
+		// cash was collected), a decline records the platform's word
+		{expd, success, "op-late", right, credit, none},
+		{expd, success, "op-late", wrongAmount, exc, domain.ReasonAmountMismatch},
+		{expd, success, "op-late", wrongCurrency, exc, domain.ReasonCurrencyMismatch},
+		{expd, decline, "op-1", right, declineE, none},
+		{expd, decline, "op-1", wrongAmount, exc, domain.ReasonAmountMismatch},
+		{expd, inter, "op-1", right, record, none},
+		{expd, rev, "op-1", right, exc, domain.ReasonReversal},
 	}
 	for _, r := range rows {
 		name := fmt.Sprintf("%s/%s/%s/%s-%s", r.status, r.kind, r.op, r.amount, r.amount.Currency())
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			op := creditedBy
-			if r.status == decl {
+			switch r.status {
+			case decl:
 				op = declinedBy
+			case expd:
+				op = ""
 			}
 			d := deposit(t, r.status, op)
 			before := d
@@ -228,7 +247,7 @@ func TestDecideTable(t *testing.T) {
 
 func TestDecideUnclassifiedKindMovesNoMoney(t *testing.T) {
 	t.Parallel()
-	for _, st := range []domain.DepositStatus{domain.DepositPending, domain.DepositSucceeded, domain.DepositDeclined} {
+	for _, st := range domain.DepositStatuses() {
 		dec := deposit(t, st, "op").Decide(domain.Outcome{Status: "weird", OperationID: "op", Amount: depositAmount, Method: kassa24.Method})
 		if dec.Effect != domain.EffectRecord {
 			t.Errorf("%s: zero OutcomeKind gives %s, want %s", st, dec.Effect, domain.EffectRecord)
@@ -264,6 +283,8 @@ func TestApply(t *testing.T) {
 		{"credit pending", domain.DepositPending, creditDec, domain.DepositSucceeded},
 		{"credit declined (late success)", domain.DepositDeclined, creditDec, domain.DepositSucceeded},
 		{"decline pending", domain.DepositPending, declineDec, domain.DepositDeclined},
+		{"credit expired (late success)", domain.DepositExpired, creditDec, domain.DepositSucceeded},
+		{"decline expired", domain.DepositExpired, declineDec, domain.DepositDeclined},
 	} {
 		d := deposit(t, tc.status, "op-old")
 		next, err := d.Apply(tc.dec, o("op-new"), t1)
@@ -293,7 +314,7 @@ func TestApply(t *testing.T) {
 		}
 	}
 
-	for _, st := range []domain.DepositStatus{domain.DepositPending, domain.DepositSucceeded, domain.DepositDeclined} {
+	for _, st := range domain.DepositStatuses() {
 		for _, eff := range []domain.Effect{domain.EffectReplay, domain.EffectRecord, domain.EffectException} {
 			d := deposit(t, st, "op-old")
 			next, err := d.Apply(domain.Decision{Effect: eff}, o("op-new"), t1)
@@ -352,8 +373,22 @@ func TestPropertyDepositCreditsAtMostOnce(t *testing.T) {
 		n := rapid.IntRange(0, 50).Draw(rt, "steps")
 		credits := 0
 		creditOp := ""
-		rightSuccessSeen, rightDeclineSeen := false, false
+		rightSuccessSeen := false
+		// The rule's own state: what the deposit's status must be.
+		want := domain.DepositPending
 		for i := range n {
+			if rapid.IntRange(0, 9).Draw(rt, "expire?") == 0 {
+				// The expiry: only a pending deposit expires, and it
+				// moves no money.
+				next, err := d.Expire(t0.Add(time.Duration(i+1) * time.Minute))
+				if (err == nil) != (want == domain.DepositPending) {
+					rt.Fatalf("step %d: Expire of a %s deposit: %v", i, d.Status, err)
+				}
+				if err == nil {
+					d, want = next, domain.DepositExpired
+				}
+				continue
+			}
 			kind := rapid.SampledFrom(kinds).Draw(rt, "kind")
 			op := rapid.SampledFrom(ops).Draw(rt, "op")
 			variant := rapid.IntRange(rightVariant, wrongMethodVariant).Draw(rt, "variant")
@@ -418,22 +453,17 @@ func TestPropertyDepositCreditsAtMostOnce(t *testing.T) {
 			}
 			if variant == rightVariant && kind == domain.OutcomeSuccess {
 				rightSuccessSeen = true
+				want = domain.DepositSucceeded
 			}
-			if variant == rightVariant && kind == domain.OutcomeDecline {
-				rightDeclineSeen = true
+			if variant == rightVariant && kind == domain.OutcomeDecline && want != domain.DepositSucceeded {
+				want = domain.DepositDeclined
+			}
+			if d.Status != want {
+				rt.Fatalf("step %d: status %s, want %s", i, d.Status, want)
 			}
 		}
 		if (credits == 1) != rightSuccessSeen {
 			rt.Fatalf("credits %d, right success seen %v", credits, rightSuccessSeen)
-		}
-		if credits == 0 {
-			want := domain.DepositPending
-			if rightDeclineSeen {
-				want = domain.DepositDeclined
-			}
-			if d.Status != want {
-				rt.Fatalf("no credit: status %s, want %s", d.Status, want)
-			}
 		}
 	})
 }

@@ -59,6 +59,9 @@ type Ledger interface {
 	DepositByPaymentID(ctx context.Context, paymentID string) (domain.Deposit, error)
 	// ListDeposits pages through deposits.
 	ListDeposits(ctx context.Context, q DepositQuery) ([]domain.Deposit, error)
+	// StatusCheck returns a deposit with the status poller's record of it
+	// (zero counts when it was never checked). ErrNotFound.
+	StatusCheck(ctx context.Context, depositID string) (StatusCheck, error)
 
 	// Debit spends from a customer account into merchant revenue, once per
 	// idempotency key. A replay returns the original result with
@@ -167,11 +170,13 @@ type OpenDeposit struct {
 	Limits     domain.AmountLimits
 }
 
-// SettleDeposit is one authenticated callback.
+// SettleDeposit is one authenticated piece of platform evidence about a
+// payment: a callback, or the answer to a status check.
 type SettleDeposit struct {
 	Channel    domain.Channel
 	PaymentID  string
 	Outcome    domain.Outcome
+	Source     Source // zero means SourceCallback
 	RawBody    string // stored in the inbox exactly as received
 	DedupeKey  string // identifies "the same callback" for exceptions
 	ReceivedAt time.Time

@@ -119,6 +119,17 @@ type Reader interface {
 	DebitByKey(ctx context.Context, accountID, key string) (DebitRecord, error)
 	// CheckLedger recomputes the ledger's invariants from the rows.
 	CheckLedger(ctx context.Context) (LedgerCheck, error)
+	// StatusCheck returns a deposit with its status-check record (zero
+	// counts when it was never checked); ErrNotFound for an unknown
+	// deposit id.
+	StatusCheck(ctx context.Context, depositID string) (StatusCheck, error)
+	// ListExpiring returns deposits still pending, created before
+	// q.CreatedBefore and not escalated, with their status-check records,
+	// ordered by id.
+	ListExpiring(ctx context.Context, q ExpiryQuery) ([]StatusCheck, error)
+	// OldestPending returns when the oldest pending deposit was created;
+	// ok is false when no deposit is pending.
+	OldestPending(ctx context.Context) (at time.Time, ok bool, err error)
 }
 
 // Tx is one transaction's view of the store: the reads plus the writes.
@@ -179,6 +190,19 @@ type Tx interface {
 	InsertDebit(ctx context.Context, r DebitRecord) error
 	// AppendAudit writes one line of the audit trail.
 	AppendAudit(ctx context.Context, e AuditEntry) error
+	// ClaimStatusChecks claims up to q.Limit pending deposits due for a
+	// status check (oldest due first) until q.LeaseUntil and returns them:
+	// a conditional write, so that of several instances claiming at once
+	// each deposit goes to one. A claim ends with RecordStatusCheck or
+	// when its lease runs out (the instance died).
+	ClaimStatusChecks(ctx context.Context, q ClaimStatusChecks) ([]StatusCheck, error)
+	// RecordStatusCheck stores the result of one check, counts it, sets
+	// when the deposit is due again and ends the claim. Answered only
+	// ever turns on.
+	RecordStatusCheck(ctx context.Context, r StatusCheckResult) error
+	// MarkEscalated records that a status_unknown exception was raised for
+	// a deposit, so that expiry does not consider it again.
+	MarkEscalated(ctx context.Context, depositID string, at time.Time) error
 }
 
 // MaxPageSize bounds every list query.
@@ -247,14 +271,17 @@ type ExceptionQuery struct {
 type InboxQuery struct {
 	PaymentID string
 	Outcome   domain.Effect // zero: all
+	Source    Source        // zero: all
 	AfterID   int64
 	Limit     int
 }
 
-// InboxRecord is one callback as received: the raw body, exactly as sent,
-// and what Tiyn did with it.
+// InboxRecord is one piece of platform evidence as received — a callback,
+// or the answer to a status check — the raw body, exactly as sent, and what
+// Tiyn did with it.
 type InboxRecord struct {
 	ID          int64
+	Source      Source // zero means SourceCallback
 	Channel     domain.Channel
 	PaymentID   string
 	OperationID string

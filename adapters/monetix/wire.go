@@ -181,6 +181,22 @@ func DecodeCallback(body []byte) (Callback, error) {
 // counts as absent; a string holding a control character is refused.
 // Errors are *FieldError.
 func ParseCallback(doc map[string]any) (Callback, error) {
+	c, err := parsePayment(doc)
+	if err != nil {
+		return Callback{}, err
+	}
+	op, err := objectField(doc, "", "operation")
+	if err != nil {
+		return Callback{}, err
+	}
+	if err := parseOperation(op, "operation.", &c); err != nil {
+		return Callback{}, err
+	}
+	return c, nil
+}
+
+// parsePayment reads a callback's project_id and payment (ParseCallback).
+func parsePayment(doc map[string]any) (Callback, error) {
 	var c Callback
 	var err error
 	if c.ProjectID, err = ProjectIDOf(doc); err != nil {
@@ -209,20 +225,23 @@ func ParseCallback(doc map[string]any) (Callback, error) {
 	if c.Currency, err = stringField(sum, "payment.sum.", "currency", MaxWireTextLen, false); err != nil {
 		return Callback{}, err
 	}
-	op, err := objectField(doc, "", "operation")
-	if err != nil {
-		return Callback{}, err
-	}
-	if c.OperationID, err = operationID(op); err != nil {
-		return Callback{}, err
-	}
-	if c.OperationType, err = stringField(op, "operation.", "type", MaxStatusLen, false); err != nil {
-		return Callback{}, err
-	}
-	if c.OperationStatus, err = stringField(op, "operation.", "status", MaxStatusLen, true); err != nil {
-		return Callback{}, err
-	}
 	return c, nil
+}
+
+// parseOperation reads an operation's id, type and status into c; prefix
+// names it in errors ("operation." in a callback).
+func parseOperation(op map[string]any, prefix string, c *Callback) error {
+	var err error
+	if c.OperationID, err = operationID(op, prefix+"id"); err != nil {
+		return err
+	}
+	if c.OperationType, err = stringField(op, prefix, "type", MaxStatusLen, false); err != nil {
+		return err
+	}
+	if c.OperationStatus, err = stringField(op, prefix, "status", MaxStatusLen, true); err != nil {
+		return err
+	}
+	return nil
 }
 
 // PeekCallback reads what it can of a callback ParseCallback refused, for
@@ -237,13 +256,12 @@ func PeekCallback(doc map[string]any) (paymentID, opID, status, method string) {
 		method, _ = stringField(payment, "payment.", "method", MaxWireTextLen, false)
 	}
 	if op, _ := doc["operation"].(map[string]any); op != nil {
-		opID, _ = operationID(op)
+		opID, _ = operationID(op, "operation.id")
 	}
 	return paymentID, opID, status, method
 }
 
-func operationID(op map[string]any) (string, error) {
-	const field = "operation.id"
+func operationID(op map[string]any, field string) (string, error) {
 	v, ok := op["id"]
 	if !ok || v == nil {
 		return "", fieldErr(field, "is missing")

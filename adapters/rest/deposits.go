@@ -15,7 +15,14 @@ func (a *api) getDeposit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return notFound(err, "deposit with payment id", paymentID)
 	}
-	return a.writeJSON(w, http.StatusOK, viewDeposit(d))
+	v := viewDeposit(d)
+	c, err := a.ledger.StatusCheck(r.Context(), d.ID)
+	if err != nil {
+		return err
+	}
+	v.StatusChecks = viewStatusChecks(c)
+	v.Status = c.Deposit.Status.String() // read with the record, the later of the two
+	return a.writeJSON(w, http.StatusOK, v)
 }
 
 // depositFilter reads the filters shared by the deposit list and its CSV
@@ -27,7 +34,7 @@ func depositFilter(q url.Values) (ports.DepositQuery, error) {
 	)
 	if s := q.Get("status"); s != "" {
 		if query.Status, err = domain.ParseDepositStatus(s); err != nil {
-			return query, errInvalidRequest("status must be pending, succeeded or declined")
+			return query, errInvalidRequest("status must be pending, succeeded, declined or expired")
 		}
 	}
 	query.CustomerID = q.Get("customer_id")

@@ -198,9 +198,10 @@ func reasonNames() string {
 // inboxOutcomes are the outcomes ?outcome= takes.
 var inboxOutcomes = []domain.Effect{domain.EffectCredit, domain.EffectDecline, domain.EffectReplay, domain.EffectRecord, domain.EffectException}
 
-// listCallbacks: GET /v1/callbacks?payment_id=&outcome=&limit=&cursor=:
-// the inbox, every callback as received, raw body included, with the
-// reason of the exception it raised.
+// listCallbacks: GET /v1/callbacks?payment_id=&outcome=&source=&limit=&cursor=:
+// the inbox, every piece of platform evidence as received — callbacks and
+// status answers (source) — raw body included, with the reason of the
+// exception it raised.
 func (a *api) listCallbacks(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	query := ports.InboxQuery{PaymentID: q.Get("payment_id")}
@@ -213,6 +214,11 @@ func (a *api) listCallbacks(w http.ResponseWriter, r *http.Request) error {
 		}
 		if query.Outcome.String() == "" {
 			return errInvalidRequest("outcome must be credited, declined, replay, recorded or exception")
+		}
+	}
+	if s := q.Get("source"); s != "" {
+		if query.Source, err = ports.ParseSource(s); err != nil {
+			return errInvalidRequest("source must be callback or status_poll")
 		}
 	}
 	if query.Limit, err = queryLimit(q); err != nil {

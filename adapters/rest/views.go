@@ -168,6 +168,31 @@ type depositView struct {
 	Version     int64   `json:"version"`
 	CreatedAt   string  `json:"created_at"`
 	SettledAt   *string `json:"settled_at"`
+	// StatusChecks is the status poller's record, in the single-deposit
+	// view only (null in lists, and while the deposit was never checked).
+	StatusChecks *statusChecksView `json:"status_checks,omitempty"`
+}
+
+// statusChecksView is what the status poller knows of a deposit.
+type statusChecksView struct {
+	Checks     int     `json:"checks"`
+	LastAt     *string `json:"last_at"`
+	LastResult *string `json:"last_result"`
+	NextAt     *string `json:"next_at"`
+	Answered   bool    `json:"answered"`
+	Escalated  bool    `json:"escalated"`
+}
+
+func viewStatusChecks(c ports.StatusCheck) *statusChecksView {
+	if c.Checks == 0 && !c.Escalated {
+		return nil
+	}
+	v := &statusChecksView{Checks: c.Checks, LastAt: formatTime(c.LastAt), LastResult: optional(c.Last),
+		Answered: c.Answered, Escalated: c.Escalated}
+	if c.Deposit.Status == domain.DepositPending {
+		v.NextAt = formatTime(c.NextAt)
+	}
+	return v
 }
 
 func viewDeposit(d domain.Deposit) depositView {
@@ -290,6 +315,7 @@ type exceptionList struct {
 
 type callbackView struct {
 	ID          int64   `json:"id"`
+	Source      string  `json:"source"`
 	Provider    string  `json:"provider"`
 	Method      string  `json:"method"`
 	Project     string  `json:"project"`
@@ -305,8 +331,13 @@ type callbackView struct {
 }
 
 func viewCallback(r ports.InboxRecord) callbackView {
+	source := r.Source
+	if source.IsZero() {
+		source = ports.SourceCallback
+	}
 	return callbackView{
 		ID:          r.ID,
+		Source:      source.String(),
 		Provider:    r.Channel.Provider,
 		Method:      r.Channel.Method,
 		Project:     r.Channel.Project,

@@ -1,5 +1,14 @@
 package sqlstore
 
+import "context"
+
+// MigrateTo applies the migrations up to version target, for the upgrade
+// tests.
+func (s *Store) MigrateTo(ctx context.Context, target int) error {
+	_, err := migrateTo(ctx, s.write, s.dialect, target)
+	return err
+}
+
 // BatchStatements returns the texts a PostgreSQL group-commit batch runs
 // for n rows (the settle and account read-aheads for n keys, and the
 // flush), with $1, $2, … placeholders and their parameter counts, for the

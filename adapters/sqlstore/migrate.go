@@ -144,9 +144,17 @@ func (s *Store) Applied(ctx context.Context) ([]string, error) {
 }
 
 func migrate(ctx context.Context, db *bun.DB, dialect string) (applied int, err error) {
+	return migrateTo(ctx, db, dialect, 0)
+}
+
+// migrateTo applies the pending migrations up to version target (0: all).
+func migrateTo(ctx context.Context, db *bun.DB, dialect string, target int) (applied int, err error) {
 	ms, err := loadMigrations(dialect)
 	if err != nil {
 		return 0, err
+	}
+	if target > 0 && target < len(ms) {
+		ms = ms[:target]
 	}
 	err = db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if dialect == Postgres {

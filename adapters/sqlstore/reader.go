@@ -427,10 +427,13 @@ func (r reader) ListInbox(ctx context.Context, q ports.InboxQuery) ([]ports.Inbo
 	if q.Outcome.String() != "" {
 		w.add("i.outcome = ?", q.Outcome.String())
 	}
+	if !q.Source.IsZero() {
+		w.add("i.source = ?", q.Source.String())
+	}
 	if q.AfterID > 0 {
 		w.add("i.id > ?", q.AfterID)
 	}
-	rows, err := r.db.QueryContext(ctx, `SELECT i.id, i.provider, i.method, i.project, i.payment_id, i.operation_id,
+	rows, err := r.db.QueryContext(ctx, `SELECT i.id, i.source, i.provider, i.method, i.project, i.payment_id, i.operation_id,
 		i.status, i.body, i.outcome, i.deposit_id, i.exception_id, i.dedupe_key, i.received_at_us, COALESCE(e.reason, '')
 		FROM callback_inbox i LEFT JOIN exceptions e ON e.id = i.exception_id AND i.exception_id <> ''`+w.String()+
 		` ORDER BY i.id LIMIT ?`, append(w.args, ports.ClampLimit(q.Limit, 100))...)
@@ -440,12 +443,13 @@ func (r reader) ListInbox(ctx context.Context, q ports.InboxQuery) ([]ports.Inbo
 	return collect(rows, func(row interface{ Scan(...any) error }) (ports.InboxRecord, error) {
 		var (
 			rec      ports.InboxRecord
+			source   string
 			body     []byte
 			outcome  string
 			reason   string
 			received int64
 		)
-		if err := row.Scan(&rec.ID, &rec.Channel.Provider, &rec.Channel.Method, &rec.Channel.Project, &rec.PaymentID,
+		if err := row.Scan(&rec.ID, &source, &rec.Channel.Provider, &rec.Channel.Method, &rec.Channel.Project, &rec.PaymentID,
 			&rec.OperationID, &rec.Status, &body, &outcome, &rec.DepositID, &rec.ExceptionID, &rec.DedupeKey, &received,
 			&reason); err != nil {
 			return rec, classify(err)
@@ -457,6 +461,11 @@ func (r reader) ListInbox(ctx context.Context, q ports.InboxQuery) ([]ports.Inbo
 			}
 			rec.Reason = r
 		}
+		src, err := ports.ParseSource(source)
+		if err != nil {
+			return rec, err
+		}
+		rec.Source = src
 		rec.Body = string(body)
 		rec.Outcome = parseEffect(outcome)
 		rec.ReceivedAt = fromUS(received)

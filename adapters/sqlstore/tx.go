@@ -361,7 +361,16 @@ func (t *tx) AppendAudit(ctx context.Context, e ports.AuditEntry) error {
 	return nil
 }
 
+// inboxSource is the source column of r: a callback unless it says
+// otherwise.
+func inboxSource(r *ports.InboxRecord) string {
+	if r.Source.IsZero() {
+		return ports.SourceCallback.String()
+	}
+	return r.Source.String()
+}
+
 func inboxArgs(r *ports.InboxRecord) []any {
-	return []any{r.Channel.Provider, r.Channel.Method, r.Channel.Project, r.PaymentID, r.OperationID, r.Status,
+	return []any{inboxSource(r), r.Channel.Provider, r.Channel.Method, r.Channel.Project, r.PaymentID, r.OperationID, r.Status,
 		[]byte(r.Body), r.Outcome.String(), r.DepositID, r.ExceptionID, r.DedupeKey, us(r.ReceivedAt)}
 }

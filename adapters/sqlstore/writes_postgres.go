@@ -76,11 +76,11 @@ const flushSQL = `WITH new_deposits AS (
 	ORDER BY v.seq
 	RETURNING 1
 ), new_inbox AS (
-	INSERT INTO callback_inbox (provider, method, project, payment_id, operation_id, status, body, outcome,
+	INSERT INTO callback_inbox (source, provider, method, project, payment_id, operation_id, status, body, outcome,
 		deposit_id, exception_id, dedupe_key, received_at_us)
-	SELECT v.provider, v.method, v.project, v.payment_id, v.operation_id, v.status, decode(v.body, 'base64'),
+	SELECT v.source, v.provider, v.method, v.project, v.payment_id, v.operation_id, v.status, decode(v.body, 'base64'),
 		v.outcome, v.deposit_id, v.exception_id, v.dedupe_key, v.received_at_us
-	FROM jsonb_to_recordset(CAST(? AS JSONB)) AS v(seq INT, provider TEXT, method TEXT, project TEXT,
+	FROM jsonb_to_recordset(CAST(? AS JSONB)) AS v(seq INT, source TEXT, provider TEXT, method TEXT, project TEXT,
 		payment_id TEXT, operation_id TEXT, status TEXT, body TEXT, outcome TEXT, deposit_id TEXT,
 		exception_id TEXT, dedupe_key TEXT, received_at_us BIGINT)
 	ORDER BY v.seq
@@ -154,6 +154,7 @@ type (
 	}
 	flushInboxRow struct {
 		Seq         int    `json:"seq"`
+		Source      string `json:"source"`
 		Provider    string `json:"provider"`
 		Method      string `json:"method"`
 		Project     string `json:"project"`
@@ -232,7 +233,7 @@ func (t *tx) writePostgres(ctx context.Context, d *writeSet) error {
 	}
 	inbox := make([]flushInboxRow, 0, len(d.inbox))
 	for i, r := range d.inbox {
-		inbox = append(inbox, flushInboxRow{Seq: i, Provider: r.Channel.Provider, Method: r.Channel.Method,
+		inbox = append(inbox, flushInboxRow{Seq: i, Source: inboxSource(r), Provider: r.Channel.Provider, Method: r.Channel.Method,
 			Project: r.Channel.Project, PaymentID: r.PaymentID, OperationID: r.OperationID, Status: r.Status,
 			Body: []byte(r.Body), Outcome: r.Outcome.String(), DepositID: r.DepositID, ExceptionID: r.ExceptionID,
 			DedupeKey: r.DedupeKey, ReceivedAt: us(r.ReceivedAt)})

@@ -40,8 +40,8 @@ func (t *tx) writeSQLite(ctx context.Context, w *writeSet) error {
 		}
 	}
 	for _, r := range w.inbox {
-		if err := t.db.QueryRowContext(ctx, `INSERT INTO callback_inbox (provider, method, project, payment_id, operation_id,
-			status, body, outcome, deposit_id, exception_id, dedupe_key, received_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		if err := t.db.QueryRowContext(ctx, `INSERT INTO callback_inbox (source, provider, method, project, payment_id, operation_id,
+			status, body, outcome, deposit_id, exception_id, dedupe_key, received_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`, inboxArgs(r)...).Scan(&r.ID); err != nil {
 			return fmt.Errorf("insert inbox record for %s: %w", r.PaymentID, classify(err))
 		}

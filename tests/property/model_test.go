@@ -99,6 +99,9 @@ type model struct {
 	debits     map[string]*mDebit   // by account id + "/" + idempotency key
 	exceptions map[string]*mException
 	callbacks  []*mCallback
+	// answers are the Gate's status answers by body: applied ones are
+	// kept in the inbox as evidence, like callbacks.
+	answers map[string]*mCallback
 	// unknownCredited holds the unknown payments an operator credited,
 	// with the amount.
 	unknownCredited map[string]int64

@@ -88,6 +88,7 @@ func runMachine(t *rapid.T, stores []*sqlstore.Store) {
 		counts:    counts,
 	}
 	s.init(t)
+	s.attachPollers(t)
 	t.Repeat(s.actions())
 }
 

@@ -98,6 +98,7 @@ type instance struct {
 	store   *sqlstore.Store
 	faults  *faultStore
 	handler http.Handler
+	poller  *app.StatusPoller // asks the machine's Gate (attachPollers)
 }
 
 func newInstance(store *sqlstore.Store, fourEyes bool) (*instance, error) {

@@ -281,8 +281,10 @@ func TestDurationAndRateBoundTheRun(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("run took %s", took)
 	}
-	// 40/s for 0.5 s starts payments at 0, 25 ms, …, 500 ms: at most 21.
-	if r.Payments < 5 || r.Payments > 21 {
+	// 40/s for 0.5 s starts payments at 0, 25 ms, …, 500 ms: at most 21,
+	// however fast the machine. How few a loaded machine manages is not a
+	// property of the simulator (make test runs this beside -race builds).
+	if r.Payments < 1 || r.Payments > 21 {
 		t.Errorf("%d payments at 40/s in 0.5 s", r.Payments)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tiyn/tiyn/adapters/rest"
 	"github.com/tiyn/tiyn/adapters/server"
 	"github.com/tiyn/tiyn/adapters/sqlstore"
+	"github.com/tiyn/tiyn/app"
 )
 
 // Limits of the settings: anything outside is a typo, not a choice.
@@ -34,6 +35,10 @@ const (
 	// MaxGroupCommitPartitions: each partition holds up to two
 	// connections; more executors than this only queue for the database.
 	MaxGroupCommitPartitions = 64
+	// MaxGateTimeout: a status request that takes longer is not coming.
+	MaxGateTimeout = 5 * time.Minute
+	// MaxPendingExpiry: a year; the platform's own threshold is 36 days.
+	MaxPendingExpiry = 8760 * time.Hour
 	// MaxSecretFileBytes bounds a …_FILE: a token or project list is a few
 	// kilobytes; a bigger file is the wrong file.
 	MaxSecretFileBytes = 1 << 20
@@ -47,6 +52,10 @@ const (
 	groupDB settingGroup = 1 << iota
 	groupLog
 	groupServe
+	// groupMonetix: the Monetix projects (their secrets sign and verify).
+	groupMonetix
+	// groupPoll: the Gate and the status poller.
+	groupPoll
 )
 
 // setting is one configuration knob, read from its environment variable
@@ -84,7 +93,18 @@ type Config struct {
 	TLSCertFile string
 	TLSKeyFile  string
 	// FourEyes makes operator credits proposals another operator approves.
-	FourEyes            bool
+	FourEyes bool
+	// The Gate (the platform's payment status) and the status poller.
+	GateURL               string
+	GateURLSet            bool // set explicitly (a demo polls only then)
+	GateTimeout           time.Duration
+	GateRequireSignature  bool
+	StatusPoll            bool
+	StatusPollAfter       time.Duration
+	StatusPollRate        float64
+	StatusPollConcurrency int
+	PendingExpiry         time.Duration
+
 	DBMaxConns          int
 	GroupCommit         bool
 	GroupCommitMaxBatch int
@@ -144,6 +164,14 @@ const (
 	envTLSKey          = "TIYN_TLS_KEY_FILE"
 	envMetricsListen   = "TIYN_METRICS_LISTEN"
 	envPprofListen     = "TIYN_PPROF_LISTEN"
+	envGateURL         = "TIYN_MONETIX_GATE_URL"
+	envGateTimeout     = "TIYN_MONETIX_GATE_TIMEOUT"
+	envGateSigned      = "TIYN_MONETIX_GATE_REQUIRE_SIGNATURE"
+	envStatusPoll      = "TIYN_STATUS_POLL"
+	envPollAfter       = "TIYN_STATUS_POLL_AFTER"
+	envPollRate        = "TIYN_STATUS_POLL_RATE"
+	envPollConcurrency = "TIYN_STATUS_POLL_CONCURRENCY"
+	envPendingExpiry   = "TIYN_PENDING_EXPIRY"
 	defaultListen      = "127.0.0.1:8080"
 	defaultDatabaseURL = "sqlite:tiyn.db"
 	defaultShutdown    = server.DefaultShutdownTimeout
@@ -164,12 +192,12 @@ var settings = []setting{
 			"as xxxxx." + secretFlagNote},
 	{Env: envDatabaseURLFile, Flag: "database-url-file", Metavar: "PATH", Group: groupDB, Pair: pairDatabase,
 		Usage: "File holding the database URL (surrounding whitespace ignored), instead of " + envDatabaseURL + "."},
-	{Env: envProjects, Flag: "monetix-projects", Metavar: "ID=SECRET,…", Group: groupServe, Pair: pairProjects,
+	{Env: envProjects, Flag: "monetix-projects", Metavar: "ID=SECRET,…", Group: groupMonetix, Pair: pairProjects,
 		Usage: "Monetix projects and their secret keys: ID=SECRET[;min=1.00;max=200000.00;sign_answers=true][,ID=SECRET…]. " +
 			"min and max are KZT and may only narrow the kassa24 limits 1.00–500000.00 KZT. SECRET is percent-decoded: " +
 			"write ',' as %2C, ';' as %3B, '%' as %25, a space at either end as %20 (any byte as %XX); a '%' not followed " +
 			"by two hex digits is refused." + secretFlagNote},
-	{Env: envProjectsFile, Flag: "monetix-projects-file", Metavar: "PATH", Group: groupServe, Pair: pairProjects,
+	{Env: envProjectsFile, Flag: "monetix-projects-file", Metavar: "PATH", Group: groupMonetix, Pair: pairProjects,
 		Usage: "File with the Monetix projects. TOML when the name ends in .toml or the first line that is not blank or a # comment " +
 			"starts with '[': [[project]] tables with id, secret, min, max, sign_answers, the secret taken verbatim. " +
 			"Otherwise the form of " + envProjects + ", one entry per line (# comments allowed)."},
@@ -182,6 +210,55 @@ var settings = []setting{
 		Usage: "Four eyes on operator credits: a credit resolution of an exception is only proposed (HTTP 202, state proposed) " +
 			"and moves money when another operator approves it (POST /v1/exceptions/{id}/approve). Dismissals need one operator.",
 		apply: func(c *Config, v string) (err error) { c.FourEyes, err = parseBool(v); return err }},
+	{Env: envGateURL, Flag: "monetix-gate-url", Metavar: "URL", Default: monetix.DefaultGateURL, Group: groupPoll,
+		Usage: "Base URL of the Monetix Gate, asked for the status of payments that stay pending (POST …" + monetix.GateStatusPath +
+			"). HTTPS only, except on a loopback host (tiyn simulate --platform serves one). The default is the production " +
+			"host the vendor's public SDKs use.",
+		apply: func(c *Config, v string) error {
+			c.GateURL = v
+			_, err := monetix.NewGate(monetix.GateConfig{URL: v, Projects: []monetix.Project{{ID: "1", Secret: []byte("x")}}})
+			return err
+		}},
+	{Env: envGateTimeout, Flag: "monetix-gate-timeout", Metavar: "DURATION", Default: monetix.DefaultGateTimeout.String(), Group: groupPoll,
+		Usage: "Longest one Gate status request may take, connection to last byte; past it the check counts as no answer " +
+			"(timeout) and is asked again later. The vendor documents no timeout: this is Tiyn's choice.",
+		apply: func(c *Config, v string) (err error) {
+			c.GateTimeout, err = parseDuration(v, 100*time.Millisecond, MaxGateTimeout)
+			return err
+		}},
+	{Env: envGateSigned, Flag: "monetix-gate-require-signature", Metavar: "BOOL", Default: "false", Group: groupPoll, Bool: true,
+		Usage: "Refuse Gate status answers that carry no signature. Whether the Gate signs every answer is not documented: " +
+			"by default a signature is verified when present (a wrong one is never an answer) and an answer without one is accepted.",
+		apply: func(c *Config, v string) (err error) { c.GateRequireSignature, err = parseBool(v); return err }},
+	{Env: envStatusPoll, Flag: "status-poll", Metavar: "BOOL", Default: "true", Group: groupPoll, Bool: true,
+		Usage: "Ask the Gate about deposits that stay pending, and apply the expiry (tiyn serve). A demo setup polls only with " +
+			envGateURL + " set.",
+		apply: func(c *Config, v string) (err error) { c.StatusPoll, err = parseBool(v); return err }},
+	{Env: envPollAfter, Flag: "status-poll-after", Metavar: "DURATION", Default: app.DefaultStatusPollAfter.String(), Group: groupPoll,
+		Usage: "A deposit pending this long is asked about, then again after 15m, 1h, 4h and every 12h while it stays pending. " +
+			"At least " + app.MinStatusPollAfter.String() + ".",
+		apply: func(c *Config, v string) (err error) {
+			c.StatusPollAfter, err = parseDuration(v, app.MinStatusPollAfter, MaxPendingExpiry)
+			return err
+		}},
+	{Env: envPollRate, Flag: "status-poll-rate", Metavar: "PER_SECOND", Default: strconv.FormatFloat(app.DefaultStatusPollRate, 'f', -1, 64), Group: groupPoll,
+		Usage: "Most Gate status requests per second this instance makes, evenly spaced (e.g. 0.5, 5, 20). Each instance keeps its own rate.",
+		apply: func(c *Config, v string) (err error) {
+			c.StatusPollRate, err = parseFloat(v, 0.01, app.MaxStatusPollRate)
+			return err
+		}},
+	{Env: envPollConcurrency, Flag: "status-poll-concurrency", Metavar: "N", Default: strconv.Itoa(app.DefaultPollConcurrency), Group: groupPoll,
+		Usage: "Most Gate status requests in flight at once.",
+		apply: func(c *Config, v string) (err error) { c.StatusPollConcurrency, err = parseInt(v, 1, 64); return err }},
+	{Env: envPendingExpiry, Flag: "pending-expiry", Metavar: "DURATION", Default: app.DefaultPendingExpiry.String(), Group: groupPoll,
+		Usage: "A deposit still pending this long expires when the Gate's latest answer about it was a decline or not final " +
+			"(a late success still credits it); one the Gate never answered about is raised as a status_unknown exception " +
+			"instead. The default is Kassa24's threshold, 36 days (864h), after which the platform declines a payment itself. " +
+			"Longer than " + envPollAfter + ".",
+		apply: func(c *Config, v string) (err error) {
+			c.PendingExpiry, err = parseDuration(v, time.Minute, MaxPendingExpiry)
+			return err
+		}},
 	{Env: "TIYN_LOG_LEVEL", Flag: "log-level", Metavar: "LEVEL", Default: "info", Group: groupLog,
 		Usage: "Least level logged: debug, info, warn or error.",
 		apply: func(c *Config, v string) error {
@@ -363,8 +440,19 @@ func (m *Main) LoadConfig(fs *flag.FlagSet, spec cmdSpec, args []string) (Config
 			errs = append(errs, err)
 		}
 	}
+	if spec.Groups&(groupServe|groupMonetix) != 0 {
+		errs = append(errs, c.resolveSecrets(spec.Groups)...)
+	}
+	if spec.Groups&groupPoll != 0 {
+		if s, ok := m.LookupEnv(envGateURL); (ok && s != "") || flagVals[envGateURL] != "" {
+			c.GateURLSet = true
+		}
+		if c.PendingExpiry <= c.StatusPollAfter {
+			errs = append(errs, fmt.Errorf("%s (%s) must be longer than %s (%s)", envPendingExpiry, c.PendingExpiry,
+				envPollAfter, c.StatusPollAfter))
+		}
+	}
 	if spec.Groups&groupServe != 0 {
-		errs = append(errs, c.resolveSecrets()...)
 		if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 			errs = append(errs, fmt.Errorf("%s and %s: set both (HTTPS) or neither (plain HTTP)", envTLSCert, envTLSKey))
 		}
@@ -424,11 +512,15 @@ func (c *Config) resolveDatabaseURL() error {
 	return nil
 }
 
-// resolveSecrets reads the token and project settings (inline or from a
-// file) and parses them with their adapters' parsers.
-func (c *Config) resolveSecrets() []error {
+// resolveSecrets reads the token (groupServe) and project (groupMonetix)
+// settings, inline or from a file, and parses them with their adapters'
+// parsers.
+func (c *Config) resolveSecrets(groups settingGroup) []error {
 	var errs []error
 	raw, from, _, err := c.secretValue(envTokens, envTokensFile)
+	if groups&groupServe == 0 {
+		raw, err = "", nil
+	}
 	if err != nil {
 		errs = append(errs, err)
 	} else if raw != "" {
@@ -440,6 +532,9 @@ func (c *Config) resolveSecrets() []error {
 		}
 	}
 	raw, from, path, err := c.secretValue(envProjects, envProjectsFile)
+	if groups&groupMonetix == 0 {
+		raw, err = "", nil
+	}
 	if err != nil {
 		errs = append(errs, err)
 	} else if raw != "" {
@@ -717,6 +812,17 @@ func parseInt(v string, lo, hi int) (int, error) {
 		return 0, fmt.Errorf("%d is outside %d..%d", n, lo, hi)
 	}
 	return n, nil
+}
+
+func parseFloat(v string, lo, hi float64) (float64, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f != f { // NaN
+		return 0, fmt.Errorf("%q is not a number", v)
+	}
+	if f < lo || f > hi {
+		return 0, fmt.Errorf("%v is outside %v..%v", f, lo, hi)
+	}
+	return f, nil
 }
 
 func parseDuration(v string, lo, hi time.Duration) (time.Duration, error) {

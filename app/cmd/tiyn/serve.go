@@ -50,7 +50,7 @@ on SIGTERM or SIGINT.
 
 With no API token and no Monetix project configured and a loopback listen address, it
 makes up demo credentials and prints them (not for production).`,
-	Groups: groupDB | groupLog | groupServe,
+	Groups: groupDB | groupLog | groupServe | groupMonetix | groupPoll,
 }
 
 func runServe(ctx context.Context, m *Main, args []string) error {
@@ -164,6 +164,20 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	if metricsLn != nil {
 		serveAux("metrics", metricsLn, srv.MetricsHandler())
+	}
+	switch {
+	case !cfg.StatusPoll:
+		logger.Info("status poller off (" + envStatusPoll + "=false): a payment whose callback never comes stays pending")
+	case len(cfg.MonetixProjects) == 0:
+		logger.Info("status poller off: no Monetix project is configured")
+	case demo != nil && !cfg.GateURLSet:
+		logger.Info("status poller off in the demo setup: set " + envGateURL + " to a Gate (tiyn simulate --platform serves one)")
+	default:
+		waitPoller, err := startPoller(ctx, ledger, store, cfg, logger, private)
+		if err != nil {
+			return err
+		}
+		defer func() { stop(); waitPoller() }() // the poller ends before the store closes
 	}
 	if pprofLn != nil {
 		serveAux("pprof", pprofLn, server.PprofHandler())
