@@ -652,3 +652,13 @@ func heapInUse() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+func TestReportTimeIsExact(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"2026-12-02 10:00:00.5", "2026-12-02 1:00:00", "2026-12-02  0:00:00", "2026-12-02 10:00", " 2026-12-02 10:00:00Z"} {
+		c := readReport(t, header+"1234,p,1,sale,success,100.00,KZT,"+s+"\n", monetix.ReportOptions{})
+		if c.err != nil || len(c.bad) != 1 || c.bad[0].Column != "completed_at" {
+			t.Errorf("%q: err %v, bad %+v, rows %+v", s, c.err, c.bad, c.rows)
+		}
+	}
+}
