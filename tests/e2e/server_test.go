@@ -210,8 +210,8 @@ func stop(cmd *exec.Cmd, exited <-chan error) error {
 		return err
 	case <-time.After(StopTimeout):
 		_ = cmd.Process.Kill()
-		_ = <-exited // the SIGKILL's exit status; the timeout is the error
-		return fmt.Errorf("still running %s after SIGTERM; killed", StopTimeout)
+		err := <-exited
+		return fmt.Errorf("still running %s after SIGTERM; killed (%v)", StopTimeout, err)
 	}
 }
 
