@@ -183,7 +183,7 @@ func (g *Gate) PaymentStatus(ctx context.Context, d domain.Deposit) (ports.Statu
 		}
 		return ports.StatusAnswer{}, noAnswer(NoAnswerUnavailable, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxGateAnswerBytes+1))
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
