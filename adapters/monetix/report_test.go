@@ -164,7 +164,7 @@ func TestReportForms(t *testing.T) {
 			input: header + "1234,pay-1,1,sale,success,10000,KZT,2026-12-02 10:00:00\n",
 			want:  ports.SourceRow{Line: 2, PaymentID: "pay-1", Amount: kzt(10000), Raw: "1234,pay-1,1,sale,success,10000,KZT,2026-12-02 10:00:00"}},
 		{name: "another listed currency", input: header + "1234,pay-1,1,sale,success,1.50,USD,2026-12-02 10:00:00\n",
-			want: ports.SourceRow{Line: 2, PaymentID: "pay-1", Amount: domain.NewAmount(150, usd), Raw: "1234,pay-1,1,sale,success,1.50,USD,2026-12-02 10:00:00"}},
+			want: ports.SourceRow{Line: 2, PaymentID: "pay-1", Amount: domain.NewAmount(150, domain.MustRegisterCurrency("USD", 2)), Raw: "1234,pay-1,1,sale,success,1.50,USD,2026-12-02 10:00:00"}},
 		{name: "an unlisted currency keeps its text and a whole amount", input: header + "1234,pay-1,1,sale,success,100.00,kzt,2026-12-02 10:00:00\n",
 			want: ports.SourceRow{Line: 2, PaymentID: "pay-1", Amount: domain.NewAmount(100, domain.UnlistedCurrency("kzt")),
 				Raw: "1234,pay-1,1,sale,success,100.00,kzt,2026-12-02 10:00:00"}},
