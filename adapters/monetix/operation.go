@@ -146,7 +146,8 @@ func (t *opText) read(units AmountUnits, day domain.BusinessDay) (ports.SourceRo
 	at, err := time.ParseInLocation(OperationTimeLayout, t[fCompleted], day.Location())
 	// Parsing is lenient (one-digit hours, fractions of a second): the
 	// text must be what the time formats as.
-	if err != nil || at.Format(OperationTimeLayout) != t[fCompleted] {
+	var formatted [32]byte
+	if err != nil || string(at.AppendFormat(formatted[:0], OperationTimeLayout)) != t[fCompleted] {
 		return bad(fCompleted, "%q is not YYYY-MM-DD hh:mm:ss", t[fCompleted])
 	}
 	if !day.Contains(at) {
