@@ -164,7 +164,8 @@ func (o ReportOptions) validate() error {
 }
 
 // ReportSource reads one report. It reads its input once: a second
-// Operations fails.
+// Operations fails. It is not safe for concurrent use (a run reads its
+// source from one goroutine).
 type ReportSource struct {
 	r    io.Reader
 	opts ReportOptions
