@@ -36,6 +36,13 @@ var testSecret = []byte("mx_test_secret_2024")
 // Monetix handlers — on one mux, as `tiyn serve` wires it.
 func tiynHandler(t *testing.T) http.Handler {
 	t.Helper()
+	h, _ := tiynWithStore(t)
+	return h
+}
+
+// tiynWithStore is tiynHandler, with its store (for a status poller).
+func tiynWithStore(t *testing.T) (http.Handler, *sqlstore.Store) {
+	t.Helper()
 	ctx := context.Background()
 	store, err := sqlstore.Open(ctx, sqlstore.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "tiyn.db")})
 	if err != nil {
@@ -60,7 +67,7 @@ func tiynHandler(t *testing.T) http.Handler {
 		t.Fatalf("monetix.New: %v", err)
 	}
 	h.Register(mux)
-	return mux
+	return mux, store
 }
 
 // serve starts h on a loopback httptest server.
