@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 	"github.com/tiyn/tiyn/adapters/sqlstore"
 	"github.com/tiyn/tiyn/adapters/system"
 	"github.com/tiyn/tiyn/app"
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 const (
@@ -36,16 +36,7 @@ var testSecret = []byte("mx_test_secret_2024")
 // Monetix handlers — on one mux, as `tiyn serve` wires it.
 func tiynHandler(t *testing.T) http.Handler {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, sqlstore.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "tiyn.db")})
-	if err != nil {
-		t.Fatalf("sqlstore.Open: %v", err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	ledger := app.NewService(store, system.Clock{}, &system.IDs{})
+	ledger := app.NewService(testkit.OpenSQLite(t, sqlstore.Options{}), system.Clock{}, &system.IDs{})
 	quiet := slog.New(slog.DiscardHandler)
 	mux := http.NewServeMux()
 	rest.Register(mux, ledger, rest.Options{
