@@ -107,6 +107,9 @@ type Ledger interface {
 	ListInbox(ctx context.Context, q InboxQuery) ([]InboxRecord, error)
 	// CheckLedger recomputes the ledger's invariants.
 	CheckLedger(ctx context.Context) (LedgerCheck, error)
+
+	// Reconciler: reconciling and closing business days.
+	Reconciler
 }
 
 // Errors of the driving port beyond the domain's and the store's.

@@ -332,7 +332,7 @@ func saleOperation(doc map[string]any) (map[string]any, int, error) {
 		if !ok {
 			return nil, -1, fieldErr(fmt.Sprintf("operations[%d]", i), "must be an object, got %s", jsonType(list[i]))
 		}
-		if t, _ := op["type"].(string); t == operationSale {
+		if t, _ := op["type"].(string); t == OperationSale {
 			return op, i, nil
 		}
 	}

@@ -34,13 +34,13 @@ const EnvGolangciLint = "TIYN_GOLANGCI_LINT"
 
 // layers are the folders the depguard rules name, relative to the module
 // root. Each must hold non-test Go files, or the rules check nothing.
-var layers = []string{"domain", "ports", "app", "adapters"}
+var layers = []string{"domain", "ports", "app", "adapters", "tools"}
 
 // layered reports whether a module-relative file path is inside a folder
 // that a depguard rule covers.
 func layered(rel string) bool {
 	first, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
-	return slices.Contains(layers, first) || first == "tools"
+	return slices.Contains(layers, first)
 }
 
 // skipDir reports the folders the go tool ignores.
@@ -110,6 +110,14 @@ var fixtures = []fixture{
 	{path: "tools/bad1/x.go", imports: []string{mod + "app"}, broken: "tools"},
 	{path: "tools/bad2/x.go", imports: []string{mod + "tests/pgtest"}, broken: "tools"},
 	{path: "tools/bad3/x.go", imports: []string{mod + "app/cmd/tiyn"}, broken: "tools"},
+	// Tools are imported only by app/cmd, other tools and tests/.
+	{path: "tests/e2e/helper.go", imports: []string{mod + "tools/sim"}},
+	{path: "internal/x/x.go", imports: []string{mod + "tools/sim"}, broken: "elsewhere"},
+	{path: "bench/report/report.go", imports: []string{mod + "tools/sim/wire"}, broken: "elsewhere"},
+	{path: "bench/report/ok.go", imports: []string{"net/http", mod + "adapters/rest", mod + "app"}},
+	{path: "ports/bad4/x.go", imports: []string{mod + "tools/sim"}, broken: "ports"},
+	{path: "domain/bad5/x.go", imports: []string{mod + "tools/sim"}, broken: "domain"},
+	{path: "app/bad9/x.go", imports: []string{mod + "tools/sim"}, broken: "app"},
 }
 
 // source is a Go file with the given imports. Every fixture is a library

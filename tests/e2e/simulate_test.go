@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tiyn/tiyn/adapters/monetix/platformsim"
 	"github.com/tiyn/tiyn/tests/testkit"
+	"github.com/tiyn/tiyn/tools/platformsim"
 )
 
 // The simulation of TestSimulate: a few hundred payments at concurrency 16
