@@ -342,8 +342,15 @@ func unusableRow(row ports.SourceRow, day domain.BusinessDay) string {
 	return ""
 }
 
+// ledgerMark fingerprints the run's ledger side of the day.
+func (r *reconRun) ledgerMark(ctx context.Context) (string, error) {
+	return r.svc.store.LedgerMark(ctx, r.cmd.Provider, r.cmd.Projects, r.cmd.Day.Start(), r.cmd.Day.End())
+}
+
 // unchanged returns the day's latest finished run when it reconciled the
-// same input, after deleting this run: nothing of it remains.
+// same input against the same ledger side (no deposit of the day was
+// opened or moved since: a day still in progress keeps changing), after
+// deleting this run: nothing of it remains.
 func (r *reconRun) unchanged(ctx context.Context) (ports.ReconRun, bool, error) {
 	prev, err := r.svc.store.LatestReconRun(ctx, r.cmd.Day, ports.RunFinished)
 	if errors.Is(err, ports.ErrNotFound) {
@@ -354,6 +361,9 @@ func (r *reconRun) unchanged(ctx context.Context) (ports.ReconRun, bool, error) 
 	}
 	if prev.Source != r.run.Source || prev.InputHash != r.run.InputHash {
 		return ports.ReconRun{}, false, nil
+	}
+	if mark, err := r.ledgerMark(ctx); err != nil || mark != prev.LedgerMark {
+		return ports.ReconRun{}, false, err
 	}
 	if err := r.svc.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
 		return tx.DeleteReconRun(ctx, r.run.ID)
@@ -762,6 +772,10 @@ func (r *reconRun) unreadable(ctx context.Context) error {
 // finish stores the run's end with its totals.
 func (r *reconRun) finish(ctx context.Context) (ports.ReconRun, error) {
 	run := r.run
+	var err error
+	if run.LedgerMark, err = r.ledgerMark(ctx); err != nil {
+		return ports.ReconRun{}, fmt.Errorf("finish run %s: %w", run.ID, err)
+	}
 	run.Status, run.FinishedAt = ports.RunFinished, r.svc.clock.Now()
 	run.Classes = make(map[domain.ReconClass]ports.ClassTotal, len(r.totals))
 	for c, t := range r.totals {

@@ -147,6 +147,10 @@ type ReconRun struct {
 	Source string
 	// InputHash is the source's hash of its input (empty until read).
 	InputHash string
+	// LedgerMark fingerprints the ledger side of the day when the run
+	// finished (Reader.LedgerMark): a rerun is unchanged only when both
+	// the input and the ledger side are.
+	LedgerMark string
 	StartedBy string
 	StartedAt time.Time
 	// FinishedAt is zero while running.

@@ -391,6 +391,36 @@ func TestReconcileEveryClass(t *testing.T) {
 	})
 }
 
+// TestReconcileSameInputNewLedger: while the day is in progress the
+// ledger side grows; the same input against a ledger side that changed is
+// a new run, not "unchanged".
+func TestReconcileSameInputNewLedger(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		re := newReconEnv(t, e)
+		re.openAccount(t, "c1")
+		d := re.openDeposit(t, "c1", 100_00)
+		src := &fakeSource{rows: []ports.SourceRow{re.sale(d, "op-1", "success")}}
+		first := re.reconcile(t, src)
+		if again := re.reconcile(t, src); !again.Unchanged || again.ID != first.ID {
+			t.Fatalf("rerun with nothing changed: %+v", again)
+		}
+		later := re.openDeposit(t, "c1", 200_00) // a new deposit of the day
+		second := re.reconcile(t, src)
+		if second.Unchanged || second.ID == first.ID || second.Count(domain.ClassPendingBoth) != 1 {
+			t.Fatalf("rerun after a new deposit: %+v", second)
+		}
+		re.settle(t, re.success(later, "op-2")) // a deposit of the day moved
+		third := re.reconcile(t, src)
+		if third.Unchanged || third.Count(domain.ClassCreditedWithoutPlatformSuccess) != 1 {
+			t.Fatalf("rerun after a credit: %+v", third.Classes)
+		}
+		if again := re.reconcile(t, src); !again.Unchanged || again.ID != third.ID {
+			t.Fatalf("rerun with nothing changed: %+v", again)
+		}
+	})
+}
+
 func TestReconcileRefusesBadCommands(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, e *env) {
