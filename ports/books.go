@@ -151,8 +151,8 @@ type ReconRun struct {
 	// finished (Reader.LedgerMark): a rerun is unchanged only when both
 	// the input and the ledger side are.
 	LedgerMark string
-	StartedBy string
-	StartedAt time.Time
+	StartedBy  string
+	StartedAt  time.Time
 	// FinishedAt is zero while running.
 	FinishedAt time.Time
 	// HeartbeatAt is when the running process last said it was alive; a
