@@ -62,7 +62,7 @@ bench: build ## The benchmark table: Tiyn vs pgbench baseline on PostgreSQL and 
 
 .PHONY: microbench
 microbench: ## Go micro-benchmarks (signer, amount parsing, callback decoding, settle per store).
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./adapters/... ./domain/... ./tests/bench/...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./adapters/... ./domain/... ./tools/... ./tests/bench/...
 
 .PHONY: drills
 drills: build ## Reliability drills: crashes, database outages, shutdown, hostile input, slow clients.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
@@ -26,6 +27,11 @@ type Service struct {
 	// fourEyes: an operator's credit is a proposal another operator
 	// approves (WithFourEyes).
 	fourEyes bool
+	// zone is the business time zone (WithBusinessZone).
+	zone *time.Location
+	// staleAfter: a running reconciliation whose heartbeat is older is
+	// taken over (WithReconStaleAfter).
+	staleAfter time.Duration
 }
 
 var _ ports.Ledger = (*Service)(nil)
@@ -38,13 +44,43 @@ type Option func(*Service)
 // Dismissals need no second pair of eyes. Off by default.
 func WithFourEyes(on bool) Option { return func(s *Service) { s.fourEyes = on } }
 
+// WithBusinessZone sets the time zone of business days (TIYN_BUSINESS_TZ);
+// nil keeps the default, domain.DefaultBusinessZone.
+func WithBusinessZone(loc *time.Location) Option {
+	return func(s *Service) {
+		if loc != nil {
+			s.zone = loc
+		}
+	}
+}
+
+// DefaultReconStaleAfter is how long a running reconciliation may go
+// without a heartbeat before another takes it over: a live run beats every
+// fifth of it, whatever its source is doing.
+const DefaultReconStaleAfter = 2 * time.Minute
+
+// WithReconStaleAfter sets how long a running reconciliation may go
+// without a heartbeat before it counts as crashed and another run takes
+// it over (at least a second; DefaultReconStaleAfter otherwise).
+func WithReconStaleAfter(d time.Duration) Option {
+	return func(s *Service) {
+		if d >= time.Second {
+			s.staleAfter = d
+		}
+	}
+}
+
 // NewService wires the use cases. It panics on a nil dependency: that is a
 // programmer error in the composition root, not something to handle.
 func NewService(store ports.Store, clock ports.Clock, ids ports.IDs, opts ...Option) *Service {
 	if store == nil || clock == nil || ids == nil {
 		panic("app.NewService: nil dependency")
 	}
-	s := &Service{store: store, clock: clock, ids: ids}
+	zone, err := domain.LoadBusinessZone("")
+	if err != nil {
+		panic("app.NewService: " + err.Error()) // the zone database is embedded
+	}
+	s := &Service{store: store, clock: clock, ids: ids, zone: zone, staleAfter: DefaultReconStaleAfter}
 	for _, o := range opts {
 		o(s)
 	}

@@ -207,7 +207,8 @@ var (
 // exceptionReasons lists every reason, for parsing.
 var exceptionReasons = []ExceptionReason{ReasonUnknownPayment, ReasonAmountMismatch, ReasonCurrencyMismatch,
 	ReasonDuplicateSuccess, ReasonDeclineAfterSuccess, ReasonReversal, ReasonAccountClosed, ReasonBalanceCeiling,
-	ReasonMethodMismatch, ReasonMalformedCallback, ReasonStatusUnknown}
+	ReasonMethodMismatch, ReasonMalformedCallback, ReasonStatusUnknown,
+	ReasonCreditedWithoutPlatformSuccess, ReasonDuplicateInSource, ReasonUnreadableRow}
 
 // ExceptionReasons lists every reason, for filters and documentation.
 func ExceptionReasons() []ExceptionReason { return append([]ExceptionReason(nil), exceptionReasons...) }

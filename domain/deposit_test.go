@@ -108,7 +108,8 @@ func TestParseDepositStatusAndReason(t *testing.T) {
 	}
 	reasons := []domain.ExceptionReason{domain.ReasonUnknownPayment, domain.ReasonAmountMismatch, domain.ReasonCurrencyMismatch,
 		domain.ReasonDuplicateSuccess, domain.ReasonDeclineAfterSuccess, domain.ReasonReversal, domain.ReasonAccountClosed,
-		domain.ReasonBalanceCeiling, domain.ReasonMethodMismatch, domain.ReasonMalformedCallback, domain.ReasonStatusUnknown}
+		domain.ReasonBalanceCeiling, domain.ReasonMethodMismatch, domain.ReasonMalformedCallback, domain.ReasonStatusUnknown,
+		domain.ReasonCreditedWithoutPlatformSuccess, domain.ReasonDuplicateInSource, domain.ReasonUnreadableRow}
 	if !reflect.DeepEqual(domain.ExceptionReasons(), reasons) {
 		t.Errorf("ExceptionReasons() = %v, want %v", domain.ExceptionReasons(), reasons)
 	}

@@ -114,6 +114,9 @@ type Ledger interface {
 	// a business day, the pending deposits by age, the exceptions waiting
 	// by reason (see OverviewReader).
 	Overview(ctx context.Context, q OverviewQuery) (Overview, error)
+
+	// Reconciler: reconciling and closing business days.
+	Reconciler
 }
 
 // Errors of the driving port beyond the domain's and the store's.

@@ -21,10 +21,13 @@ var (
 	// SourceStatusPoll: the platform's signed answer to a status check
 	// (the Gate's payment status), asked by the status poller.
 	SourceStatusPoll = Source{"status_poll"}
+	// SourceReconciliation: a row of a business day's reconciliation
+	// source (a CSV report, the Data API), applied by ReconcileDay.
+	SourceReconciliation = Source{"reconciliation"}
 )
 
 // Sources lists every source, for filters and documentation.
-func Sources() []Source { return []Source{SourceCallback, SourceStatusPoll} }
+func Sources() []Source { return []Source{SourceCallback, SourceStatusPoll, SourceReconciliation} }
 
 // String names the source as stored and shown.
 func (s Source) String() string { return s.s }

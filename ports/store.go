@@ -131,6 +131,38 @@ type Reader interface {
 	// OldestPending returns when the oldest pending deposit was created;
 	// ok is false when no deposit is pending.
 	OldestPending(ctx context.Context) (at time.Time, ok bool, err error)
+
+	// ReconRunByID returns a reconciliation run (ErrNotFound).
+	ReconRunByID(ctx context.Context, id string) (ReconRun, error)
+	// ListReconRuns returns runs newest first (by id, descending).
+	ListReconRuns(ctx context.Context, q ReconRunQuery) ([]ReconRun, error)
+	// LatestReconRun returns the day's most recently started run in status
+	// st (ErrNotFound when there is none).
+	LatestReconRun(ctx context.Context, day domain.BusinessDay, st RunStatus) (ReconRun, error)
+	// ListReconItems returns a run's items ordered by seq, optionally of
+	// one class.
+	ListReconItems(ctx context.Context, q ReconItemQuery) ([]ReconItem, error)
+	// ListStagedRows returns a run's items that came from the source (Line
+	// > 0 or staged as rows) ordered by (project id, payment id, seq):
+	// all operations of one payment are consecutive.
+	ListStagedRows(ctx context.Context, q StagedQuery) ([]ReconItem, error)
+	// ListUnreconciled returns the deposits of the query's provider (and
+	// projects) created (or settled) within [From, To) that have no item
+	// in the run, ordered by that time and id.
+	ListUnreconciled(ctx context.Context, q UnreconciledQuery) ([]domain.Deposit, error)
+	// SuccessOnRecord reports whether a finished run of a day other than
+	// day holds the operation as the payment's successful sale (an item
+	// of class matched or healed for the channel's project, payment id and
+	// operation id with a sale success).
+	SuccessOnRecord(ctx context.Context, day domain.BusinessDay, project, paymentID, operationID string) (bool, error)
+	// OpenBreaks counts a run's items of break classes whose exception is
+	// open or proposed (or that name none).
+	OpenBreaks(ctx context.Context, runID string) (int64, error)
+	// DayRecord returns a closed business day (ErrNotFound).
+	DayRecord(ctx context.Context, day domain.BusinessDay) (DayRecord, error)
+	// ListDayBalances returns a closed day's statement ordered by account
+	// id.
+	ListDayBalances(ctx context.Context, q DayBalanceQuery) ([]DayBalance, error)
 }
 
 // Tx is one transaction's view of the store: the reads plus the writes.
@@ -204,6 +236,41 @@ type Tx interface {
 	// MarkEscalated records that a status_unknown exception was raised for
 	// a deposit, so that expiry does not consider it again.
 	MarkEscalated(ctx context.Context, depositID string, at time.Time) error
+
+	// InsertReconRun stores a new running run. ErrConflict when the day
+	// has a running run already (one running run per day, a unique
+	// index).
+	InsertReconRun(ctx context.Context, r ReconRun) error
+	// TakeOverReconRun fails a running run that stopped beating (its
+	// heartbeat before staleBefore), with reason as its error, at at.
+	// ErrConflict when it is not running or still beating.
+	TakeOverReconRun(ctx context.Context, id string, staleBefore, at time.Time, reason string) error
+	// BeatReconRun records that a running run's process is alive.
+	// ErrConflict when the run is no longer running (taken over).
+	BeatReconRun(ctx context.Context, id string, at time.Time) error
+	// FinishReconRun stores a running run's end: r's status (finished or
+	// failed), error, hash, row counts, class totals and finish time.
+	// ErrConflict when the run is no longer running.
+	FinishReconRun(ctx context.Context, r ReconRun) error
+	// DeleteReconRun removes a run and its items (a rerun found unchanged,
+	// or a run that failed before it classified anything).
+	DeleteReconRun(ctx context.Context, id string) error
+	// InsertReconItems stores items of a run (the staged source rows, or
+	// ledger-only items). ErrConflict when a (run, seq) is taken.
+	InsertReconItems(ctx context.Context, items []ReconItem) error
+	// UpdateReconItem stores an item's class, deposit, deposit status,
+	// ledger amount, exception and note. ErrNotFound for an unknown item.
+	UpdateReconItem(ctx context.Context, it ReconItem) error
+	// CloseDay closes a business day: it keeps every other writer from
+	// inserting ledger rows until the transaction ends, stores the day's
+	// statement (per account: opening = closing of the latest closed day
+	// before it plus the postings between, or every posting before the
+	// day; the day's credits and debits; closing), the record (with
+	// Accounts filled in), and freezes the ledger up to the day's end:
+	// from the commit on, a deposit, transfer or posting inserted with an
+	// earlier time is refused with ErrDayClosed. ErrConflict when the day
+	// is closed already.
+	CloseDay(ctx context.Context, r DayRecord) (DayRecord, error)
 }
 
 // MaxPageSize bounds every list query.

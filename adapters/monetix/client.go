@@ -78,8 +78,18 @@ type CallbackParams struct {
 	OperationType   string // "" means "sale"
 	OperationStatus string // "" means PaymentStatus
 	ProviderPayment string // operation.provider.payment_id; "" leaves it out
-	Date            time.Time
+	// RequestID is operation.request_id; "" means "req-<operation id>".
+	RequestID string
+	// Code and Message are operation.code and operation.message; "" means
+	// "0", and "Success" for a successful operation, else its status.
+	Code, Message string
+	// Date is payment.date and operation.date (time.Now when zero);
+	// CreatedDate is operation.created_date (Date when zero).
+	Date, CreatedDate time.Time
 }
+
+// ProviderIDKassa24 is operation.provider.id in the method page's example.
+const ProviderIDKassa24 = 1217
 
 // BuildCallback builds an unsigned callback shaped like the method page's
 // example (payment, account, operation with sums and provider), to be
@@ -87,7 +97,7 @@ type CallbackParams struct {
 func BuildCallback(p CallbackParams) map[string]any {
 	opType := p.OperationType
 	if opType == "" {
-		opType = operationSale
+		opType = OperationSale
 	}
 	opStatus := p.OperationStatus
 	if opStatus == "" {
@@ -98,6 +108,10 @@ func BuildCallback(p CallbackParams) map[string]any {
 		date = time.Now()
 	}
 	when := date.UTC().Format(CallbackDateLayout)
+	created := when
+	if !p.CreatedDate.IsZero() {
+		created = p.CreatedDate.UTC().Format(CallbackDateLayout)
+	}
 	sum := func() map[string]any { return map[string]any{"amount": p.AmountMinor, "currency": p.Currency} }
 	payment := map[string]any{
 		"id": p.PaymentID, "type": "purchase", "status": p.PaymentStatus, "date": when,
@@ -106,24 +120,21 @@ func BuildCallback(p CallbackParams) map[string]any {
 	if p.Method != "" {
 		payment["method"] = p.Method
 	}
-	provider := map[string]any{"id": json.Number("1217"), "auth_code": ""}
+	provider := map[string]any{"id": json.Number(strconv.Itoa(ProviderIDKassa24)), "auth_code": ""}
 	if p.ProviderPayment != "" {
 		provider["payment_id"] = p.ProviderPayment
 	}
-	message := "Success"
-	if opStatus != statusSuccess {
-		message = opStatus
-	}
+	requestID, code, message := callbackDefaults(p, opStatus)
 	cb := map[string]any{
 		"project_id": json.Number(p.ProjectID),
 		"payment":    payment,
 		"operation": map[string]any{
-			"id": p.OperationID, "type": opType, "status": opStatus, "date": when, "created_date": when,
-			"request_id":    "req-" + strconv.FormatInt(p.OperationID, 10),
+			"id": p.OperationID, "type": opType, "status": opStatus, "date": when, "created_date": created,
+			"request_id":    requestID,
 			"sum_initial":   sum(),
 			"sum_converted": sum(),
 			"provider":      provider,
-			"code":          "0",
+			"code":          code,
 			"message":       message,
 		},
 	}
@@ -131,6 +142,24 @@ func BuildCallback(p CallbackParams) map[string]any {
 		cb["account"] = map[string]any{"number": p.CustomerID}
 	}
 	return cb
+}
+
+// callbackDefaults fills operation.request_id, code and message.
+func callbackDefaults(p CallbackParams, opStatus string) (requestID, code, message string) {
+	requestID, code, message = p.RequestID, p.Code, p.Message
+	if requestID == "" {
+		requestID = "req-" + strconv.FormatInt(p.OperationID, 10)
+	}
+	if code == "" {
+		code = "0"
+	}
+	if message == "" {
+		message = opStatus
+		if opStatus == StatusSuccess {
+			message = "Success"
+		}
+	}
+	return requestID, code, message
 }
 
 // Answer is a verify / check_deposit answer as the platform reads it.

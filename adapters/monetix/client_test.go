@@ -106,7 +106,7 @@ func TestOverHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		out, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if err != nil {
 			t.Fatal(err)
@@ -147,7 +147,7 @@ func TestOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("chunked oversized callback: %d", resp.StatusCode)
 	}

@@ -48,5 +48,8 @@
 // # Client helpers
 //
 // client.go holds what the other side of the wire needs — building signed
-// requests and callbacks and reading answers — for the simulator and tests.
+// requests and callbacks and reading answers — for the simulator and tests;
+// bodywriter.go writes the same documents without marshalling, for the
+// simulator's load (BodyWriter); gatewire.go is the Gate's side of the
+// payment status.
 package monetix

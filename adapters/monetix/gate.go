@@ -183,7 +183,7 @@ func (g *Gate) PaymentStatus(ctx context.Context, d domain.Deposit) (ports.Statu
 		}
 		return ports.StatusAnswer{}, noAnswer(NoAnswerUnavailable, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxGateAnswerBytes+1))
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -332,7 +332,7 @@ func saleOperation(doc map[string]any) (map[string]any, int, error) {
 		if !ok {
 			return nil, -1, fieldErr(fmt.Sprintf("operations[%d]", i), "must be an object, got %s", jsonType(list[i]))
 		}
-		if t, _ := op["type"].(string); t == operationSale {
+		if t, _ := op["type"].(string); t == OperationSale {
 			return op, i, nil
 		}
 	}

@@ -37,9 +37,10 @@ var (
 	p3Secret = []byte("third-project-secret")
 )
 
-// usd is a second registered currency, for wrong-currency cases. Tests may
-// register currencies; the adapter never does.
-var usd = domain.MustRegisterCurrency("USD", 2)
+// USD is registered as a second currency, for wrong-currency cases (the
+// tests name it by its code). Tests may register currencies; the adapter
+// never does.
+var _ = domain.MustRegisterCurrency("USD", 2)
 
 var fixedNow = time.Date(2026, 11, 5, 12, 30, 0, 0, time.UTC)
 

@@ -19,10 +19,13 @@ var (
 	}
 )
 
-// Wire values the success rule looks at.
+// Wire values the success rule looks at, and the statuses a kassa24
+// payment passes through (the platform's side, client.go, uses them too).
 const (
-	statusSuccess = "success"
-	operationSale = "sale"
+	StatusSuccess    = "success"
+	StatusDecline    = "decline"
+	StatusProcessing = "processing"
+	OperationSale    = "sale"
 )
 
 // Classify maps a callback to the domain's outcome kind and the status text
@@ -52,8 +55,8 @@ const (
 func Classify(c Callback) (domain.OutcomeKind, string) {
 	status := c.PaymentStatus
 	switch {
-	case status == statusSuccess:
-		if c.OperationStatus == statusSuccess && c.OperationType == operationSale {
+	case status == StatusSuccess:
+		if c.OperationStatus == StatusSuccess && c.OperationType == OperationSale {
 			return domain.OutcomeSuccess, c.PaymentStatus
 		}
 		return domain.OutcomeIntermediate, c.PaymentStatus + " (operation " + strconv.Quote(c.OperationType) + " " +

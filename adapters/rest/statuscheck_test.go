@@ -131,7 +131,7 @@ func TestStatusPollInTheViews(t *testing.T) {
 	if len(cbs.Items) != 1 || cbs.Items[0].PaymentID != called {
 		t.Fatalf("?source=callback = %+v", cbs.Items)
 	}
-	for _, bad := range []string{"Callback", "poll", "reconciliation", "status_poll%00"} {
+	for _, bad := range []string{"Callback", "poll", "Reconciliation", "status_poll%00"} {
 		wantError(t, e.do("GET", "/v1/callbacks?source="+bad, readSecret, ""), http.StatusBadRequest, "invalid_request")
 	}
 

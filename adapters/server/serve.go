@@ -138,7 +138,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, t Timeouts) error {
 	err := srv.Shutdown(sctx)
 	if err != nil {
 		_ = srv.Close()
-		<-serveErr
+		<-serveErr //nolint:errcheck // http.ErrServerClosed after Close: the shutdown error is the one to report
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("%w after %s: %w", ErrShutdownTimeout, t.Shutdown, err)
 		}

@@ -71,7 +71,7 @@ func TestGracefulShutdown(t *testing.T) {
 			slow <- slowResult{err: err}
 			return
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, err := io.ReadAll(resp.Body)
 		slow <- slowResult{code: resp.StatusCode, body: string(b), err: err}
 	}()
@@ -165,7 +165,7 @@ func TestListenErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	for _, addr := range []string{ln.Addr().String(), "127.0.0.1:99999", "not an address"} {
 		s, _ := newTestServer(t, Options{})
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -203,7 +203,7 @@ func TestServerAppliesTimeouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n"); err != nil {
 		t.Fatal(err)
 	}

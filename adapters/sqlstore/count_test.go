@@ -101,7 +101,7 @@ func TestCountExceptionsIsAnIndexRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		// An empty table is cheapest to scan; forbid that to see that the
 		// index serves the query at all.
 		if _, err := conn.ExecContext(ctx, "SET enable_seqscan = off"); err != nil {

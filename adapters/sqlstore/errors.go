@@ -42,6 +42,11 @@ const (
 	pgInvalidByteSequence     = "22021"
 	pgUntranslatableCharacter = "22P05"
 	pgUndefinedTable          = "42P01"
+	// pgDayClosed is Tiyn's own SQLSTATE, raised by the closed-day
+	// triggers (migration 0004).
+	pgDayClosed = "TY001"
+	// sqliteDayClosed is the closed-day triggers' RAISE(ABORT) message.
+	sqliteDayClosed = "tiyn_day_closed"
 )
 
 // classify turns a driver error into a port error, wrapping the original so
@@ -53,13 +58,15 @@ const (
 //   - text PostgreSQL cannot store (NUL, bad UTF-8) → domain.ErrInvalidInput;
 //   - connection loss, a server shutting down, a read-only or full disk,
 //     SQLITE_BUSY → ErrUnavailable (nothing committed; retry later);
-//   - sql.ErrNoRows → ErrNotFound.
+//   - sql.ErrNoRows → ErrNotFound;
+//   - a ledger row dated inside a closed business day (the triggers of
+//     migration 0004) → ErrDayClosed.
 func classify(err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, ports.ErrNotFound) || errors.Is(err, ports.ErrConflict) ||
-		errors.Is(err, ports.ErrUnavailable) || errors.Is(err, ports.ErrNotMigrated) {
+		errors.Is(err, ports.ErrUnavailable) || errors.Is(err, ports.ErrNotMigrated) || errors.Is(err, ports.ErrDayClosed) {
 		return err
 	}
 	if errors.Is(err, sql.ErrNoRows) {
@@ -104,6 +111,8 @@ func classifyPG(code string, err error) error {
 		return fmt.Errorf("%w: text the database cannot store: %w", domain.ErrInvalidInput, err)
 	case code == pgUndefinedTable:
 		return fmt.Errorf("%w: %w", ports.ErrNotMigrated, err)
+	case code == pgDayClosed:
+		return fmt.Errorf("%w: %w", ports.ErrDayClosed, err)
 	// Class 08 connection exceptions, 53 insufficient resources, 57P0x
 	// operator intervention (admin shutdown, crash shutdown, cannot connect
 	// now), 25006 read-only transaction (a standby), 58 system errors.
@@ -126,6 +135,9 @@ func classifySQLite(code int, err error) error {
 	switch code & sqlitePrimaryResultMask {
 	case sqliteBusy, sqliteLocked, sqliteReadOnly, sqliteIOErr, sqliteFull, sqliteCantOpen, sqliteCorrupt:
 		return fmt.Errorf("%w: %w", ports.ErrUnavailable, err)
+	}
+	if strings.Contains(err.Error(), sqliteDayClosed) {
+		return fmt.Errorf("%w: %w", ports.ErrDayClosed, err)
 	}
 	if strings.Contains(err.Error(), "no such table") {
 		return fmt.Errorf("%w: %w", ports.ErrNotMigrated, err)

@@ -64,7 +64,7 @@ func (s *Store) writeKey(ctx context.Context, w ports.Write) string {
 	if acc, ok := s.keys.get(k.Channel, k.PaymentID); ok {
 		return acc
 	}
-	if dep, err := s.reader.DepositByPaymentID(ctx, k.Channel, k.PaymentID); err == nil {
+	if dep, err := s.DepositByPaymentID(ctx, k.Channel, k.PaymentID); err == nil {
 		s.keys.put(k.Channel, k.PaymentID, dep.AccountID)
 		return dep.AccountID
 	}

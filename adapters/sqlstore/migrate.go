@@ -85,20 +85,26 @@ func MigrationsHash(dialect string) (string, error) {
 }
 
 // statements splits a migration into statements: comment lines are dropped
-// and a statement ends with ';' at the end of a line.
+// and a statement ends with ';' at the end of a line — except inside a
+// dollar-quoted body ($$ … $$, a PostgreSQL function), whose lines end
+// with ';' too: a line holding an odd number of "$$" opens or closes one.
 func statements(script string) []string {
 	var (
-		out []string
-		cur strings.Builder
+		out    []string
+		cur    strings.Builder
+		quoted bool
 	)
 	for _, line := range strings.Split(script, "\n") {
 		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
+		if trimmed == "" || (!quoted && strings.HasPrefix(trimmed, "--")) {
 			continue
 		}
 		cur.WriteString(line)
 		cur.WriteString("\n")
-		if strings.HasSuffix(trimmed, ";") {
+		if strings.Count(line, "$$")%2 == 1 {
+			quoted = !quoted
+		}
+		if !quoted && strings.HasSuffix(trimmed, ";") {
 			out = append(out, strings.TrimSpace(cur.String()))
 			cur.Reset()
 		}

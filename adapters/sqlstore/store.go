@@ -475,7 +475,7 @@ func (c *stmtCache) prepare(query, text string) {
 		return
 	}
 	if c.closed {
-		_ = st.Close()
+		_ = st.Close() //nolint:sqlclosecheck // prepared while the cache closed: dropped at once, nothing to defer to
 		return
 	}
 	c.ready[query] = st
@@ -570,21 +570,21 @@ type preparedDB struct {
 }
 
 func (d preparedDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := d.cache.lookup(query, args); st != nil {
+	if st := d.cache.lookup(query, args); st != nil { //nolint:sqlclosecheck // the cache owns st and closes it in close; the caller closes the rows
 		return st.ExecContext(ctx, args...)
 	}
 	return d.DB.ExecContext(ctx, query, args...)
 }
 
 func (d preparedDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := d.cache.lookup(query, args); st != nil {
+	if st := d.cache.lookup(query, args); st != nil { //nolint:sqlclosecheck // the cache owns st and closes it in close; the caller closes the rows
 		return st.QueryContext(ctx, args...)
 	}
 	return d.DB.QueryContext(ctx, query, args...)
 }
 
 func (d preparedDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := d.cache.lookup(query, args); st != nil {
+	if st := d.cache.lookup(query, args); st != nil { //nolint:sqlclosecheck // the cache owns st and closes it in close; the caller closes the rows
 		return st.QueryRowContext(ctx, args...)
 	}
 	return d.DB.QueryRowContext(ctx, query, args...)
@@ -609,27 +609,27 @@ func (t *preparedTx) stmt(ctx context.Context, query string, args []any) *sql.St
 	if t.bound == nil {
 		t.bound = make(map[*sql.Stmt]*sql.Stmt, 16)
 	}
-	ts := t.Tx.Tx.StmtContext(ctx, st) // closed with the transaction
+	ts := t.StmtContext(ctx, st) // database/sql's Tx.StmtContext (through bun.Tx); closed with the transaction
 	t.bound[st] = ts
 	return ts
 }
 
 func (t *preparedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := t.stmt(ctx, query, args); st != nil {
+	if st := t.stmt(ctx, query, args); st != nil { //nolint:sqlclosecheck // bound to the transaction, which closes it; the caller closes the rows
 		return st.ExecContext(ctx, args...)
 	}
 	return t.Tx.ExecContext(ctx, query, args...)
 }
 
 func (t *preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := t.stmt(ctx, query, args); st != nil {
+	if st := t.stmt(ctx, query, args); st != nil { //nolint:sqlclosecheck // bound to the transaction, which closes it; the caller closes the rows
 		return st.QueryContext(ctx, args...)
 	}
 	return t.Tx.QueryContext(ctx, query, args...)
 }
 
 func (t *preparedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := t.stmt(ctx, query, args); st != nil {
+	if st := t.stmt(ctx, query, args); st != nil { //nolint:sqlclosecheck // bound to the transaction, which closes it; the caller closes the rows
 		return st.QueryRowContext(ctx, args...)
 	}
 	return t.Tx.QueryRowContext(ctx, query, args...)

@@ -401,7 +401,7 @@ func readKV(path string) (map[string]string, error) {
 	if err != nil {
 		return map[string]string{}, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	kv := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

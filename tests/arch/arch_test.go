@@ -1,7 +1,9 @@
 // Package arch_test enforces Tiyn's layers (docs/architecture.md §4): the core
 // (domain, ports, app) stays free of storage, HTTP and metrics libraries,
-// domain and ports import almost nothing, and adapters never reach into the
-// use cases.
+// domain and ports import almost nothing, adapters never reach into the
+// use cases, and tools (what stands beside the binary: the platform
+// simulator) are imported only by the binary and the test suites and never
+// reach into the use cases either.
 //
 // It reads imports with go/parser over the source tree, so it needs no go
 // tool and no build: every non-test .go file counts, whatever its build
@@ -223,6 +225,10 @@ func Check(g *Graph) []Violation {
 		rel, ok := g.rel(ip)
 		return ok && under(rel, "adapters")
 	}
+	isTool := func(ip string) bool {
+		rel, ok := g.rel(ip)
+		return ok && under(rel, "tools")
+	}
 	// A package reached through another package of the same kind is
 	// reported as its own root; reporting it again per importer is noise.
 	reportedElsewhere := func(chain []string, kind func(string) bool) bool {
@@ -256,6 +262,9 @@ func Check(g *Graph) []Violation {
 					add("ports-imports-stdlib-and-domain", "%s imports %s (%s)", rel, imp.Path, imp.Pos)
 				}
 			}
+			if internal && under(r, "tools") && !under(rel, "tools") && !under(rel, "app/cmd") && !under(rel, "tests") {
+				add("tools-imported-only-by-cmd-and-tests", "%s imports %s (%s)", rel, r, imp.Pos)
+			}
 		}
 		if isAdapter(ip) {
 			g.reach(ip, func(chain []string, imp Import) {
@@ -264,6 +273,16 @@ func Check(g *Graph) []Violation {
 				}
 				if r, internal := g.rel(imp.Path); internal && under(r, "app") {
 					add("adapters-never-import-app", "%s imports %s (%s)", g.short(chain), r, imp.Pos)
+				}
+			})
+		}
+		if isTool(ip) {
+			g.reach(ip, func(chain []string, imp Import) {
+				if reportedElsewhere(chain, isTool) {
+					return
+				}
+				if r, internal := g.rel(imp.Path); internal && under(r, "app") {
+					add("tools-never-import-app", "%s imports %s (%s)", g.short(chain), r, imp.Pos)
 				}
 			})
 		}
@@ -302,7 +321,7 @@ func TestLayers(t *testing.T) {
 	}
 	// Guard against a vacuous pass: the layers must be there and have been
 	// read (domain imports at least decimal, app at least domain and ports).
-	for _, want := range []string{"domain", "ports", "app", "adapters/sqlstore"} {
+	for _, want := range []string{"domain", "ports", "app", "adapters/sqlstore", "tools/platformsim"} {
 		pkg := g.Packages[g.Module+"/"+want]
 		if pkg == nil || len(pkg.Imports) == 0 {
 			t.Fatalf("package %s not found or without imports: the loader read nothing useful", want)
@@ -340,6 +359,12 @@ func TestCheckerCatchesViolations(t *testing.T) {
 			"app/service_test.go":      file("app", "database/sql", "net/http/httptest"),
 			"domain/testdata/x/x.go":   file("x", "net/http"),
 			"tests/contract/helper.go": file("contract", "example.com/m/app", "example.com/m/adapters/sqlstore"),
+			"tools/sim/sim.go":         file("sim", "net/http", "example.com/m/adapters/monetix", "example.com/m/domain", "example.com/m/tools/sim/gate"),
+			"tools/sim/gate/gate.go":   file("gate", "example.com/m/adapters/monetix"),
+			"adapters/monetix/m.go":    file("monetix", "net/http", "example.com/m/ports"),
+			"app/cmd/tiyn/sim.go":      file("main", "example.com/m/tools/sim"),
+			"tests/e2e/helper.go":      file("e2e", "example.com/m/tools/sim"),
+			"tools/sim/x_test.go":      file("sim_test", "example.com/m/app"),
 		}
 	}
 	tests := []struct {
@@ -349,6 +374,20 @@ func TestCheckerCatchesViolations(t *testing.T) {
 		chain string   // a substring of the report (the chain for transitive cases)
 	}{
 		{name: "clean tree passes (test files, testdata and app/cmd are exempt)", edit: func(fstest.MapFS) {}},
+		{name: "an adapter imports a tool", edit: func(m fstest.MapFS) { m["adapters/rest/sim.go"] = file("rest", "example.com/m/tools/sim") },
+			rules: []string{"tools-imported-only-by-cmd-and-tests"}, chain: "adapters/rest imports tools/sim"},
+		{name: "app imports a tool", edit: func(m fstest.MapFS) { m["app/sim.go"] = file("app", "example.com/m/tools/sim/gate") },
+			rules: []string{"core-free-of-adapters", "core-free-of-infrastructure", "tools-imported-only-by-cmd-and-tests"}, chain: "app imports tools/sim/gate"},
+		{name: "a package outside the layers imports a tool", edit: func(m fstest.MapFS) { m["internal/x/x.go"] = file("x", "example.com/m/tools/sim") },
+			rules: []string{"tools-imported-only-by-cmd-and-tests"}},
+		{name: "a tool imports app", edit: func(m fstest.MapFS) { m["tools/sim/svc.go"] = file("sim", "example.com/m/app") },
+			rules: []string{"tools-never-import-app"}, chain: "tools/sim imports app"},
+		{name: "a tool imports the composition root", edit: func(m fstest.MapFS) { m["tools/sim/gate/main.go"] = file("gate", "example.com/m/app/cmd/tiyn") },
+			rules: []string{"tools-never-import-app"}, chain: "tools/sim/gate imports app/cmd/tiyn"},
+		{name: "a tool reaches app through a shared package", edit: func(m fstest.MapFS) {
+			m["tools/sim/w.go"] = file("sim", "example.com/m/internal/wiring")
+			m["internal/wiring/w.go"] = file("wiring", "example.com/m/app")
+		}, rules: []string{"tools-never-import-app"}, chain: "tools/sim -> internal/wiring imports app"},
 		{name: "domain imports net/http", edit: func(m fstest.MapFS) { m["domain/http.go"] = file("domain", "net/http") },
 			rules: []string{"core-free-of-infrastructure"}, chain: "domain imports net/http"},
 		{name: "domain imports a third-party module", edit: func(m fstest.MapFS) { m["domain/u.go"] = file("domain", "github.com/google/uuid") },

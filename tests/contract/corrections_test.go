@@ -540,7 +540,7 @@ func (e *env) withoutChecks(t *testing.T, query string, args ...any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	for _, q := range []string{`PRAGMA ignore_check_constraints = ON`, query, `PRAGMA ignore_check_constraints = OFF`} {
 		a := args
 		if q != query {

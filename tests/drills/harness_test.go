@@ -483,7 +483,7 @@ func send(method, url string, body []byte, headers ...string) (response, error) 
 	if err != nil {
 		return response{}, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		return response{}, err

@@ -470,7 +470,7 @@ func sendCase(s *server, c creds, fx fixtures, hc hostileCase, op string) (respo
 	if err != nil {
 		return response{}, len(body), err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return response{status: resp.StatusCode, header: resp.Header, body: b}, len(body), err
 }

@@ -470,7 +470,7 @@ func integrityCheck(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatalf("open %s: %v", path, err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	var res string
 	if err := db.QueryRow("PRAGMA integrity_check").Scan(&res); err != nil {
 		t.Fatalf("integrity_check: %v", err)

@@ -259,7 +259,7 @@ func (c *cluster) createDatabase(name string) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
 		c.t.Fatalf("create database on the private cluster: %v", err)
 	}

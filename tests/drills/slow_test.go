@@ -43,7 +43,7 @@ func trickle(addr, head, tail string, limit time.Duration) slowConn {
 	if err != nil {
 		return slowConn{err: err}
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	if _, err := io.WriteString(conn, head); err != nil {
 		return slowConn{err: err}
 	}

@@ -38,7 +38,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	bin, err := buildTiyn(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)

@@ -187,7 +187,7 @@ func startServer(t *testing.T, dbURL string) *server {
 		resp, err := s.client.Get(s.base + "/readyz")
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return s
 			}
@@ -210,8 +210,8 @@ func stop(cmd *exec.Cmd, exited <-chan error) error {
 		return err
 	case <-time.After(StopTimeout):
 		_ = cmd.Process.Kill()
-		<-exited
-		return fmt.Errorf("still running %s after SIGTERM; killed", StopTimeout)
+		err := <-exited
+		return fmt.Errorf("still running %s after SIGTERM; killed (%v)", StopTimeout, err)
 	}
 }
 
@@ -336,7 +336,7 @@ func (s *server) send(ctx context.Context, method, path, contentType, token stri
 	if err != nil {
 		return x, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	x.Status, x.Header = resp.StatusCode, resp.Header
 	x.Answer, err = io.ReadAll(resp.Body)
 	return x, err

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tiyn/tiyn/adapters/monetix/platformsim"
+	"github.com/tiyn/tiyn/tools/platformsim"
 )
 
 // The simulation of TestSimulate: a few hundred payments at concurrency 16

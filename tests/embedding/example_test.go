@@ -30,14 +30,14 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 
 	// 1. The store (SQLite here; "postgres://…" for PostgreSQL), migrated.
 	store, err := sqlstore.Open(ctx, sqlstore.Options{URL: "sqlite:" + filepath.Join(dir, "ledger.db"), GroupCommit: true})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	if err := store.Migrate(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	raw, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	_ = res.Body.Close()
 	answer, _ := monetix.ParseAnswer(raw, nil)
 	fmt.Println("verify code", answer.Code, answer.Currency)
 
@@ -83,7 +83,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	raw, _ = io.ReadAll(res.Body)
-	res.Body.Close()
+	_ = res.Body.Close()
 	fmt.Println(string(raw))
 	// Output:
 	// opened 6552 KZT 0.00

@@ -217,7 +217,7 @@ func databaseExists(t *testing.T, name string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	var exists bool
 	if err := db.QueryRow(`SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
 		t.Fatal(err)
@@ -270,7 +270,7 @@ func TestURLKeptWhenTestFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	if _, err := db.Exec(`DROP DATABASE "` + name + `"`); err != nil {
 		t.Fatal(err)
 	}

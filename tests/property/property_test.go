@@ -106,7 +106,7 @@ func TestMachineSQLite(t *testing.T) {
 		if err != nil {
 			rt.Fatal(err)
 		}
-		defer store.Close()
+		defer func() { _ = store.Close() }()
 		if err := store.Migrate(ctx); err != nil {
 			rt.Fatal(err)
 		}

@@ -64,10 +64,10 @@ func genValue(t *rapid.T, depth int) any {
 	if depth >= 4 {
 		kinds = 0 // scalars only below depth 4
 	}
-	switch k := rapid.IntRange(0, kinds).Draw(t, "kind"); {
-	case k == 5:
+	switch rapid.IntRange(0, kinds).Draw(t, "kind") {
+	case 5:
 		return genObject(t, depth+1)
-	case k == 6:
+	case 6:
 		n := rapid.IntRange(0, 12).Draw(t, "list-len") // ≥ 10 exercises natural order
 		l := make([]any, n)
 		for i := range l {

@@ -167,7 +167,7 @@ func seed(t *testing.T, env map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	svc := app.NewService(store, system.Clock{}, &system.IDs{})
 	acc, err := svc.OpenAccount(ctx, ports.OpenAccount{CustomerID: "6552", Currency: domain.KZT, Actor: "test"})
 	if err != nil {

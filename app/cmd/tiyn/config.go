@@ -597,7 +597,7 @@ func readSecretFile(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileBytes+1))
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", path, err)

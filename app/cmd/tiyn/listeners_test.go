@@ -97,7 +97,7 @@ func TestServeReadyzGivesAReasonNotAnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
+	defer func() { _ = other.Close() }()
 	if _, err := other.DB().ExecContext(context.Background(), "DELETE FROM schema_migrations"); err != nil {
 		t.Fatal(err)
 	}

@@ -119,7 +119,7 @@ func TestReconcilePending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	for d, want := range map[domain.Deposit]domain.DepositStatus{lost: domain.DepositSucceeded, slow: domain.DepositPending,
 		ghost: domain.DepositPending} {
 		got, err := store.DepositByPaymentID(ctx, ch, d.PaymentID)

@@ -171,7 +171,7 @@ func (s *serving) do(t *testing.T, method, path, token, body string) (int, strin
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
@@ -190,7 +190,7 @@ func (s *serving) doAt(t *testing.T, addr, method, path string) (int, string) {
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
@@ -356,7 +356,7 @@ func TestServeStartErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	m, _, _ := testMain(sqliteEnv(t))
 	if code, err := run(t, m, "serve", "--listen", ln.Addr().String()); code != exitError || err == nil ||
 		!strings.Contains(err.Error(), "TIYN_LISTEN") {

@@ -16,9 +16,9 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/tiyn/tiyn/adapters/monetix/platformsim"
 	"github.com/tiyn/tiyn/adapters/rest"
 	"github.com/tiyn/tiyn/domain"
+	"github.com/tiyn/tiyn/tools/platformsim"
 )
 
 func init() {

@@ -66,7 +66,7 @@ type Config struct {
 	// AmountMinMinor and AmountMaxMinor bound the amounts of the payments,
 	// in tiyn: set them to the project's own limits when it has some, or
 	// Tiyn answers code 500 to every check_deposit outside them. Zero takes
-	// the kassa24 limits (MinAmountMinor, MaxAmountMinor); they must lie
+	// the kassa24 limits (monetix.Kassa24.Limits); they must lie
 	// within those.
 	AmountMinMinor, AmountMaxMinor int64
 	// Customers is how many accounts are opened through REST. Customer ids
@@ -141,10 +141,10 @@ func (c Config) withDefaults() Config {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
 	if c.AmountMinMinor == 0 {
-		c.AmountMinMinor = MinAmountMinor
+		c.AmountMinMinor = simMethod.Limits.MinMinor
 	}
 	if c.AmountMaxMinor == 0 {
-		c.AmountMaxMinor = MaxAmountMinor
+		c.AmountMaxMinor = simMethod.Limits.MaxMinor
 	}
 	return c
 }
@@ -184,8 +184,8 @@ func (c Config) validate() error {
 		return bad("retry-for must be between 0 and %s, got %s", MaxRetryFor, c.RetryFor)
 	case c.RequestTimeout < 0 || c.RequestTimeout > MaxRetryFor:
 		return bad("request timeout must be between 0 and %s, got %s", MaxRetryFor, c.RequestTimeout)
-	case c.AmountMinMinor < MinAmountMinor || c.AmountMaxMinor > MaxAmountMinor || c.AmountMinMinor > c.AmountMaxMinor:
-		return bad("amounts must lie within %s–%s KZT with min <= max, got %s–%s KZT", kzt(MinAmountMinor), kzt(MaxAmountMinor),
+	case c.AmountMinMinor < simMethod.Limits.MinMinor || c.AmountMaxMinor > simMethod.Limits.MaxMinor || c.AmountMinMinor > c.AmountMaxMinor:
+		return bad("amounts must lie within %s–%s KZT with min <= max, got %s–%s KZT", kzt(simMethod.Limits.MinMinor), kzt(simMethod.Limits.MaxMinor),
 			kzt(c.AmountMinMinor), kzt(c.AmountMaxMinor))
 	}
 	shares := []struct {

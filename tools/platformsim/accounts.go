@@ -38,7 +38,7 @@ func decodeAccount(ans []byte, customerID string) (accountJSON, error) {
 	if err := json.Unmarshal(ans, &a); err != nil {
 		return a, fmt.Errorf("unreadable account %s", snippet(ans))
 	}
-	if a.BalanceMinor == nil || a.CustomerID != customerID || a.Currency != currencyKZT {
+	if a.BalanceMinor == nil || a.CustomerID != customerID || a.Currency != simCurrency {
 		return a, fmt.Errorf("unexpected account %s", snippet(ans))
 	}
 	return a, nil
@@ -81,8 +81,10 @@ func (s *sim) forEachCustomer(ctx context.Context, fn func(snd *sender, i int) s
 func (s *sim) openAccounts(ctx context.Context) error {
 	fail := s.forEachCustomer(ctx, func(snd *sender, i int) string {
 		c := &s.customers[i]
-		body := appendJSONString([]byte(`{"customer_id":`), c.id)
-		body = append(body, `,"currency":"`+currencyKZT+`"}`...)
+		body, err := json.Marshal(map[string]string{"customer_id": c.id, "currency": simCurrency})
+		if err != nil {
+			return "POST " + accountsPath + ": " + err.Error()
+		}
 		return snd.retrying(ctx, func() (string, bool) {
 			status, ans, err := snd.post(ctx, -1, s.accountsURL, s.restHdr, body)
 			if err != nil || (status != http.StatusCreated && status != http.StatusOK) {
@@ -116,7 +118,7 @@ func (s *sim) checkBalances(ctx context.Context) []Mismatch {
 	s.forEachCustomer(ctx, func(snd *sender, i int) string {
 		c := &s.customers[i]
 		u := *s.accountsURL
-		u.RawQuery = "customer_id=" + url.QueryEscape(c.id) + "&currency=" + currencyKZT
+		u.RawQuery = "customer_id=" + url.QueryEscape(c.id) + "&currency=" + simCurrency
 		var got int64
 		fail := snd.retrying(ctx, func() (string, bool) {
 			status, ans, err := snd.do(ctx, -1, http.MethodGet, &u, s.restHdr, nil)

@@ -93,7 +93,7 @@ func (snd *sender) do(ctx context.Context, lat int, method string, u *url.URL, h
 		return 0, nil, err
 	}
 	ans, err := snd.readAnswer(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if err != nil {
 		return resp.StatusCode, ans, fmt.Errorf("reading the answer: %w", err)
 	}

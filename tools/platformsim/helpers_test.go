@@ -17,12 +17,12 @@ import (
 	"time"
 
 	"github.com/tiyn/tiyn/adapters/monetix"
-	"github.com/tiyn/tiyn/adapters/monetix/platformsim"
 	"github.com/tiyn/tiyn/adapters/monetix/signature"
 	"github.com/tiyn/tiyn/adapters/rest"
 	"github.com/tiyn/tiyn/adapters/sqlstore"
 	"github.com/tiyn/tiyn/adapters/system"
 	"github.com/tiyn/tiyn/app"
+	"github.com/tiyn/tiyn/tools/platformsim"
 )
 
 const (

@@ -7,9 +7,11 @@
 // expects. It is `tiyn simulate`: the demo, the end-to-end driver and the
 // benchmark's load generator.
 //
-// Because it is also the load generator on small machines, the hot path
-// avoids work: bodies are written by hand into reused buffers (one HMAC
-// per body), answers are scanned without encoding/json, latency goes into
+// Every body is the Monetix adapter's: monetix.BodyWriter writes the
+// documents of the adapter's own builders, signed by its signer. Because
+// the simulator is also the load generator on small machines, the hot path
+// avoids work: bodies go into reused buffers (one HMAC per body, no
+// marshalling), answers are scanned without encoding/json, latency goes into
 // fixed histograms owned by each sender, connections are kept alive, and
 // nothing is logged per request.
 package platformsim
@@ -30,19 +32,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tiyn/tiyn/adapters/monetix"
 )
 
 // ErrSetup is wrapped by the error Run returns when the run could not
 // start: the accounts could not be opened (wrong URL or token, server down).
 var ErrSetup = errors.New("platformsim: setup failed")
-
-// Amounts of payments, in tiyn: the kassa24 limits, 1.00 to 500,000.00 KZT.
-// A project's own limits (Config.AmountMinMinor, AmountMaxMinor) narrow
-// them.
-const (
-	MinAmountMinor = 100
-	MaxAmountMinor = 50_000_000
-)
 
 // MaxPreparedPayments bounds ModeCallbacks runs: every callback body is
 // built and signed before the clock starts and kept in memory (~1 KiB per
@@ -165,10 +161,10 @@ func newSim(cfg Config) (*sim, error) {
 	s := &sim{cfg: cfg, http: newHTTPClient(cfg.Concurrency, cfg.RequestTimeout),
 		logMinAmount: math.Log(float64(cfg.AmountMinMinor)), logMaxAmount: math.Log(float64(cfg.AmountMaxMinor))}
 	var err error
-	if s.requestsURL, err = parse(requestsPath); err != nil {
+	if s.requestsURL, err = parse(monetix.RequestsPath); err != nil {
 		return nil, err
 	}
-	if s.callbacksURL, err = parse(callbacksPath); err != nil {
+	if s.callbacksURL, err = parse(monetix.CallbacksPath); err != nil {
 		return nil, err
 	}
 	if s.accountsURL, err = parse(accountsPath); err != nil {
@@ -195,6 +191,9 @@ func newSim(cfg Config) (*sim, error) {
 	const lo, span = int64(1e13), int64(1<<52) - int64(1e13)
 	s.opBase = lo + int64(binary.BigEndian.Uint64(r[5:])%uint64(span))
 
+	if _, err := newSigner(cfg.Secret, cfg.ProjectID, s.runTag); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 	s.customers = make([]customer, cfg.Customers)
 	for i := range s.customers {
 		s.customers[i].id = s.prefix + strconv.Itoa(i+1)
@@ -266,8 +265,12 @@ type worker struct {
 
 func (s *sim) newWorker() *worker {
 	pcg := mrand.NewPCG(0, 0)
+	sg, err := newSigner(s.cfg.Secret, s.cfg.ProjectID, s.runTag)
+	if err != nil { // newSim made one from the same config
+		panic(fmt.Sprintf("platformsim: a validated config refused: %v", err))
+	}
 	w := &worker{
-		sim: s, sg: newSigner(s.cfg.Secret, s.cfg.ProjectID, s.runTag),
+		sim: s, sg: sg,
 		main: newSender(s), aux: newSender(s),
 		pcg: pcg, rng: mrand.New(pcg),
 		body: make([]byte, 0, 512), arena: make([]byte, 0, 4<<10),
@@ -357,17 +360,17 @@ func (w *worker) fullPayment(ctx context.Context, i int64) {
 // if planned) and its check_deposit; it returns the payment id.
 func (w *worker) openDeposit(ctx context.Context, p *plan) (string, bool) {
 	cust := w.sim.customers[p.customer].id
-	if !w.verify(ctx, cust, codeOK) {
+	if !w.verify(ctx, cust, monetix.CodeOK) {
 		return "", false
 	}
 	if p.unknownVerify {
-		w.verify(ctx, w.sim.prefix+"ghost-"+strconv.FormatInt(p.index, 10), codeNotFound)
+		w.verify(ctx, w.sim.prefix+"ghost-"+strconv.FormatInt(p.index, 10), monetix.CodeAccountNotFound)
 	}
 	return w.checkDeposit(ctx, cust, p.amount)
 }
 
 // verify sends a verify and checks its answer code.
-func (w *worker) verify(ctx context.Context, customerID string, want int64) bool {
+func (w *worker) verify(ctx context.Context, customerID string, want int) bool {
 	s := w.sim
 	w.body = w.sg.verifyBody(w.body[:0], customerID)
 	fail := w.main.retrying(ctx, func() (string, bool) {
@@ -381,7 +384,7 @@ func (w *worker) verify(ctx context.Context, customerID string, want int64) bool
 			return "verify " + customerID + ": unreadable answer " + snippet(ans), false
 		case a.Code == want:
 			return "", false
-		case a.Code == codeGeneral:
+		case a.Code == monetix.CodeGeneralError:
 			return fmt.Sprintf("verify %s: code %d %s", customerID, a.Code, snippet(ans)), true
 		}
 		return fmt.Sprintf("verify %s: code %d, want %d: %s", customerID, a.Code, want, snippet(ans)), false
@@ -407,12 +410,12 @@ func (w *worker) checkDeposit(ctx context.Context, customerID string, amount int
 		switch {
 		case !ok:
 			return "check_deposit " + customerID + ": unreadable answer " + snippet(ans), false
-		case a.Code == codeOK && a.PaymentID != "":
+		case a.Code == monetix.CodeOK && a.PaymentID != "":
 			paymentID = a.PaymentID
 			return "", false
-		case a.Code == codeOK:
+		case a.Code == monetix.CodeOK:
 			return "check_deposit " + customerID + ": code 0 without a payment_id: " + snippet(ans), false
-		case a.Code == codeGeneral:
+		case a.Code == monetix.CodeGeneralError:
 			return fmt.Sprintf("check_deposit %s: code %d %s", customerID, a.Code, snippet(ans)), true
 		}
 		return fmt.Sprintf("check_deposit %s: code %d, want 0: %s", customerID, a.Code, snippet(ans)), false

@@ -217,6 +217,6 @@ func FormatKZT(minor int64) string {
 		}
 		b.WriteRune(c)
 	}
-	fmt.Fprintf(&b, ".%02d %s", u%100, currencyKZT)
+	fmt.Fprintf(&b, ".%02d %s", u%100, simCurrency)
 	return b.String()
 }

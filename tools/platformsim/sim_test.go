@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/tiyn/tiyn/adapters/monetix"
-	"github.com/tiyn/tiyn/adapters/monetix/platformsim"
+	"github.com/tiyn/tiyn/tools/platformsim"
 )
 
 // requireOK fails the test with the report when the run found problems.
