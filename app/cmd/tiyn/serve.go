@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tiyn/tiyn/adapters/console"
 	"github.com/tiyn/tiyn/adapters/monetix"
 	"github.com/tiyn/tiyn/adapters/rest"
 	"github.com/tiyn/tiyn/adapters/server"
@@ -256,6 +257,15 @@ func mount(mux *http.ServeMux, ledger ports.Ledger, cfg Config, logger *slog.Log
 		mountNoMonetix(mux)
 	}
 	rest.Register(mux, ledger, rest.Options{Tokens: cfg.APITokens, Logger: logger})
+	zone, err := domain.LoadBusinessZone("")
+	if err != nil {
+		return err
+	}
+	con, err := console.New(ledger, console.Options{Tokens: cfg.APITokens, Zone: zone, FourEyes: cfg.FourEyes, Logger: logger})
+	if err != nil {
+		return err
+	}
+	con.Register(mux)
 	return nil
 }
 
@@ -398,6 +408,8 @@ address, so it made up credentials for this run (new ones on every start):
   Monetix project id:        %s
   Monetix secret key:        %s
 
+  Operator console:          %s/console/  (log in with the token above)
+
 Try it:
   curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
        -d '{"customer_id":"6552"}' %s/v1/accounts
@@ -405,7 +417,7 @@ Try it:
 Set %s and %s (or their _FILE forms) for real use.
 =========================================================================
 
-`, envTokens, envProjects, d.token, d.project, d.secret, d.token, base, envTokens, envProjects)
+`, envTokens, envProjects, d.token, d.project, d.secret, base, d.token, base, envTokens, envProjects)
 }
 
 // openStore opens the store named by the configuration and registers its
