@@ -36,7 +36,7 @@ func TestViewsMatchTheirSchemas(t *testing.T) {
 		"Resolution": resolutionView{}, "Exception": exceptionView{}, "ExceptionList": exceptionList{},
 		"Proposal": proposalView{}, "Callback": callbackView{}, "CallbackList": callbackList{},
 		"LedgerCheck": ledgerCheckView{},
-		"ReconRun": reconRunView{}, "ReconRunList": reconRunList{}, "ClassSum": classSumView{},
+		"ReconRun":    reconRunView{}, "ReconRunList": reconRunList{}, "ClassSum": classSumView{},
 		"ReconItem": reconItemView{}, "ReconItemList": reconItemList{}, "ItemAmount": moneyView{},
 		"Day": dayView{}, "DayBalance": dayBalanceView{}, "DayTotals": dayTotalsView{}, "DaySideTotals": sideTotalsView{},
 		"CloseDayRequest": closeDayRequest{},
