@@ -44,6 +44,21 @@ type mDeposit struct {
 	// "operator"; creditedAmount how much.
 	creditedBy     string
 	creditedAmount int64
+	// settled holds every platform operation (id and status) that moved
+	// the deposit: the same operation delivered again — by a callback or a
+	// status answer, however late — is a replay of what it did, even after
+	// a later operation moved the deposit on (a decline, then a success).
+	settled map[string]bool
+}
+
+func settledKey(op int64, status string) string { return fmt.Sprintf("%d|%s", op, status) }
+
+// settle records that op moved d.
+func (d *mDeposit) settle(op int64, status string) {
+	if d.settled == nil {
+		d.settled = map[string]bool{}
+	}
+	d.settled[settledKey(op, status)] = true
 }
 
 type mDebit struct {
@@ -169,6 +184,9 @@ func (m *model) expectFor(paymentID string, op int64, status string, amount int6
 	if amount != d.amount {
 		return raise(acc.id, "amount_mismatch")
 	}
+	if d.settled[settledKey(op, status)] {
+		return "replay"
+	}
 	switch status {
 	case "success":
 		if d.state == "succeeded" {
@@ -184,6 +202,7 @@ func (m *model) expectFor(paymentID string, op int64, status string, amount int6
 			return raise(acc.id, "balance_ceiling")
 		}
 		d.state, d.operationID = "succeeded", op
+		d.settle(op, status)
 		d.creditedBy, d.creditedAmount = "callback", d.amount
 		acc.balance += d.amount
 		m.credited += d.amount
@@ -192,6 +211,7 @@ func (m *model) expectFor(paymentID string, op int64, status string, amount int6
 		switch d.state {
 		case "pending":
 			d.state, d.operationID = "declined", op
+			d.settle(op, status)
 			return "declined"
 		case "declined":
 			return "replay"
