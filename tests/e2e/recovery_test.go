@@ -208,7 +208,7 @@ func checkRecovery(t *testing.T, servers []*server, r platformsim.Report, paymen
 			}
 		}
 	}
-	t.Logf("dropped %d, recovered %d (%d credited, %d declined), lost %d, doubled %d; recovery %.1f s (longest %.1f s); rate %d/s per instance; %v",
+	t.Logf("%s: dropped %d, recovered %d (%d credited, %d declined), lost %d, doubled %d; recovery %.1f s (longest %.1f s); rate %d/s per instance; %v", t.Name(),
 		r.CallbacksDropped, r.Recovered, r.RecoveredSucceeded, r.RecoveredDeclined, r.Lost, check.DuplicateCredits,
 		r.RecoverySeconds, r.LongestRecoverySeconds, rate, split)
 }
