@@ -57,8 +57,8 @@ const maxFormBytes = 64 << 10
 type Options struct {
 	// Tokens are the API tokens one may log in with (TIYN_API_TOKENS).
 	Tokens []rest.Token
-	// Zone is the business time zone every time is shown in
-	// (domain.DefaultBusinessZone when nil).
+	// Zone is the business time zone every time is shown in (the
+	// ledger's BusinessZone when nil: the zone its business days are in).
 	Zone *time.Location
 	// FourEyes says that an operator's credit is a proposal another
 	// operator approves (TIYN_FOUR_EYES); the ledger enforces it, the
@@ -114,6 +114,9 @@ func New(ledger ports.Ledger, opts Options) (*Console, error) {
 		log:        cmp.Or(opts.Logger, slog.Default()),
 		now:        opts.Now,
 		exports:    make(chan struct{}, maxConcurrentExports),
+	}
+	if c.zone == nil {
+		c.zone = ledger.BusinessZone() // the ledger's business days
 	}
 	if c.zone == nil {
 		zone, err := domain.LoadBusinessZone("")
