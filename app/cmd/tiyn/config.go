@@ -56,6 +56,8 @@ const (
 	groupMonetix
 	// groupPoll: the Gate and the status poller.
 	groupPoll
+	// groupData: the Monetix Data API (datasettings.go).
+	groupData
 )
 
 // setting is one configuration knob, read from its environment variable
@@ -104,6 +106,8 @@ type Config struct {
 	StatusPollRate        float64
 	StatusPollConcurrency int
 	PendingExpiry         time.Duration
+	// Data is the Monetix Data API (groupData).
+	Data dataSettings
 
 	DBMaxConns          int
 	GroupCommit         bool
@@ -442,6 +446,9 @@ func (m *Main) LoadConfig(fs *flag.FlagSet, spec cmdSpec, args []string) (Config
 	}
 	if spec.Groups&(groupServe|groupMonetix) != 0 {
 		errs = append(errs, c.resolveSecrets(spec.Groups)...)
+	}
+	if spec.Groups&groupData != 0 {
+		errs = append(errs, c.resolveDataSecrets()...)
 	}
 	if spec.Groups&groupPoll != 0 {
 		if s, ok := m.LookupEnv(envGateURL); (ok && s != "") || flagVals[envGateURL] != "" {

@@ -52,7 +52,7 @@ SIGINT.
 
 With no API token and no Monetix project configured and a loopback listen address, it
 makes up demo credentials and prints them (not for production).`,
-	Groups: groupDB | groupLog | groupServe | groupMonetix | groupPoll,
+	Groups: groupDB | groupLog | groupServe | groupMonetix | groupPoll | groupData,
 }
 
 func runServe(ctx context.Context, m *Main, args []string) error {
