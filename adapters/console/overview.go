@@ -46,6 +46,7 @@ type overviewData struct {
 	Exceptions      []exceptionCountRow
 	ExceptionsTotal int64
 	Health          healthView
+	Recon           reconOverview
 }
 
 type countRow struct {
@@ -81,6 +82,9 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		data.ExceptionsTotal += e.Count
 		data.Exceptions = append(data.Exceptions, exceptionCountRow{State: e.State.String(), Reason: e.Reason.String(), Count: e.Count,
 			Href: withQuery(Prefix+"/exceptions", url.Values{"status": {e.State.String()}, "reason": {e.Reason.String()}})})
+	}
+	if data.Recon, err = c.reconOverview(r.Context()); err != nil {
+		return err
 	}
 	data.Health = c.health.get(r.Context(), c.ledger, now)
 	c.render(w, r, rc, http.StatusOK, "overview", rc.loc.T("overview.title"), "overview", data)
