@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 )
 
 // world is the data every flow starts from: customer 7001 with a credited
@@ -187,5 +189,16 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		tb.click(`a[href="/console/"]`)
 		tb.mainHas("russian overview", "Сегодня коротко", "Ожидающие пополнения", "Исключения в очереди")
 		tb.shot("overview-ru")
+
+		// On a phone: nothing wider than the screen but the tables, which
+		// scroll in their own box.
+		tb.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+		for _, path := range []string{"/console/", "/console/exceptions", "/console/accounts/" + w.account.ID} {
+			tb.open(path)
+			if wide := eval[int](tb, `document.documentElement.scrollWidth - window.innerWidth`); wide > 0 {
+				t.Fatalf("%s is %d px wider than a phone's screen", path, wide)
+			}
+		}
+		tb.shot("account-ru-phone")
 	})
 }
