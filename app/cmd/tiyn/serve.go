@@ -43,11 +43,12 @@ var serveSpec = cmdSpec{
 	Name: "serve",
 	Args: "[flags]",
 	Description: `Serves the Monetix platform endpoints (POST /v1/monetix/requests, /v1/monetix/callbacks),
-the merchant REST API under /v1, and /healthz, /readyz, /metrics (process, HTTP and pool metrics
-only) — over HTTPS with TIYN_TLS_CERT_FILE and TIYN_TLS_KEY_FILE, else plain HTTP (off loopback,
-put a TLS proxy in front). The ledger's business metrics are served on TIYN_METRICS_LISTEN only,
-profiles on the loopback TIYN_PPROF_LISTEN only. Migrates the database at start. Stops gracefully
-on SIGTERM or SIGINT.
+the merchant REST API under /v1, the operator console at /console (log in with an API token), and
+/healthz, /readyz, /metrics (process, HTTP and pool metrics only) — over HTTPS with
+TIYN_TLS_CERT_FILE and TIYN_TLS_KEY_FILE, else plain HTTP (off loopback, put a TLS proxy in
+front). The ledger's business metrics are served on TIYN_METRICS_LISTEN only, profiles on the
+loopback TIYN_PPROF_LISTEN only. Migrates the database at start. Stops gracefully on SIGTERM or
+SIGINT.
 
 With no API token and no Monetix project configured and a loopback listen address, it
 makes up demo credentials and prints them (not for production).`,
@@ -257,11 +258,7 @@ func mount(mux *http.ServeMux, ledger ports.Ledger, cfg Config, logger *slog.Log
 		mountNoMonetix(mux)
 	}
 	rest.Register(mux, ledger, rest.Options{Tokens: cfg.APITokens, Logger: logger})
-	zone, err := domain.LoadBusinessZone("")
-	if err != nil {
-		return err
-	}
-	con, err := console.New(ledger, console.Options{Tokens: cfg.APITokens, Zone: zone, FourEyes: cfg.FourEyes, Logger: logger})
+	con, err := console.New(ledger, console.Options{Tokens: cfg.APITokens, FourEyes: cfg.FourEyes, Logger: logger})
 	if err != nil {
 		return err
 	}
