@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
@@ -270,21 +272,30 @@ func (r *reconRun) stage(ctx context.Context) (ports.SourceSummary, error) {
 		return nil
 	}
 	sum, err := r.cmd.Source.Operations(ctx, day, func(row ports.SourceRow) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		it := ports.ReconItem{
 			Line: row.Line, ProjectID: row.ProjectID, PaymentID: row.PaymentID, OperationID: row.OperationID,
 			OperationType: row.Type, OperationStatus: row.Status, CompletedAt: row.CompletedAt, Platform: row.Amount,
 			Raw: truncateText(row.Raw, maxReconRaw),
 		}
 		if why := unusableRow(row, day); why != "" {
+			// Kept as text the store can hold, shortened: a row that cannot
+			// be reconciled is evidence, not a key.
 			it.Class, it.Note = domain.ClassUnreadableRow, why
-			it.ProjectID, it.PaymentID, it.OperationID = truncateText(it.ProjectID, maxReconID), truncateText(it.PaymentID, maxReconID), truncateText(it.OperationID, maxReconID)
-			it.OperationType, it.OperationStatus = truncateText(it.OperationType, maxReconID), truncateText(it.OperationStatus, maxReconID)
+			for _, f := range []*string{&it.ProjectID, &it.PaymentID, &it.OperationID, &it.OperationType, &it.OperationStatus} {
+				*f = cleanText(*f, maxReconID)
+			}
+			if !it.Platform.Currency().Known() {
+				it.Platform = domain.NewAmount(it.Platform.Minor(), domain.UnlistedCurrency(cleanText(it.Platform.Currency().Code(), 16)))
+			}
 		}
 		return add(it)
 	}, func(bad ports.RowError) error {
-		note := truncateText(bad.Message, 1000)
+		note := cleanText(bad.Message, 1000)
 		if bad.Column != "" {
-			note = "column " + truncateText(bad.Column, 100) + ": " + note
+			note = "column " + cleanText(bad.Column, 100) + ": " + note
 		}
 		return add(ports.ReconItem{Line: bad.Line, Class: domain.ClassUnreadableRow, Note: note})
 	})
@@ -300,12 +311,25 @@ func (r *reconRun) stage(ctx context.Context) (ports.SourceSummary, error) {
 	return sum, nil
 }
 
+// cleanText is s as text every store holds: valid UTF-8 without NUL,
+// at most n bytes.
+func cleanText(s string, n int) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	return truncateText(s, n)
+}
+
+// plainText reports whether s is valid UTF-8 without NUL.
+func plainText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
 // unusableRow says why a row read fine but cannot be reconciled, or "".
 func unusableRow(row ports.SourceRow, day domain.BusinessDay) string {
 	switch {
 	case len(row.ProjectID) > maxReconID || len(row.PaymentID) > maxReconID || len(row.OperationID) > maxReconID ||
 		len(row.Type) > maxReconID || len(row.Status) > maxReconID:
 		return fmt.Sprintf("an id, type or status longer than %d bytes", maxReconID)
+	case !plainText(row.ProjectID) || !plainText(row.PaymentID) || !plainText(row.OperationID) || !plainText(row.Type) ||
+		!plainText(row.Status) || !plainText(row.Amount.Currency().Code()):
+		return "an id, type, status or currency that is not UTF-8 text"
 	case row.ProjectID == "" || row.PaymentID == "" || row.OperationID == "":
 		return "project_id, payment_id and operation_id are required"
 	case row.Amount.Currency().IsZero():
@@ -318,8 +342,15 @@ func unusableRow(row ports.SourceRow, day domain.BusinessDay) string {
 	return ""
 }
 
+// ledgerMark fingerprints the run's ledger side of the day.
+func (r *reconRun) ledgerMark(ctx context.Context) (string, error) {
+	return r.svc.store.LedgerMark(ctx, r.cmd.Provider, r.cmd.Projects, r.cmd.Day.Start(), r.cmd.Day.End())
+}
+
 // unchanged returns the day's latest finished run when it reconciled the
-// same input, after deleting this run: nothing of it remains.
+// same input against the same ledger side (no deposit of the day was
+// opened or moved since: a day still in progress keeps changing), after
+// deleting this run: nothing of it remains.
 func (r *reconRun) unchanged(ctx context.Context) (ports.ReconRun, bool, error) {
 	prev, err := r.svc.store.LatestReconRun(ctx, r.cmd.Day, ports.RunFinished)
 	if errors.Is(err, ports.ErrNotFound) {
@@ -330,6 +361,9 @@ func (r *reconRun) unchanged(ctx context.Context) (ports.ReconRun, bool, error) 
 	}
 	if prev.Source != r.run.Source || prev.InputHash != r.run.InputHash {
 		return ports.ReconRun{}, false, nil
+	}
+	if mark, err := r.ledgerMark(ctx); err != nil || mark != prev.LedgerMark {
+		return ports.ReconRun{}, false, err
 	}
 	if err := r.svc.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
 		return tx.DeleteReconRun(ctx, r.run.ID)
@@ -738,6 +772,10 @@ func (r *reconRun) unreadable(ctx context.Context) error {
 // finish stores the run's end with its totals.
 func (r *reconRun) finish(ctx context.Context) (ports.ReconRun, error) {
 	run := r.run
+	var err error
+	if run.LedgerMark, err = r.ledgerMark(ctx); err != nil {
+		return ports.ReconRun{}, fmt.Errorf("finish run %s: %w", run.ID, err)
+	}
 	run.Status, run.FinishedAt = ports.RunFinished, r.svc.clock.Now()
 	run.Classes = make(map[domain.ReconClass]ports.ClassTotal, len(r.totals))
 	for c, t := range r.totals {

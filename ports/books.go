@@ -147,8 +147,12 @@ type ReconRun struct {
 	Source string
 	// InputHash is the source's hash of its input (empty until read).
 	InputHash string
-	StartedBy string
-	StartedAt time.Time
+	// LedgerMark fingerprints the ledger side of the day when the run
+	// finished (Reader.LedgerMark): a rerun is unchanged only when both
+	// the input and the ledger side are.
+	LedgerMark string
+	StartedBy  string
+	StartedAt  time.Time
 	// FinishedAt is zero while running.
 	FinishedAt time.Time
 	// HeartbeatAt is when the running process last said it was alive; a

@@ -56,6 +56,7 @@ var (
 // Tx see the transaction's own writes.
 type Store interface {
 	Reader
+	OverviewReader
 	// Update runs fn in a transaction of its own. It returns
 	// ErrUnavailable when the store cannot begin or commit.
 	Update(ctx context.Context, fn TxFunc) error
@@ -149,6 +150,11 @@ type Reader interface {
 	// projects) created (or settled) within [From, To) that have no item
 	// in the run, ordered by that time and id.
 	ListUnreconciled(ctx context.Context, q UnreconciledQuery) ([]domain.Deposit, error)
+	// LedgerMark fingerprints the ledger side of a day: the deposits of
+	// the provider (and projects) created or settled within [from, to),
+	// their number and versions. Any new deposit or transition of one
+	// changes it.
+	LedgerMark(ctx context.Context, provider string, projects []string, from, to time.Time) (string, error)
 	// SuccessOnRecord reports whether a finished run of a day other than
 	// day holds the operation as the payment's successful sale (an item
 	// of class matched or healed for the channel's project, payment id and

@@ -291,7 +291,7 @@ func (s *DataSource) post(ctx context.Context, body []byte, offset int) ([]byte,
 		}
 		return fail(NoAnswerUnavailable, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // the body was read (or failed); nothing to report
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxDataPageBytes+1))
 	if err != nil {
 		if errors.Is(rctx.Err(), context.DeadlineExceeded) {

@@ -47,7 +47,7 @@ func storedDay(day, zone string) (domain.BusinessDay, error) {
 
 func zoneName(d domain.BusinessDay) string { return d.Location().String() }
 
-const runColumns = `id, day, zone, source, input_hash, started_by, started_at_us, heartbeat_at_us, finished_at_us,
+const runColumns = `id, day, zone, source, input_hash, ledger_mark, started_by, started_at_us, heartbeat_at_us, finished_at_us,
 	status, error, rows_read, bad_rows, classes`
 
 // classJSON is one class's totals as stored in reconciliation_runs.classes.
@@ -106,7 +106,7 @@ func scanRun(row interface{ Scan(...any) error }) (ports.ReconRun, error) {
 		day, zone, status, classes       string
 		started, beat, finished, n, nBad int64
 	)
-	if err := row.Scan(&r.ID, &day, &zone, &r.Source, &r.InputHash, &r.StartedBy, &started, &beat, &finished,
+	if err := row.Scan(&r.ID, &day, &zone, &r.Source, &r.InputHash, &r.LedgerMark, &r.StartedBy, &started, &beat, &finished,
 		&status, &r.Error, &n, &nBad, &classes); err != nil {
 		return r, classify(err)
 	}
@@ -279,6 +279,30 @@ func anySlice(ss []string) []any {
 	return out
 }
 
+func (r reader) LedgerMark(ctx context.Context, provider string, projects []string, from, to time.Time) (string, error) {
+	// Each deposit once: created within the range, or settled within it
+	// and created before.
+	query := `SELECT COUNT(*), COALESCE(SUM(version), 0) FROM deposits WHERE provider = ?
+		AND ((created_at_us >= ? AND created_at_us < ?) OR (settled_at_us >= ? AND settled_at_us < ? AND created_at_us < ?))`
+	args := []any{provider, us(from), us(to), us(from), us(to), us(from)}
+	if len(projects) > 0 {
+		query += ` AND project IN (?` + strings.Repeat(", ?", len(projects)-1) + `)`
+		args = append(args, anySlice(projects)...)
+	}
+	var n, versions int64
+	if err := r.db.QueryRowContext(ctx, query, args...).Scan(&n, &versions); err != nil {
+		return "", classify(err)
+	}
+	return fmt.Sprintf("%d:%d", n, versions), nil
+}
+
+func (t *tx) LedgerMark(ctx context.Context, provider string, projects []string, from, to time.Time) (string, error) {
+	if err := t.flush(ctx); err != nil {
+		return "", err
+	}
+	return t.reader.LedgerMark(ctx, provider, projects, from, to)
+}
+
 func (r reader) SuccessOnRecord(ctx context.Context, day domain.BusinessDay, project, paymentID, operationID string) (bool, error) {
 	var one int
 	err := r.db.QueryRowContext(ctx, `SELECT 1 FROM reconciliation_items i JOIN reconciliation_runs r ON r.id = i.run_id
@@ -381,8 +405,8 @@ func (t *tx) InsertReconRun(ctx context.Context, r ports.ReconRun) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(ctx, `INSERT INTO reconciliation_runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Day.String(), zoneName(r.Day), r.Source, r.InputHash, r.StartedBy, us(r.StartedAt), us(r.HeartbeatAt),
+	_, err = t.exec(ctx, `INSERT INTO reconciliation_runs (`+runColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Day.String(), zoneName(r.Day), r.Source, r.InputHash, r.LedgerMark, r.StartedBy, us(r.StartedAt), us(r.HeartbeatAt),
 		us(r.FinishedAt), r.Status.String(), r.Error, r.Rows, r.BadRows, classes)
 	if err != nil {
 		return fmt.Errorf("insert reconciliation run of %s: %w", r.Day, err)
@@ -428,9 +452,9 @@ func (t *tx) FinishReconRun(ctx context.Context, r ports.ReconRun) error {
 	if err != nil {
 		return err
 	}
-	n, err := t.exec(ctx, `UPDATE reconciliation_runs SET status = ?, error = ?, input_hash = ?, rows_read = ?, bad_rows = ?,
-		classes = ?, finished_at_us = ? WHERE id = ? AND status = 'running'`,
-		r.Status.String(), r.Error, r.InputHash, r.Rows, r.BadRows, classes, us(r.FinishedAt), r.ID)
+	n, err := t.exec(ctx, `UPDATE reconciliation_runs SET status = ?, error = ?, input_hash = ?, ledger_mark = ?, rows_read = ?,
+		bad_rows = ?, classes = ?, finished_at_us = ? WHERE id = ? AND status = 'running'`,
+		r.Status.String(), r.Error, r.InputHash, r.LedgerMark, r.Rows, r.BadRows, classes, us(r.FinishedAt), r.ID)
 	if err != nil {
 		return err
 	}

@@ -31,8 +31,9 @@ type machine struct {
 	customers []string // insertion order, for reproducible sampling
 	payments  []string
 	debitKeys []string
-	seeds     []string  // transfers of ceilingCredit's seeded balances
-	platform  *platform // the lossy platform's Gate (platform_test.go)
+	seeds     []string   // transfers of ceilingCredit's seeded balances
+	platform  *platform  // the lossy platform's Gate (platform_test.go)
+	recon     *reconBook // the platform's record of the day (recon_test.go)
 
 	start struct {
 		clearing, revenue int64
@@ -91,7 +92,7 @@ var allActions = []string{"OpenAccount", "OpenAccountAgain", "AccountStatus", "V
 	"CallbackFault", "DebitNew", "DebitAgain", "DebitInsufficient", "ResolveException", "ResolveCredited",
 	"ResolveAboveEvidence", "ApproveProposal", "ApproveOwnProposal", "RejectProposal", "LateCallback", "CeilingCredit",
 	"CorrectMismatch", "CallbackUnreadable", "PaymentLost", "PlatformSettles", "StatusPoll", "StatusWrongSignature",
-	"LostCallbackLate", "PollRacesCallback"}
+	"LostCallbackLate", "PollRacesCallback", "ReconcileRace"}
 
 func (s *machine) init(t *rapid.T) {
 	ctx := context.Background()
@@ -156,6 +157,7 @@ func (s *machine) actions() map[string]func(*rapid.T) {
 		"StatusWrongSignature": s.statusWrongSignature,
 		"LostCallbackLate":     s.lostCallbackLate,
 		"PollRacesCallback":    s.pollRacesCallback,
+		"ReconcileRace":        s.reconcileRace,
 	}
 	counted := make(map[string]func(*rapid.T), len(acts)+1)
 	for name, fn := range acts {
@@ -1335,6 +1337,7 @@ func (s *machine) checkInbox(t *rapid.T, ctx context.Context) {
 	for _, a := range s.m.answers {
 		evidence = append(evidence, a)
 	}
+	evidence = append(evidence, s.m.direct...)
 	for _, cb := range evidence {
 		v := sent[string(cb.body)]
 		sent[string(cb.body)] = [2]int{v[0] + cb.acked, v[1] + cb.delivered}

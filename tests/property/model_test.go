@@ -117,6 +117,10 @@ type model struct {
 	// answers are the Gate's status answers by body: applied ones are
 	// kept in the inbox as evidence, like callbacks.
 	answers map[string]*mCallback
+	// direct is evidence delivered to the app without a Monetix handler:
+	// reconciliation rows and the callbacks and answers racing a run
+	// (recon_test.go). Never replayed through the handlers.
+	direct []*mCallback
 	// unknownCredited holds the unknown payments an operator credited,
 	// with the amount.
 	unknownCredited map[string]int64
@@ -217,6 +221,10 @@ func (m *model) expectFor(paymentID string, op int64, status string, amount int6
 			return "replay"
 		}
 		return raise(acc.id, "decline_after_success")
+	case "refund success":
+		// Money taken back after the fact (a reconciliation source's
+		// refund of the sale): an operator decides, nothing moves.
+		return raise(acc.id, "reversal")
 	}
 	panic("model: unexpected status " + status)
 }

@@ -96,6 +96,7 @@ func (f *faultStore) inject(fn ports.TxFunc, run func(ports.TxFunc) error) error
 // and the HTTP handlers.
 type instance struct {
 	store   *sqlstore.Store
+	svc     *app.Service // the use cases REST does not serve yet (reconciliation)
 	faults  *faultStore
 	handler http.Handler
 	poller  *app.StatusPoller // asks the machine's Gate (attachPollers)
@@ -118,7 +119,7 @@ func newInstance(store *sqlstore.Store, fourEyes bool) (*instance, error) {
 		return nil, err
 	}
 	mh.Register(mux)
-	return &instance{store: store, faults: fs, handler: mux}, nil
+	return &instance{store: store, svc: svc, faults: fs, handler: mux}, nil
 }
 
 // response is what a handler answered.

@@ -47,6 +47,12 @@ const (
 	MaxDuration = 24 * time.Hour
 	// MaxRetryFor bounds Config.RetryFor.
 	MaxRetryFor = time.Hour
+	// DefaultRecoveryTimeout bounds the wait for dropped payments to be
+	// settled by Tiyn's status poller: its default TIYN_STATUS_POLL_AFTER
+	// (5 minutes), a round at its default rate, and margin.
+	DefaultRecoveryTimeout = 10 * time.Minute
+	// MaxGateListeners bounds Config.GateListeners.
+	MaxGateListeners = 16
 )
 
 // Config is one simulator run. Zero values get the defaults noted; Run
@@ -120,6 +126,23 @@ type Config struct {
 	// Seed makes the payment plan (customers, amounts, scenarios)
 	// reproducible; customer ids and operation ids stay unique per run.
 	Seed int64
+
+	// GateListeners, when given, make the simulator the platform's Gate
+	// too: it keeps a record of every payment it makes (package platform)
+	// and serves POST /v2/payment/status from it on each listener, signed
+	// with the project's key — point TIYN_MONETIX_GATE_URL at one. Each
+	// listener meters its own requests, so one per `tiyn serve` instance
+	// gives each instance's rate. Loopback addresses only; Run closes them.
+	GateListeners []net.Listener
+	// DropShare of payments never get their callbacks delivered: the
+	// platform records their outcome (the Gate answers it truthfully) and
+	// Tiyn must learn it from its status poller. Needs GateListeners.
+	DropShare float64
+	// RecoveryTimeout bounds the wait at the end of the run for Tiyn to
+	// settle every dropped payment as the platform did, read through the
+	// REST API (default DefaultRecoveryTimeout). A payment not settled by
+	// then is lost and fails the run.
+	RecoveryTimeout time.Duration
 }
 
 // withDefaults fills the zero values.
@@ -139,6 +162,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.RecoveryTimeout == 0 {
+		c.RecoveryTimeout = DefaultRecoveryTimeout
 	}
 	if c.AmountMinMinor == 0 {
 		c.AmountMinMinor = simMethod.Limits.MinMinor
@@ -184,6 +210,12 @@ func (c Config) validate() error {
 		return bad("retry-for must be between 0 and %s, got %s", MaxRetryFor, c.RetryFor)
 	case c.RequestTimeout < 0 || c.RequestTimeout > MaxRetryFor:
 		return bad("request timeout must be between 0 and %s, got %s", MaxRetryFor, c.RequestTimeout)
+	case c.RecoveryTimeout < 0 || c.RecoveryTimeout > MaxDuration:
+		return bad("recovery timeout must be between 0 and %s, got %s", MaxDuration, c.RecoveryTimeout)
+	case len(c.GateListeners) > MaxGateListeners:
+		return bad("at most %d gate listeners, got %d", MaxGateListeners, len(c.GateListeners))
+	case c.DropShare > 0 && len(c.GateListeners) == 0:
+		return bad("dropped callbacks need the Gate (a gate listener): nothing else could tell Tiyn about those payments")
 	case c.AmountMinMinor < simMethod.Limits.MinMinor || c.AmountMaxMinor > simMethod.Limits.MaxMinor || c.AmountMinMinor > c.AmountMaxMinor:
 		return bad("amounts must lie within %s–%s KZT with min <= max, got %s–%s KZT", kzt(simMethod.Limits.MinMinor), kzt(simMethod.Limits.MaxMinor),
 			kzt(c.AmountMinMinor), kzt(c.AmountMaxMinor))
@@ -198,6 +230,7 @@ func (c Config) validate() error {
 		{"late successes", c.LateSuccessShare},
 		{"intermediates", c.IntermediateShare},
 		{"unknown verifies", c.UnknownVerifyShare},
+		{"dropped callbacks", c.DropShare},
 	}
 	for _, s := range shares {
 		if math.IsNaN(s.v) || s.v < 0 || s.v > 1 {
@@ -206,6 +239,23 @@ func (c Config) validate() error {
 	}
 	if c.DeclineShare+c.LateSuccessShare > 1 {
 		return bad("declines + late successes must not exceed 1, got %v", c.DeclineShare+c.LateSuccessShare)
+	}
+	for _, ln := range c.GateListeners {
+		if ln == nil {
+			return bad("a nil gate listener")
+		}
+		if err := checkLoopbackAddr(ln.Addr()); err != nil {
+			return bad("%v", err)
+		}
+	}
+	return nil
+}
+
+// checkLoopbackAddr accepts a TCP address on a loopback IP.
+func checkLoopbackAddr(a net.Addr) error {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsLoopback() {
+		return fmt.Errorf("gate listener %s: must be TCP on a loopback address (127.0.0.1 or ::1)", a)
 	}
 	return nil
 }

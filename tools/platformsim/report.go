@@ -51,6 +51,29 @@ type Report struct {
 	ActualMinor     int64      `json:"actual_total_minor"`
 	Mismatches      []Mismatch `json:"mismatches"`
 
+	// Dropped callbacks (Config.DropShare) and their recovery by Tiyn's
+	// status poller. CallbacksDropped counts the final callbacks never
+	// delivered, one per dropped payment; EarlierCallbacksDropped the
+	// callbacks before them (processing, or the decline before a late
+	// success), never delivered either. Recovered payments were found
+	// settled as the platform did — succeeded (RecoveredSucceeded, in the
+	// balances expected) or declined — by a status check, with the
+	// platform's amount and last operation; Lost were not, within
+	// RecoveryTimeout (each is an error too). RecoverySeconds runs from
+	// the end of the load to the check that found the last one settled;
+	// LongestRecoverySeconds is the longest one payment took from its
+	// dropped callback.
+	CallbacksDropped        int     `json:"callbacks_dropped"`
+	EarlierCallbacksDropped int     `json:"earlier_callbacks_dropped"`
+	Recovered               int     `json:"recovered"`
+	RecoveredSucceeded      int     `json:"recovered_succeeded"`
+	RecoveredDeclined       int     `json:"recovered_declined"`
+	Lost                    int     `json:"lost"`
+	RecoverySeconds         float64 `json:"recovery_seconds"`
+	LongestRecoverySeconds  float64 `json:"longest_recovery_seconds"`
+	// Gate has one entry per Gate listener (Config.GateListeners).
+	Gate []GateReport `json:"gate,omitempty"`
+
 	// Elapsed is the timed phase's wall time (the callbacks alone in
 	// ModeCallbacks).
 	Elapsed         time.Duration          `json:"elapsed_ns"`
@@ -60,9 +83,9 @@ type Report struct {
 	Latency         map[string]Percentiles `json:"latency"`
 }
 
-// OK reports whether the run found nothing wrong: no unexpected outcome
-// and every balance as expected.
-func (r Report) OK() bool { return r.Errors == 0 && len(r.Mismatches) == 0 }
+// OK reports whether the run found nothing wrong: no unexpected outcome,
+// every balance as expected and no dropped payment lost.
+func (r Report) OK() bool { return r.Errors == 0 && len(r.Mismatches) == 0 && r.Lost == 0 }
 
 // report assembles the Report from the run's counters.
 func (s *sim) report(elapsed time.Duration, mismatches []Mismatch) Report {
@@ -81,6 +104,18 @@ func (s *sim) report(elapsed time.Duration, mismatches []Mismatch) Report {
 		Elapsed:         elapsed,
 		ElapsedSeconds:  elapsed.Seconds(),
 		Latency:         map[string]Percentiles{},
+
+		CallbacksDropped:        int(s.drops.callbacks.Load()),
+		EarlierCallbacksDropped: int(s.drops.earlier.Load()),
+		Recovered:               s.recovery.recovered,
+		RecoveredSucceeded:      s.recovery.succeeded,
+		RecoveredDeclined:       s.recovery.declined,
+		Lost:                    s.recovery.lost,
+		RecoverySeconds:         s.recovery.elapsed.Seconds(),
+		LongestRecoverySeconds:  s.recovery.longest.Seconds(),
+	}
+	if len(s.gates) > 0 {
+		r.Gate = s.gateReports()
 	}
 	if r.Mismatches == nil {
 		r.Mismatches = []Mismatch{}
@@ -193,8 +228,41 @@ func (r Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "    … and %d more\n", r.Errors-len(r.ErrorSamples))
 		}
 	}
+	r.writeRecovery(&b, bold)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeRecovery ends the text with the Gate's figures and the fate of the
+// dropped callbacks, when the run had a Gate.
+func (r Report) writeRecovery(b *strings.Builder, bold func(string) string) {
+	if len(r.Gate) == 0 {
+		return
+	}
+	b.WriteString("\n")
+	for _, g := range r.Gate {
+		peak := strconv.Itoa(g.PeakPerSecond)
+		if g.PeakSaturated {
+			peak = "at least " + peak
+		}
+		fmt.Fprintf(b, "  gate          %s · %d status requests (answered %d, not found %d, refused %d) · peak %s per second (1 s windows)\n",
+			g.Addr, g.Requests, g.Answered, g.NotFound, g.Refused, peak)
+	}
+	if r.CallbacksDropped == 0 {
+		return
+	}
+	earlier := ""
+	if r.EarlierCallbacksDropped > 0 {
+		earlier = fmt.Sprintf(" · %d earlier callbacks of theirs dropped too", r.EarlierCallbacksDropped)
+	}
+	fmt.Fprintf(b, "  recovery      took %.1f s after the load · longest %.1f s for one payment · %d credited, %d declined%s\n",
+		r.RecoverySeconds, r.LongestRecoverySeconds, r.RecoveredSucceeded, r.RecoveredDeclined, earlier)
+	line := fmt.Sprintf("callbacks dropped %d, recovered by status checks %d, lost %d, mismatches %d",
+		r.CallbacksDropped, r.Recovered, r.Lost, len(r.Mismatches))
+	if r.Lost > 0 || len(r.Mismatches) > 0 {
+		line = bold(line)
+	}
+	fmt.Fprintf(b, "  %s\n", line)
 }
 
 // rate formats a per-second figure.

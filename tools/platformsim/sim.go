@@ -7,6 +7,17 @@
 // expects. It is `tiyn simulate`: the demo, the end-to-end driver and the
 // benchmark's load generator.
 //
+// With Config.GateListeners it is the platform's Gate too: package
+// platform keeps the record of every payment it makes and serves the
+// Gate's payment status from it (gates.go), and with Config.DropShare it
+// never delivers some payments' callbacks and waits at the end for Tiyn's
+// status poller to settle them as the platform did (recover.go). The
+// package's files: sim.go the run and its workers, config.go, wire.go the
+// bodies (through the Monetix adapter's BodyWriter) and the answers,
+// client.go HTTP, accounts.go the accounts and the balance check,
+// gates.go and recover.go the platform's side, report.go, stats.go,
+// progress.go.
+//
 // Every body is the Monetix adapter's: monetix.BodyWriter writes the
 // documents of the adapter's own builders, signed by its signer. Because
 // the simulator is also the load generator on small machines, the hot path
@@ -34,6 +45,7 @@ import (
 	"time"
 
 	"github.com/tiyn/tiyn/adapters/monetix"
+	"github.com/tiyn/tiyn/tools/platformsim/platform"
 )
 
 // ErrSetup is wrapped by the error Run returns when the run could not
@@ -82,14 +94,23 @@ type sim struct {
 	checked, actualTotal                                   atomic.Int64
 	effects                                                [numEffects]atomic.Int64
 	errs                                                   errorLog
+
+	// The platform's side (nil and empty without a Gate): its record of
+	// the payments made, the Gate servers, the payments whose callbacks
+	// were dropped and what came of them.
+	record   *platform.Payments
+	gates    []*gateServer
+	drops    dropLog
+	recovery recoveryResult
 }
 
 // customer is one account opened for the run.
 type customer struct {
-	id    string
-	start int64        // balance when the run opened it (0 for a new account)
-	want  atomic.Int64 // sum of payments certainly credited
-	maybe atomic.Int64 // sum of payments whose success callback has an unknown fate
+	id      string
+	start   int64        // balance when the run opened it (0 for a new account)
+	want    atomic.Int64 // sum of payments certainly credited
+	maybe   atomic.Int64 // sum of payments whose success callback has an unknown fate
+	dropped atomic.Int64 // sum of successful payments whose callbacks were dropped, not yet seen credited
 }
 
 // errorLog counts unexpected outcomes and keeps the first few.
@@ -109,12 +130,15 @@ func (e *errorLog) add(msg string) {
 }
 
 // Run plays cfg against the Tiyn at cfg.BaseURL and returns the report.
+// With GateListeners it is the platform's Gate as well, for the whole run,
+// and at the end it waits for the dropped payments to be recovered.
 // Unexpected answers, failed requests and balance mismatches are in the
 // report (see Report.OK), not in the error. The error wraps ErrConfig for a
 // refused Config, ErrSetup when the accounts could not be opened, or is
 // ctx's error when the run was cancelled (the report then covers what ran,
 // and balances are still checked, with payments in flight as uncertain).
 func Run(ctx context.Context, cfg Config) (Report, error) {
+	defer closeListeners(cfg.GateListeners)
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return Report{}, err
@@ -128,6 +152,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	defer s.http.CloseIdleConnections()
+	s.startGates()
+	defer s.stopGates()
 
 	if err := s.openAccounts(ctx); err != nil {
 		return s.report(0, nil), err
@@ -139,6 +165,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	default:
 		elapsed = s.runPhase(ctx, "payments", int64(cfg.Payments), cfg.Duration, cfg.Rate, (*worker).fullPayment)
 	}
+
+	s.recoverDropped(ctx)
 
 	checkCtx := ctx
 	if ctx.Err() != nil {
@@ -194,6 +222,11 @@ func newSim(cfg Config) (*sim, error) {
 	if _, err := newSigner(cfg.Secret, cfg.ProjectID, s.runTag); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	if len(cfg.GateListeners) > 0 {
+		if err := s.newGates(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+	}
 	s.customers = make([]customer, cfg.Customers)
 	for i := range s.customers {
 		s.customers[i].id = s.prefix + strconv.Itoa(i+1)
@@ -213,6 +246,7 @@ type plan struct {
 	replay        bool // final callback delivered again after its 200
 	concurrent    bool // final callback delivered twice at once
 	unknownVerify bool // an extra verify for an unknown customer
+	drop          bool // no callback delivered: the platform's record (the Gate) alone knows the outcome
 }
 
 // makePlan draws the plan of payment i from a generator reseeded with
@@ -236,6 +270,7 @@ func (s *sim) makePlan(pcg *mrand.PCG, rng *mrand.Rand, i int64) plan {
 	p.replay = rng.Float64() < c.DuplicateShare
 	p.concurrent = rng.Float64() < c.ConcurrentDupShare
 	p.unknownVerify = rng.Float64() < c.UnknownVerifyShare
+	p.drop = rng.Float64() < c.DropShare // drawn last: the other draws of a seed stay as they were
 	return p
 }
 
@@ -244,6 +279,7 @@ func (s *sim) makePlan(pcg *mrand.PCG, rng *mrand.Rand, i int64) plan {
 type step struct {
 	kind       cbKind
 	final      bool
+	op         int64 // operation.id
 	start, end int
 }
 
@@ -352,8 +388,9 @@ func (w *worker) fullPayment(ctx context.Context, i int64) {
 		s.failed.Add(1)
 		return
 	}
+	s.recordOpen(&p, paymentID)
 	n := w.buildSteps(&p, paymentID)
-	w.deliver(ctx, &p, w.arena, w.steps[:n])
+	w.deliver(ctx, &p, paymentID, w.arena, w.steps[:n])
 }
 
 // openDeposit sends the payment's verify (and the unknown-customer verify
@@ -445,7 +482,7 @@ func (w *worker) buildSteps(p *plan, paymentID string) int {
 		params.kind = kind
 		start := len(w.arena)
 		w.arena = w.sg.callbackBody(w.arena, params)
-		w.steps[n] = step{kind: kind, final: final, start: start, end: len(w.arena)}
+		w.steps[n] = step{kind: kind, final: final, op: params.operationID, start: start, end: len(w.arena)}
 		n++
 	}
 	if p.intermediate {
@@ -466,12 +503,22 @@ func (w *worker) buildSteps(p *plan, paymentID string) int {
 
 // deliver sends the payment's callbacks in order and books the outcome:
 // a success answered 200 is credited for sure; a success never answered
-// 200 may or may not have been applied (uncertain).
-func (w *worker) deliver(ctx context.Context, p *plan, bodies []byte, steps []step) {
+// 200 may or may not have been applied (uncertain). Each step changes the
+// platform's record first, then the platform tells Tiyn — or, for a
+// dropped payment, does not (dropPayment).
+func (w *worker) deliver(ctx context.Context, p *plan, paymentID string, bodies []byte, steps []step) {
 	s := w.sim
+	if p.drop {
+		for _, st := range steps {
+			s.recordStep(paymentID, st)
+		}
+		s.dropPayment(p, paymentID, steps)
+		return
+	}
 	what := "payment " + strconv.FormatInt(p.index, 10)
 	var credited, unknown, declined bool
 	for _, st := range steps {
+		s.recordStep(paymentID, st)
 		body := bodies[st.start:st.end]
 		var got bool
 		if st.final && p.concurrent {
@@ -547,11 +594,12 @@ func (snd *sender) sendCallback(ctx context.Context, kind cbKind, body []byte, w
 // prepared is a payment whose deposit is open and whose callbacks are
 // built (ModeCallbacks).
 type prepared struct {
-	plan   plan
-	bodies []byte
-	steps  [maxSteps]step
-	n      uint8
-	ok     bool
+	plan      plan
+	paymentID string
+	bodies    []byte
+	steps     [maxSteps]step
+	n         uint8
+	ok        bool
 }
 
 // runCallbacks opens every deposit (untimed), then times the callbacks.
@@ -565,6 +613,8 @@ func (s *sim) runCallbacks(ctx context.Context) time.Duration {
 			s.failed.Add(1)
 			return
 		}
+		s.recordOpen(&pr.plan, paymentID)
+		pr.paymentID = paymentID
 		pr.n = uint8(w.buildSteps(&pr.plan, paymentID))
 		pr.bodies = append([]byte(nil), w.arena...)
 		pr.steps = w.steps
@@ -579,7 +629,7 @@ func (s *sim) runCallbacks(ctx context.Context) time.Duration {
 			return
 		}
 		s.payments.Add(1)
-		w.deliver(ctx, &pr.plan, pr.bodies, pr.steps[:pr.n])
+		w.deliver(ctx, &pr.plan, pr.paymentID, pr.bodies, pr.steps[:pr.n])
 		pr.bodies = nil
 	})
 }

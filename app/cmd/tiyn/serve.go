@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tiyn/tiyn/adapters/console"
 	"github.com/tiyn/tiyn/adapters/monetix"
 	"github.com/tiyn/tiyn/adapters/rest"
 	"github.com/tiyn/tiyn/adapters/server"
@@ -270,6 +271,11 @@ func mount(mux *http.ServeMux, ledger ports.Ledger, cfg Config, logger *slog.Log
 		rc.DataAPI = data
 	}
 	rest.Register(mux, ledger, rest.Options{Tokens: cfg.APITokens, Logger: logger, Reconciliation: rc})
+	con, err := console.New(ledger, console.Options{Tokens: cfg.APITokens, Zone: cfg.businessZone(), FourEyes: cfg.FourEyes, Logger: logger})
+	if err != nil {
+		return err
+	}
+	con.Register(mux)
 	return nil
 }
 
@@ -415,6 +421,8 @@ address, so it made up credentials for this run (new ones on every start):
   Monetix project id:        %s
   Monetix secret key:        %s
 
+  Operator console:          %s/console/  (log in with the token above)
+
 Try it:
   curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
        -d '{"customer_id":"6552"}' %s/v1/accounts
@@ -422,7 +430,7 @@ Try it:
 Set %s and %s (or their _FILE forms) for real use.
 =========================================================================
 
-`, envTokens, envProjects, d.token, d.project, d.secret, d.token, base, envTokens, envProjects)
+`, envTokens, envProjects, d.token, d.project, d.secret, base, d.token, base, envTokens, envProjects)
 }
 
 // openStore opens the store named by the configuration and registers its

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tiyn/tiyn/adapters/monetix"
 	"github.com/tiyn/tiyn/adapters/rest"
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 // waitTimeout bounds every wait in these tests.
@@ -95,7 +96,7 @@ type serving struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when serve returned, with err set
 	err    error
-	stderr *syncBuffer
+	stderr *testkit.SyncBuffer
 	m      *Main
 	aux    map[string]string // auxiliary listeners' addresses by name
 }

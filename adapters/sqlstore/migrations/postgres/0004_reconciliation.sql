@@ -1,7 +1,7 @@
 -- Business-day reconciliation and close (issue 17).
 --
 -- A reconciliation run is a record: the day, the source, a hash of the
--- input, who started it, when it started, beat and finished, and its
+-- input (and a fingerprint of the day's ledger side), who started it, when it started, beat and finished, and its
 -- counts and sums per class (classes, JSON). One run per day is running at
 -- a time (a unique partial index); one whose heartbeat stopped is failed
 -- and replaced. Its items are the source's rows (staged while the source
@@ -14,6 +14,7 @@ CREATE TABLE reconciliation_runs (
     zone            TEXT NOT NULL,
     source          TEXT NOT NULL,
     input_hash      TEXT NOT NULL DEFAULT '',
+    ledger_mark     TEXT NOT NULL DEFAULT '',
     started_by      TEXT NOT NULL,
     started_at_us   BIGINT NOT NULL,
     heartbeat_at_us BIGINT NOT NULL,

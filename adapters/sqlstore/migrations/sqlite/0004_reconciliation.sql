@@ -7,6 +7,7 @@ CREATE TABLE reconciliation_runs (
     zone            TEXT NOT NULL,
     source          TEXT NOT NULL,
     input_hash      TEXT NOT NULL DEFAULT '',
+    ledger_mark     TEXT NOT NULL DEFAULT '',
     started_by      TEXT NOT NULL,
     started_at_us   BIGINT NOT NULL,
     heartbeat_at_us BIGINT NOT NULL,
