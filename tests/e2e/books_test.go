@@ -32,7 +32,9 @@ const CLITimeout = 60 * time.Second
 // yesterday, a business day that has ended and can be closed.
 type dayBack struct{}
 
-func (dayBack) Now() time.Time { return time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Microsecond) }
+func (dayBack) Now() time.Time {
+	return time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Microsecond)
+}
 
 // yesterdaysBooks is what the seed wrote on yesterday's business day.
 type yesterdaysBooks struct {
