@@ -486,3 +486,35 @@ func TestServeRefusesABadBusinessZone(t *testing.T) {
 		t.Fatalf("default: %v %v", cfg.BusinessZone, err)
 	}
 }
+
+// TestBooksInREADME: the README's reconciliation section prints the
+// default Data API mapping and the report header as the code has them,
+// names the exit codes, the settings and every route of the books.
+func TestBooksInREADME(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "### Reconciling and closing a business day")
+	if !ok {
+		t.Fatal("README has no reconciliation section")
+	}
+	section, _, _ = strings.Cut(section, "\n### ")
+	want := []string{"`" + monetix.DefaultDataMapping().String() + "`", "`" + monetix.DefaultReportHeader + "`",
+		"`3`", "TIYN_BUSINESS_TZ", "TIYN_MONETIX_DATA_URL", "TIYN_MONETIX_DATA_MAPPING", "day_closed",
+		"`POST /v1/reconciliations?day=", "`GET /v1/reconciliations[?day=]`", "`GET /v1/reconciliations/{id}`",
+		"`GET /v1/reconciliations/{id}/items[?class=]`", "`…/items.csv[?class=]`", "`POST /v1/days/{date}/close`",
+		"`GET /v1/days/{date}`", "`GET /v1/days/{date}.csv`", "tiyn_reconciliation_runs_total", "tiyn_reconciliation_items_total"}
+	for _, c := range domain.ReconClasses() {
+		want = append(want, "`"+c.String()+"`")
+	}
+	for _, w := range want {
+		if !strings.Contains(section, w) {
+			t.Errorf("README's reconciliation section lacks %s", w)
+		}
+	}
+	if !strings.Contains(string(b), "| `"+envBusinessTZ+"` | `"+domain.DefaultBusinessZone+"` |") {
+		t.Error("README's settings table lacks TIYN_BUSINESS_TZ with its default")
+	}
+}
