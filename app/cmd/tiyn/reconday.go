@@ -115,7 +115,7 @@ func (m *Main) reconcileSource(cfg Config, path, columns, units string, progress
 		}
 		return src, func() {}, nil
 	}
-	var r io.Reader = m.Stdin
+	r := m.Stdin
 	closeFn := func() {}
 	if path != "-" {
 		f, err := os.Open(path)
