@@ -538,7 +538,7 @@ func TestStatementPagesAndCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	restCSV, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if string(restCSV) != csv.body || strings.Count(csv.body, "\n") != n+1 {
 		t.Fatalf("console CSV differs from REST's:\n%s\n---\n%s", csv.body, restCSV)
 	}

@@ -172,7 +172,7 @@ func (b *browser) do(req *http.Request) page {
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		b.t.Fatal(err)

@@ -160,13 +160,6 @@ func (s *sessionStore) takeFlash(sess *session) *flash {
 	return f
 }
 
-// len is the number of sessions held (live or not yet swept).
-func (s *sessionStore) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.byKey)
-}
-
 func (s *sessionStore) sweepLocked(now time.Time) {
 	for k, sess := range s.byKey {
 		if s.expired(sess, now) {

@@ -176,7 +176,7 @@ func TestGateRefuses(t *testing.T) {
 			} `json:"errors"`
 		}
 		derr := json.NewDecoder(resp.Body).Decode(&out)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != tc.status {
 			t.Errorf("%s: HTTP %d, want %d", tc.name, resp.StatusCode, tc.status)
 		}
