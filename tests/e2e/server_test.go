@@ -393,6 +393,7 @@ type callbackJSON struct {
 	OperationID *string `json:"operation_id"`
 	Status      string  `json:"status"`
 	Outcome     string  `json:"outcome"`
+	Source      string  `json:"source"`
 	ExceptionID *string `json:"exception_id"`
 	Body        string  `json:"body"`
 }

@@ -77,6 +77,8 @@ type sim struct {
 
 	logMinAmount, logMaxAmount float64 // of the amounts drawn
 
+	started time.Time // when the run began
+
 	prefix string // customer id prefix, unique per run
 	runTag string
 	opBase int64
@@ -202,7 +204,7 @@ func newSim(cfg Config) (*sim, error) {
 		}
 		return u, nil
 	}
-	s := &sim{cfg: cfg, http: newHTTPClient(cfg.Concurrency, cfg.RequestTimeout),
+	s := &sim{cfg: cfg, http: newHTTPClient(cfg.Concurrency, cfg.RequestTimeout), started: time.Now(),
 		logMinAmount: math.Log(float64(cfg.AmountMinMinor)), logMaxAmount: math.Log(float64(cfg.AmountMaxMinor))}
 	var err error
 	if s.requestsURL, err = parse(monetix.RequestsPath); err != nil {
