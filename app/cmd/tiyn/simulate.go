@@ -37,9 +37,6 @@ const (
 	envSimulateToken   = "TIYN_SIMULATE_TOKEN"
 	envSimulateProject = "TIYN_SIMULATE_PROJECT"
 	envSimulateSecret  = "TIYN_SIMULATE_SECRET"
-	// simEnvBusinessTZ is serve's TIYN_BUSINESS_TZ, read by simulate for
-	// the days of its CSV report.
-	simEnvBusinessTZ = "TIYN_BUSINESS_TZ"
 )
 
 // Defaults of `tiyn simulate`: a short demo that exercises every case.
@@ -71,7 +68,7 @@ var simulateSpec = cmdSpec{
 		"Reconciliation: with " + envDataToken + " and " + envDataSecret + " (or their _FILE) set, each --gate-listen\n" +
 		"address serves the platform's Data API too (POST /v1/operations/get, the default mapping or " + envDataMapping + ")\n" +
 		"from the same record — point TIYN_MONETIX_DATA_URL at http://ADDR. --report-csv FILE writes the CSV report of\n" +
-		"the run's business day (" + simEnvBusinessTZ + ", default Asia/Almaty) at the end. --recon-faults injects 2–3 payments\n" +
+		"the run's business day (" + envBusinessTZ + ", default Asia/Almaty) at the end. --recon-faults injects 2–3 payments\n" +
 		"of every class of break into the platform's record (needs --payments >= 100) and prints them per class.\n" +
 		"--serve-for DURATION keeps the Gate and the Data API up after the report, until then or an interrupt.\n\n" +
 		"Exit status: 0 all balances as expected and nothing unexpected, 1 mismatches or errors, 2 bad usage.",
@@ -294,9 +291,9 @@ func (f *simFlags) config(m *Main, set map[string]bool) (platformsim.Config, err
 // _SECRET, each with _FILE, and _MAPPING) — the Data API is served only
 // when the token and secret are both set.
 func simulateRecon(cfg *platformsim.Config, env func(string) string) error {
-	zone, err := domain.LoadBusinessZone(env(simEnvBusinessTZ))
+	zone, err := domain.LoadBusinessZone(env(envBusinessTZ))
 	if err != nil {
-		return usagef("%s: %v", simEnvBusinessTZ, err)
+		return usagef("%s: %v", envBusinessTZ, err)
 	}
 	cfg.BusinessZone = zone
 	token, _, _, err := inlineOrFile(env, envDataToken, envDataTokenFile)
