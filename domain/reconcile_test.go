@@ -87,7 +87,10 @@ func TestReconClasses(t *testing.T) {
 // gives, and the cases that pick the deciding operation.
 func TestDecideReconciliation(t *testing.T) {
 	t.Parallel()
-	xts := domain.MustRegisterCurrency("XTS", 2)
+	usd, err := domain.LookupCurrency("USD")
+	if err != nil {
+		t.Fatal(err)
+	}
 	pending := deposit(t, domain.DepositPending, "")
 	credited := deposit(t, domain.DepositSucceeded, "op1")
 	declined := deposit(t, domain.DepositDeclined, "op1")
@@ -118,13 +121,13 @@ func TestDecideReconciliation(t *testing.T) {
 			[]domain.ReconClass{AM}, 0, settle},
 		{"success, another amount, credited", ptr(credited), []domain.PlatformOperation{withAmount(sale("success"), domain.NewAmount(1, domain.KZT))},
 			[]domain.ReconClass{AM}, 0, settle},
-		{"success, another currency", ptr(pending), []domain.PlatformOperation{withAmount(sale("success"), domain.NewAmount(150000, xts))},
+		{"success, another currency", ptr(pending), []domain.PlatformOperation{withAmount(sale("success"), domain.NewAmount(150000, usd))},
 			[]domain.ReconClass{CM}, 0, settle},
 		{"success, an unlisted currency", ptr(pending), []domain.PlatformOperation{withAmount(sale("success"), domain.NewAmount(150000, domain.UnlistedCurrency("ZZZ")))},
 			[]domain.ReconClass{CM}, 0, settle},
 		{"decline, another amount", ptr(pending), []domain.PlatformOperation{withAmount(sale("decline"), domain.NewAmount(5, domain.KZT))},
 			[]domain.ReconClass{AM}, 0, settle},
-		{"not final, another amount says nothing", ptr(pending), []domain.PlatformOperation{withAmount(sale("processing"), domain.NewAmount(5, xts))},
+		{"not final, another amount says nothing", ptr(pending), []domain.PlatformOperation{withAmount(sale("processing"), domain.NewAmount(5, usd))},
 			[]domain.ReconClass{PB}, 0, none},
 		{"unknown payment", nil, []domain.PlatformOperation{sale("success")}, []domain.ReconClass{OR}, 0, settle},
 		{"unknown payment, two operations", nil, []domain.PlatformOperation{sale("decline"), op(2, "op2", "sale", "success", 5)},
