@@ -12,6 +12,10 @@ RAPID_CHECKS ?= 2000
 # than this over the whole run: a silently skipped action cannot pass.
 PROP_MIN_ACTIONS ?= 20
 FUZZTIME ?= 30s
+# golangci-lint, pinned; `make tools` installs it into bin/ from the Go
+# module proxy when bin/ does not hold this version.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := bin/golangci-lint
 
 .DEFAULT_GOAL := help
 
@@ -32,17 +36,30 @@ test: ## Run every test with -race, then the store tests on pure-Go SQLite (Post
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 10m ./adapters/sqlstore/ ./tests/contract/
 
+.PHONY: screenshots
+screenshots: ## Refresh docs/screenshots (the README's) from the console's browser tests (needs chromium).
+	TIYN_SCREENSHOTS=docs/screenshots $(GO) test -count=1 -timeout 10m -run 'Browser' ./tests/browser/
+
 .PHONY: test-prop
 test-prop: ## Long property run: the rapid state machine with RAPID_CHECKS checks; prints action counts, fails if one ran < PROP_MIN_ACTIONS.
 	set -o pipefail; TIYN_PROP_REPORT=1 TIYN_PROP_MIN_ACTIONS=$(PROP_MIN_ACTIONS) $(GO) test -count=1 -timeout 60m -run 'Property|Machine' -v ./tests/property/ -rapid.checks=$(RAPID_CHECKS) | grep -Ev '^=== (RUN|PAUSE|CONT)'
 
+.PHONY: tools
+tools: ## Install the pinned golangci-lint (GOLANGCI_LINT_VERSION) into bin/ unless it is there.
+	@if $(GO) version -m $(GOLANGCI_LINT) 2>/dev/null | grep -Eq '^[[:space:]]+mod[[:space:]]+github.com/golangci/golangci-lint/v2[[:space:]]+$(GOLANGCI_LINT_VERSION)[[:space:]]'; then :; else \
+		echo "installing golangci-lint $(GOLANGCI_LINT_VERSION) into bin/"; \
+		GOBIN=$(CURDIR)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); \
+	fi
+
 .PHONY: lint
-lint: ## go vet, gofmt, go.mod/go.sum tidy, no build output tracked, and the layer check (domain/ports/app stay pure).
+lint: tools ## go vet, gofmt, go.mod/go.sum tidy, no build output tracked, golangci-lint (.golangci.yml: errcheck, staticcheck, the layer rule, …) and its self-test.
 	$(GO) vet $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run make tidy (and keep unrelated versions pinned)"; exit 1; }
 	@out=$$(git ls-files -ci --exclude-standard); if [ -n "$$out" ]; then echo "tracked files that .gitignore ignores (build output?): git rm --cached them:"; echo "$$out"; exit 1; fi
-	$(GO) test -count=1 ./tests/arch/
+	$(GOLANGCI_LINT) run $(PKGS)
+	CGO_ENABLED=0 $(GOLANGCI_LINT) run --enable-only depguard $(PKGS)
+	TIYN_GOLANGCI_LINT=$(CURDIR)/$(GOLANGCI_LINT) $(GO) test -count=1 ./tests/arch/
 
 .PHONY: fmt
 fmt: ## gofmt every Go file.

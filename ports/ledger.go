@@ -107,6 +107,13 @@ type Ledger interface {
 	ListInbox(ctx context.Context, q InboxQuery) ([]InboxRecord, error)
 	// CheckLedger recomputes the ledger's invariants.
 	CheckLedger(ctx context.Context) (LedgerCheck, error)
+	// DepositCredit returns the id of the transfer that credited a
+	// deposit (ErrNotFound while it has none).
+	DepositCredit(ctx context.Context, depositID string) (string, error)
+	// Overview answers the operator console's first page: the credits of
+	// a business day, the pending deposits by age, the exceptions waiting
+	// by reason (see OverviewReader).
+	Overview(ctx context.Context, q OverviewQuery) (Overview, error)
 
 	// Reconciler: reconciling and closing business days.
 	Reconciler

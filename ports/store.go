@@ -56,6 +56,7 @@ var (
 // Tx see the transaction's own writes.
 type Store interface {
 	Reader
+	OverviewReader
 	// Update runs fn in a transaction of its own. It returns
 	// ErrUnavailable when the store cannot begin or commit.
 	Update(ctx context.Context, fn TxFunc) error

@@ -14,6 +14,7 @@ import (
 	"github.com/tiyn/tiyn/adapters/monetix/signature"
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 const bigOperationID = 36011000001676 // the page's operation id, > 2^32
@@ -625,7 +626,7 @@ func TestCallbackMetrics(t *testing.T) {
 // logger and checks the reasons are logged and the keys are not.
 func TestLogsNeverHoldSecrets(t *testing.T) {
 	t.Parallel()
-	var buf syncBuffer
+	var buf testkit.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := newEnv(t, newFakeLedger(), func(c *monetix.Config) { c.Logger = logger })
 	e.openAccount("6552", "")
@@ -647,22 +648,4 @@ func TestLogsNeverHoldSecrets(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

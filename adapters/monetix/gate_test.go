@@ -383,6 +383,56 @@ func TestBuildStatusAnswerReadsBack(t *testing.T) {
 	}
 }
 
+// An operation's own dates and sums go into its member of operations; the
+// payment keeps its own.
+func TestBuildStatusAnswerOperationFields(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
+	created, done := at.Add(-2*time.Hour), at.Add(-time.Hour)
+	body := monetix.BuildStatusAnswer(monetix.StatusAnswerParams{ProjectID: p1ID, PaymentID: "pay_1", PaymentStatus: "success",
+		Method: "kassa24", AmountMinor: 10000, Currency: "KZT", Date: at,
+		Operations: []monetix.StatusOperation{
+			{ID: 7, Status: "decline", Created: created, Date: done, AmountMinor: 9000, Currency: "USD"},
+			{ID: 8, Status: "success"},
+		}})
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Payment struct {
+			Date string `json:"date"`
+			Sum  struct {
+				Amount   int64  `json:"amount"`
+				Currency string `json:"currency"`
+			} `json:"sum"`
+		} `json:"payment"`
+		Operations []struct {
+			ID          int64  `json:"id"`
+			Date        string `json:"date"`
+			CreatedDate string `json:"created_date"`
+			SumInitial  struct {
+				Amount   int64  `json:"amount"`
+				Currency string `json:"currency"`
+			} `json:"sum_initial"`
+		} `json:"operations"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	f := func(t time.Time) string { return t.Format(monetix.CallbackDateLayout) }
+	if len(doc.Operations) != 2 || doc.Payment.Date != f(at) || doc.Payment.Sum.Amount != 10000 || doc.Payment.Sum.Currency != "KZT" {
+		t.Fatalf("answer %s", raw)
+	}
+	o0, o1 := doc.Operations[0], doc.Operations[1]
+	if o0.Date != f(done) || o0.CreatedDate != f(created) || o0.SumInitial.Amount != 9000 || o0.SumInitial.Currency != "USD" {
+		t.Errorf("operation 7: %+v", o0)
+	}
+	if o1.Date != f(at) || o1.CreatedDate != f(at) || o1.SumInitial.Amount != 10000 || o1.SumInitial.Currency != "KZT" {
+		t.Errorf("operation 8 (the payment's date and sums): %+v", o1)
+	}
+}
+
 // A status answer and the callback of the same operation are the same
 // evidence: the ledger's dedupe key is built from what both carry.
 func TestStatusAnswerMatchesItsCallback(t *testing.T) {

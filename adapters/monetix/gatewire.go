@@ -16,7 +16,13 @@ type StatusOperation struct {
 	ID     int64
 	Type   string // "" means "sale"
 	Status string
-	Date   time.Time
+	// Date is operation.date, its last change (the answer's Date when
+	// zero); Created is operation.created_date (Date when zero).
+	Date, Created time.Time
+	// AmountMinor and Currency are the operation's sums (the payment's
+	// when zero).
+	AmountMinor int64
+	Currency    string
 }
 
 // StatusAnswerParams are the variable parts of a status answer.
@@ -45,6 +51,13 @@ func BuildStatusAnswer(p StatusAnswerParams) map[string]any {
 		cp.OperationID, cp.OperationType, cp.OperationStatus = o.ID, o.Type, o.Status
 		if !o.Date.IsZero() {
 			cp.Date = o.Date
+		}
+		cp.CreatedDate = o.Created
+		if o.AmountMinor != 0 {
+			cp.AmountMinor = o.AmountMinor
+		}
+		if o.Currency != "" {
+			cp.Currency = o.Currency
 		}
 		ops = append(ops, BuildCallback(cp)["operation"])
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/tiyn/tiyn/app"
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 // Test projects. P1 uses the secret of the independently computed vectors
@@ -102,16 +102,7 @@ func newFakeEnv(t testing.TB, opts ...envOption) *env {
 // newSQLiteLedger is the real app over a fresh SQLite file.
 func newSQLiteLedger(t testing.TB) ports.Ledger {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, sqlstore.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "tiyn.db")})
-	if err != nil {
-		t.Fatalf("sqlstore.Open: %v", err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	return app.NewService(store, system.Clock{}, &system.IDs{})
+	return app.NewService(testkit.OpenSQLite(t, sqlstore.Options{}), system.Clock{}, &system.IDs{})
 }
 
 // backends are the ledgers the behavioural suites run against.

@@ -121,7 +121,7 @@ func (t *opText) read(units AmountUnits, day domain.BusinessDay) (ports.SourceRo
 	limits := [numFields]int{
 		fProject: MaxProjectIDLen, fPayment: MaxPaymentIDLen, fOperation: MaxOperationIDLen,
 		fType: MaxStatusLen, fStatus: MaxStatusLen, fAmount: domain.MaxAmountTextLen,
-		fCurrency: MaxCurrencyTextLen, fCompleted: len(OperationTimeLayout) + len(".000000000"),
+		fCurrency: MaxCurrencyTextLen, fCompleted: MaxWireTextLen,
 	}
 	for i, s := range t {
 		switch {
@@ -144,7 +144,10 @@ func (t *opText) read(units AmountUnits, day domain.BusinessDay) (ports.SourceRo
 		return bad(fAmount, "%q: %s", t[fAmount], err)
 	}
 	at, err := time.ParseInLocation(OperationTimeLayout, t[fCompleted], day.Location())
-	if err != nil {
+	// Parsing is lenient (one-digit hours, fractions of a second): the
+	// text must be what the time formats as.
+	var formatted [32]byte
+	if err != nil || string(at.AppendFormat(formatted[:0], OperationTimeLayout)) != t[fCompleted] {
 		return bad(fCompleted, "%q is not YYYY-MM-DD hh:mm:ss", t[fCompleted])
 	}
 	if !day.Contains(at) {

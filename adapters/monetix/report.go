@@ -164,7 +164,8 @@ func (o ReportOptions) validate() error {
 }
 
 // ReportSource reads one report. It reads its input once: a second
-// Operations fails.
+// Operations fails. It is not safe for concurrent use (a run reads its
+// source from one goroutine).
 type ReportSource struct {
 	r    io.Reader
 	opts ReportOptions
@@ -456,7 +457,8 @@ type lineFeed struct {
 	maxLine   int
 	maxRecord int
 	pending   []byte // the rest of the current line, not yet handed over
-	kept      []byte // handed over since stream offset base
+	kept      []byte // kept[start:] is what was handed over since stream offset base
+	start     int
 	base      int64
 	lines     int   // physical lines read
 	long      []int // lines replaced, not yet reported, in order
@@ -478,7 +480,7 @@ func (f *lineFeed) Read(p []byte) (int, error) {
 		}
 		f.next()
 	}
-	if len(f.kept) >= f.maxRecord {
+	if len(f.kept)-f.start >= f.maxRecord {
 		return 0, errRecordTooLong
 	}
 	n := copy(p, f.pending)
@@ -519,15 +521,20 @@ func trimBOM(b []byte) []byte {
 }
 
 // take returns what was handed over up to stream offset to (the CSV
-// reader's InputOffset after a row) and forgets it.
+// reader's InputOffset after a row) and forgets it. The bytes kept are
+// moved to the buffer's front only once the forgotten part is the larger,
+// so that a row costs a copy of itself, not of what was read ahead.
 func (f *lineFeed) take(to int64) string {
 	k := int(to - f.base)
-	if k < 0 || k > len(f.kept) {
-		k = len(f.kept)
+	if k < 0 || k > len(f.kept)-f.start {
+		k = len(f.kept) - f.start
 	}
-	out := string(f.kept[:k])
-	n := copy(f.kept, f.kept[k:])
-	f.kept = f.kept[:n]
+	out := string(f.kept[f.start : f.start+k])
+	f.start += k
+	if f.start > len(f.kept)-f.start {
+		n := copy(f.kept, f.kept[f.start:])
+		f.kept, f.start = f.kept[:n], 0
+	}
 	f.base = to
 	f.recordLine = f.lines + 1
 	return out

@@ -585,28 +585,27 @@ func TestReportWriterRoundTrip(t *testing.T) {
 // rowGenerator streams a report of n rows without holding it.
 type rowGenerator struct {
 	n, i int
-	buf  []byte
+	line []byte
+	off  int
 }
 
 func (g *rowGenerator) Read(p []byte) (int, error) {
-	for len(g.buf) == 0 {
+	for g.off == len(g.line) {
+		g.line, g.off = g.line[:0], 0
 		switch {
 		case g.i == 0:
-			g.buf = append(g.buf, header...)
+			g.line = append(g.line, header...)
 		case g.i > g.n:
 			return 0, io.EOF
 		default:
 			sec := g.i % 86400
-			g.buf = fmt.Appendf(g.buf, "1234,pay-%d,%d,sale,success,%d.%02d,KZT,2026-12-02 %02d:%02d:%02d\n",
+			g.line = fmt.Appendf(g.line, "1234,pay-%d,%d,sale,success,%d.%02d,KZT,2026-12-02 %02d:%02d:%02d\n",
 				g.i, 36011000000000+g.i, 100+g.i%1000, g.i%100, sec/3600, sec/60%60, sec%60)
 		}
 		g.i++
 	}
-	n := copy(p, g.buf)
-	g.buf = g.buf[n:]
-	if len(g.buf) == 0 {
-		g.buf = g.buf[:0:cap(g.buf)]
-	}
+	n := copy(p, g.line[g.off:])
+	g.off += n
 	return n, nil
 }
 
@@ -651,4 +650,14 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+func TestReportTimeIsExact(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"2026-12-02 10:00:00.5", "2026-12-02 1:00:00", "2026-12-02  0:00:00", "2026-12-02 10:00", " 2026-12-02 10:00:00Z"} {
+		c := readReport(t, header+"1234,p,1,sale,success,100.00,KZT,"+s+"\n", monetix.ReportOptions{})
+		if c.err != nil || len(c.bad) != 1 || c.bad[0].Column != "completed_at" {
+			t.Errorf("%q: err %v, bad %+v, rows %+v", s, c.err, c.bad, c.rows)
+		}
+	}
 }

@@ -252,3 +252,23 @@ func ActorFrom(ctx context.Context) string {
 	}
 	return ""
 }
+
+// Authenticator matches a presented token secret against the configured
+// tokens, in constant time (see authenticator), for another driving
+// adapter that takes the same tokens in another way: the operator
+// console's login form.
+type Authenticator struct{ a *authenticator }
+
+// NewAuthenticator returns an Authenticator of tokens.
+func NewAuthenticator(tokens []Token) *Authenticator {
+	return &Authenticator{a: newAuthenticator(tokens)}
+}
+
+// Match returns the token whose secret is presented, comparing it with
+// every configured token.
+func (a *Authenticator) Match(secret string) (Token, bool) { return a.a.match(secret) }
+
+// SetActor names the caller of a request for the access log, as the REST
+// handler does for a bearer token: it fills the slot ContextWithActorSlot
+// installed, if any.
+func SetActor(ctx context.Context, name string) { setActorSlot(ctx, name) }

@@ -37,6 +37,13 @@ const (
 	CodeAlreadyCredited       = "already_credited"
 	CodeBalanceCeiling        = "balance_ceiling"
 	CodeSelfApproval          = "self_approval"
+	// Reconciliation and closing.
+	CodeRunInProgress        = "run_in_progress"
+	CodeDayClosed            = "day_closed"
+	CodeDayNotEnded          = "day_not_ended"
+	CodeOpenBreaks           = "open_breaks"
+	CodeDataAPINotConfigured = "data_api_not_configured"
+	CodeSourceUnavailable    = "source_unavailable"
 )
 
 // ErrorCodes lists every code the API answers, for the OpenAPI test and
@@ -48,6 +55,8 @@ func ErrorCodes() []string {
 		CodeAccountBlocked, CodeAccountHasBalance, CodePayloadTooLarge, CodeUnsupportedMediaType,
 		CodeInsufficientFunds, CodeCurrencyMismatch, CodeInternal, CodeUnavailable,
 		CodeAmountExceedsEvidence, CodeAlreadyCredited, CodeBalanceCeiling, CodeSelfApproval,
+		CodeRunInProgress, CodeDayClosed, CodeDayNotEnded, CodeOpenBreaks, CodeDataAPINotConfigured,
+		CodeSourceUnavailable,
 	}
 }
 
@@ -157,6 +166,19 @@ func errorFor(err error) problem {
 		return problem{status: http.StatusUnprocessableEntity, code: CodeBalanceCeiling, msg: message}
 	case errors.Is(err, domain.ErrAlreadyCredited):
 		return problem{status: http.StatusConflict, code: CodeAlreadyCredited, msg: message}
+	case errors.Is(err, ports.ErrRunInProgress):
+		return problem{status: http.StatusConflict, code: CodeRunInProgress, msg: message}
+	case errors.Is(err, ports.ErrDayClosed):
+		// The store refuses any ledger row dated inside a closed day; a
+		// write that meets the refusal is a conflict, never a 500. The
+		// store's error names SQL, so the message is fixed here (the close
+		// route says which day itself).
+		return problem{status: http.StatusConflict, code: CodeDayClosed,
+			msg: "the business day is closed: nothing is written with a time inside a closed day; a correction lands in the next open day"}
+	case errors.Is(err, ports.ErrDayNotEnded):
+		return problem{status: http.StatusConflict, code: CodeDayNotEnded, msg: message}
+	case errors.Is(err, ports.ErrOpenBreaks):
+		return problem{status: http.StatusConflict, code: CodeOpenBreaks, msg: message}
 	case errors.Is(err, domain.ErrSelfApproval):
 		return problem{status: http.StatusForbidden, code: CodeSelfApproval, msg: message}
 	case errors.As(err, &amount):

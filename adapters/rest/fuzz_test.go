@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/tiyn/tiyn/app"
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 // The fuzz targets drive the whole REST handler over a real SQLite store,
@@ -41,15 +41,7 @@ type fuzzAPI struct {
 
 func newFuzzAPI(f *testing.F) *fuzzAPI {
 	f.Helper()
-	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, sqlstore.Options{URL: "sqlite:" + filepath.Join(f.TempDir(), "fuzz.db")})
-	if err != nil {
-		f.Fatalf("open store: %v", err)
-	}
-	f.Cleanup(func() { _ = store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		f.Fatalf("migrate: %v", err)
-	}
+	store := testkit.OpenSQLite(f, sqlstore.Options{})
 	tokens, err := rest.ParseTokens(writeName + ":operator:" + writeSecret + "," + readName + ":read:" + readSecret)
 	if err != nil {
 		f.Fatalf("tokens: %v", err)

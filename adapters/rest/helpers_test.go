@@ -9,10 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/tiyn/tiyn/app"
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 // Tokens used by every test. Secrets are long enough for ParseTokens.
@@ -42,31 +41,13 @@ var testChannel = domain.Channel{Provider: "monetix", Method: "kassa24", Project
 
 var testLimits = domain.AmountLimits{MinMinor: 100, MaxMinor: 50_000_000}
 
-// syncBuffer is a bytes.Buffer safe for a logger used by many requests.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one test's world: a real app service over a fresh SQLite store,
 // and the REST handler in front of it.
 type env struct {
 	t    *testing.T
 	svc  *app.Service
 	h    http.Handler
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 }
 
 func testTokens(t *testing.T) []rest.Token {
@@ -88,16 +69,7 @@ func newStore(t *testing.T) *sqlstore.Store {
 // updates share transactions (fast bulk set-up, and the other commit path).
 func newStoreWith(t *testing.T, groupCommit bool) *sqlstore.Store {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, sqlstore.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "tiyn.db"), GroupCommit: groupCommit})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return store
+	return testkit.OpenSQLite(t, sqlstore.Options{GroupCommit: groupCommit})
 }
 
 func newEnv(t *testing.T) *env {
@@ -117,7 +89,7 @@ func newGroupCommitEnv(t *testing.T) *env {
 // tokens and a captured logger unless it sets its own.
 func newEnvWith(t *testing.T, ledger ports.Ledger, opts rest.Options) *env {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	if opts.Tokens == nil {
 		opts.Tokens = testTokens(t)
 	}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
@@ -93,6 +95,10 @@ func TestErrorFor(t *testing.T) {
 	amountErr := &domain.AmountError{Input: "x", Reason: "not a decimal number", Err: domain.ErrInvalidAmount}
 	limitErr := domain.AmountLimits{MinMinor: 100, MaxMinor: 200}.Check(domain.NewAmount(1, domain.KZT))
 	wrap := func(err error) error { return fmt.Errorf("layer: %w", fmt.Errorf("inner: %w", err)) }
+	day, err := domain.ParseBusinessDay("2026-12-02", time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name   string
 		err    error
@@ -133,6 +139,19 @@ func TestErrorFor(t *testing.T) {
 		{"canceled", wrap(context.Canceled), 503, CodeUnavailable},
 		{"unknown", errors.New("disk on fire at 10.0.0.3"), 500, CodeInternal},
 		{"unbalanced", wrap(domain.ErrUnbalancedTransfer), 500, CodeInternal},
+		{"run in progress", wrap(ports.ErrRunInProgress), 409, CodeRunInProgress},
+		{"day closed by the store", fmt.Errorf("%w: %w", ports.ErrDayClosed, errors.New("pq: trigger refused INSERT INTO postings")), 409, CodeDayClosed},
+		{"day not ended", wrap(ports.ErrDayNotEnded), 409, CodeDayNotEnded},
+		{"open breaks", wrap(ports.ErrOpenBreaks), 409, CodeOpenBreaks},
+		{"data api not configured", errUnprocessable(CodeDataAPINotConfigured, "x"), 422, CodeDataAPINotConfigured},
+		{"data api failed", reconcileError(wrap(errors.New("page at offset 0: timeout")),
+			&watchedSource{OperationSource: kindSource("data_api"), err: errors.New("timeout")}, day), 502, CodeSourceUnavailable},
+		{"report failed", reconcileError(wrap(errors.New("report header")),
+			&watchedSource{OperationSource: kindSource("csv"), err: errors.New("report header: no payment_id")}, day), 400, CodeInvalidRequest},
+		{"report too large", reconcileError(wrap(&http.MaxBytesError{Limit: 10}),
+			&watchedSource{OperationSource: kindSource("csv"), err: &http.MaxBytesError{Limit: 10}}, day), 413, CodePayloadTooLarge},
+		{"ledger failed during a run", reconcileError(wrap(ports.ErrUnavailable),
+			&watchedSource{OperationSource: kindSource("csv")}, day), 503, CodeUnavailable},
 	}
 	reached := map[string]bool{}
 	for _, tc := range tests {
@@ -149,6 +168,9 @@ func TestErrorFor(t *testing.T) {
 		if !reached[code] {
 			t.Errorf("code %q is documented but no error maps to it", code)
 		}
+	}
+	if p := errorFor(fmt.Errorf("%w: %w", ports.ErrDayClosed, errors.New("pq: trigger"))); strings.Contains(p.msg, "pq") {
+		t.Errorf("day_closed message leaks the store's error: %q", p.msg)
 	}
 	if p := errorFor(errors.New("secret detail")); p.msg != "internal error" {
 		t.Errorf("internal error message leaks: %q", p.msg)
@@ -175,5 +197,29 @@ func TestFallbackProbe(t *testing.T) {
 	}
 	if got := probe("GET", "/v1/things/x"); got != http.StatusNotFound {
 		t.Fatalf("GET /v1/things/x probe = %d", got)
+	}
+}
+
+// kindSource is a source of a kind that reads nothing.
+type kindSource string
+
+func (k kindSource) Kind() string { return string(k) }
+
+func (k kindSource) Operations(context.Context, domain.BusinessDay, func(ports.SourceRow) error, func(ports.RowError) error) (ports.SourceSummary, error) {
+	return ports.SourceSummary{}, nil
+}
+
+func TestMuxPattern(t *testing.T) {
+	t.Parallel()
+	for path, want := range map[string][2]string{
+		"/v1/days/{date}.csv":                {"/v1/days/{date}", ".csv"},
+		"/v1/days/{date}":                    {"/v1/days/{date}", ""},
+		"/v1/reconciliations/{id}/items.csv": {"/v1/reconciliations/{id}/items.csv", ""},
+		"/v1/deposits.csv":                   {"/v1/deposits.csv", ""},
+	} {
+		p, s := muxPattern(path)
+		if p != want[0] || s != want[1] {
+			t.Errorf("muxPattern(%q) = %q, %q; want %q, %q", path, p, s, want[0], want[1])
+		}
 	}
 }

@@ -24,6 +24,19 @@ const (
 	// BusyRetryAfter is the Retry-After, in seconds, of the 503 answered
 	// when every slot is taken.
 	BusyRetryAfter = 5
+	// DefaultMaxReconcileCSVBytes bounds the text/csv body of POST
+	// /v1/reconciliations: 256 MiB is a day of two million operations
+	// of a Dashboard export's width. The body is streamed to the report
+	// reader, never held; past the bound the run fails with 413.
+	DefaultMaxReconcileCSVBytes = 256 << 20
+	// DefaultReconcileTimeout bounds one POST /v1/reconciliations, the
+	// upload of the body and every Data API page included (a page may
+	// take minutes: TIYN_MONETIX_DATA_TIMEOUT). The server's read and
+	// write deadlines are moved out to it for this route only.
+	DefaultReconcileTimeout = 60 * time.Minute
+	// DefaultMaxConcurrentReconciliations is how many reconciliations
+	// one handler runs at once (a day has at most one running anyway).
+	DefaultMaxConcurrentReconciliations = 2
 )
 
 // limiter is a counting semaphore that never waits: a request that finds

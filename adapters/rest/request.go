@@ -51,6 +51,26 @@ func (a *api) checkBody(r *http.Request) error {
 	return nil
 }
 
+// checkCSVBody is checkBody for POST /v1/reconciliations: the body, when
+// there is one, is a CSV report (Content-Type: text/csv, UTF-8), bounded
+// by Reconciliation.MaxCSVBytes. No body (Content-Length: 0) asks for the
+// Data API.
+func (a *api) checkCSVBody(r *http.Request) error {
+	if r.ContentLength > a.recon.MaxCSVBytes {
+		return &http.MaxBytesError{Limit: a.recon.MaxCSVBytes}
+	}
+	if r.ContentLength == 0 {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	cs, named := params["charset"]
+	if err != nil || mt != "text/csv" || named && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return newHTTPError(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType,
+			"a reconciliation body is a CSV report with Content-Type: text/csv (UTF-8); send no body to ask the Data API")
+	}
+	return nil
+}
+
 // isJSONContentType accepts application/json with no charset or a UTF-8 one.
 func isJSONContentType(header string) bool {
 	mt, params, err := mime.ParseMediaType(header)

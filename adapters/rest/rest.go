@@ -10,8 +10,11 @@ package rest
 
 import (
 	"cmp"
+	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tiyn/tiyn/adapters/cleanpath"
@@ -56,6 +59,31 @@ type Options struct {
 	// LedgerCheckTimeout bounds one ledger check (DefaultLedgerCheckTimeout
 	// when <= 0).
 	LedgerCheckTimeout time.Duration
+	// Reconciliation configures POST /v1/reconciliations: where a day's
+	// operations come from. Without it, reconciling is refused (the read
+	// routes of runs and days work either way).
+	Reconciliation Reconciliation
+}
+
+// Reconciliation configures POST /v1/reconciliations (reconcile.go).
+type Reconciliation struct {
+	// Template is the reconciliation asked for: its Provider, Method,
+	// Projects and Limits are used as they are; Day, Source and StartedBy
+	// are set per request.
+	Template ports.ReconcileDay
+	// CSV builds the source that reads a text/csv body, with the columns
+	// and amount_units query parameters as given ("" when absent). An
+	// error is the client's (a bad mapping): 400. Nil refuses CSV bodies.
+	CSV func(body io.Reader, columns, amountUnits string) (ports.OperationSource, error)
+	// DataAPI is the source of a POST without a body; nil when the Data
+	// API is not configured (422 data_api_not_configured).
+	DataAPI ports.OperationSource
+	// MaxCSVBytes bounds a text/csv body (DefaultMaxReconcileCSVBytes when
+	// <= 0).
+	MaxCSVBytes int64
+	// Timeout bounds one run, reading the body included
+	// (DefaultReconcileTimeout when <= 0).
+	Timeout time.Duration
 }
 
 // Route describes one registered route: what the OpenAPI test compares
@@ -66,6 +94,14 @@ type Route struct {
 	Role   Role   // the least role a token needs
 }
 
+// bodyKind is what a POST route reads.
+type bodyKind uint8
+
+const (
+	bodyJSON bodyKind = iota // application/json (or none), Options.MaxBodyBytes
+	bodyCSV                  // text/csv (or none), Reconciliation.MaxCSVBytes
+)
+
 // handlerFunc is a route's handler: it writes a success response or
 // returns an error that api.fail turns into the one JSON error shape.
 type handlerFunc func(a *api, w http.ResponseWriter, r *http.Request) error
@@ -73,31 +109,51 @@ type handlerFunc func(a *api, w http.ResponseWriter, r *http.Request) error
 type route struct {
 	Route
 	handle handlerFunc
+	body   bodyKind
 }
 
 // routeTable is every route this package serves, in one place.
 var routeTable = []route{
-	{Route{http.MethodPost, "/v1/accounts", RoleWrite}, (*api).openAccount},
-	{Route{http.MethodGet, "/v1/accounts", RoleRead}, (*api).listAccounts},
-	{Route{http.MethodGet, "/v1/accounts/{id}", RoleRead}, (*api).getAccount},
-	{Route{http.MethodPost, "/v1/accounts/{id}/block", RoleOperator}, (*api).blockAccount},
-	{Route{http.MethodPost, "/v1/accounts/{id}/unblock", RoleOperator}, (*api).unblockAccount},
-	{Route{http.MethodPost, "/v1/accounts/{id}/close", RoleOperator}, (*api).closeAccount},
-	{Route{http.MethodGet, "/v1/accounts/{id}/balance", RoleRead}, (*api).balance},
-	{Route{http.MethodGet, "/v1/accounts/{id}/statement", RoleRead}, (*api).statement},
-	{Route{http.MethodGet, "/v1/accounts/{id}/statement.csv", RoleRead}, (*api).statementCSV},
-	{Route{http.MethodPost, "/v1/accounts/{id}/debits", RoleWrite}, (*api).debit},
-	{Route{http.MethodGet, "/v1/deposits", RoleRead}, (*api).listDeposits},
-	{Route{http.MethodGet, "/v1/deposits.csv", RoleRead}, (*api).depositsCSV},
-	{Route{http.MethodGet, "/v1/deposits/{payment_id}", RoleRead}, (*api).getDeposit},
-	{Route{http.MethodGet, "/v1/exceptions", RoleRead}, (*api).listExceptions},
-	{Route{http.MethodGet, "/v1/exceptions/{id}", RoleRead}, (*api).getException},
-	{Route{http.MethodPost, "/v1/exceptions/{id}/resolve", RoleOperator}, (*api).resolveException},
-	{Route{http.MethodPost, "/v1/exceptions/{id}/approve", RoleOperator}, (*api).approveException},
-	{Route{http.MethodPost, "/v1/exceptions/{id}/reject", RoleOperator}, (*api).rejectException},
-	{Route{http.MethodGet, "/v1/callbacks", RoleRead}, (*api).listCallbacks},
-	{Route{http.MethodGet, "/v1/ledger/check", RoleRead}, (*api).boundedCheckLedger},
-	{Route{http.MethodGet, "/v1/openapi.json", RoleRead}, (*api).openAPI},
+	{Route{http.MethodPost, "/v1/accounts", RoleWrite}, (*api).openAccount, bodyJSON},
+	{Route{http.MethodGet, "/v1/accounts", RoleRead}, (*api).listAccounts, bodyJSON},
+	{Route{http.MethodGet, "/v1/accounts/{id}", RoleRead}, (*api).getAccount, bodyJSON},
+	{Route{http.MethodPost, "/v1/accounts/{id}/block", RoleOperator}, (*api).blockAccount, bodyJSON},
+	{Route{http.MethodPost, "/v1/accounts/{id}/unblock", RoleOperator}, (*api).unblockAccount, bodyJSON},
+	{Route{http.MethodPost, "/v1/accounts/{id}/close", RoleOperator}, (*api).closeAccount, bodyJSON},
+	{Route{http.MethodGet, "/v1/accounts/{id}/balance", RoleRead}, (*api).balance, bodyJSON},
+	{Route{http.MethodGet, "/v1/accounts/{id}/statement", RoleRead}, (*api).statement, bodyJSON},
+	{Route{http.MethodGet, "/v1/accounts/{id}/statement.csv", RoleRead}, (*api).statementCSV, bodyJSON},
+	{Route{http.MethodPost, "/v1/accounts/{id}/debits", RoleWrite}, (*api).debit, bodyJSON},
+	{Route{http.MethodGet, "/v1/deposits", RoleRead}, (*api).listDeposits, bodyJSON},
+	{Route{http.MethodGet, "/v1/deposits.csv", RoleRead}, (*api).depositsCSV, bodyJSON},
+	{Route{http.MethodGet, "/v1/deposits/{payment_id}", RoleRead}, (*api).getDeposit, bodyJSON},
+	{Route{http.MethodGet, "/v1/exceptions", RoleRead}, (*api).listExceptions, bodyJSON},
+	{Route{http.MethodGet, "/v1/exceptions/{id}", RoleRead}, (*api).getException, bodyJSON},
+	{Route{http.MethodPost, "/v1/exceptions/{id}/resolve", RoleOperator}, (*api).resolveException, bodyJSON},
+	{Route{http.MethodPost, "/v1/exceptions/{id}/approve", RoleOperator}, (*api).approveException, bodyJSON},
+	{Route{http.MethodPost, "/v1/exceptions/{id}/reject", RoleOperator}, (*api).rejectException, bodyJSON},
+	{Route{http.MethodGet, "/v1/callbacks", RoleRead}, (*api).listCallbacks, bodyJSON},
+	{Route{http.MethodGet, "/v1/ledger/check", RoleRead}, (*api).boundedCheckLedger, bodyJSON},
+	{Route{http.MethodPost, "/v1/reconciliations", RoleOperator}, (*api).reconcile, bodyCSV},
+	{Route{http.MethodGet, "/v1/reconciliations", RoleRead}, (*api).listReconRuns, bodyJSON},
+	{Route{http.MethodGet, "/v1/reconciliations/{id}", RoleRead}, (*api).getReconRun, bodyJSON},
+	{Route{http.MethodGet, "/v1/reconciliations/{id}/items", RoleRead}, (*api).listReconItems, bodyJSON},
+	{Route{http.MethodGet, "/v1/reconciliations/{id}/items.csv", RoleRead}, (*api).reconItemsCSV, bodyJSON},
+	{Route{http.MethodPost, "/v1/days/{date}/close", RoleOperator}, (*api).closeDay, bodyJSON},
+	{Route{http.MethodGet, "/v1/days/{date}", RoleRead}, (*api).getDay, bodyJSON},
+	{Route{http.MethodGet, "/v1/days/{date}.csv", RoleRead}, (*api).dayCSV, bodyJSON},
+	{Route{http.MethodGet, "/v1/openapi.json", RoleRead}, (*api).openAPI, bodyJSON},
+}
+
+// muxPattern is the ServeMux pattern of a route path. A wildcard must be a
+// whole segment, so "/v1/days/{date}.csv" is served by the pattern of
+// "/v1/days/{date}" (dispatched on the suffix; see register); it returns
+// the pattern's path and the suffix ("" for most routes).
+func muxPattern(path string) (string, string) {
+	if i := strings.LastIndex(path, "}."); i >= 0 && !strings.Contains(path[i:], "/") {
+		return path[:i+1], path[i+1:]
+	}
+	return path, ""
 }
 
 // fallbackPattern catches every other path under /v1 so that unknown routes
@@ -129,6 +185,9 @@ type api struct {
 	// CSV exports and ledger checks (see limits.go).
 	exports, checks             *limiter
 	exportTimeout, checkTimeout time.Duration
+	// recon configures reconciling; recons bounds the runs at once.
+	recon  Reconciliation
+	recons *limiter
 }
 
 // New returns a handler serving every /v1 REST route of this package (not
@@ -192,10 +251,43 @@ func register(mux *http.ServeMux, ledger ports.Ledger, opts Options) *api {
 	a.checks = newLimiter("ledger checks", cmp.Or(max(opts.MaxConcurrentChecks, 0), DefaultMaxConcurrentChecks))
 	a.exportTimeout = cmp.Or(max(opts.ExportTimeout, 0), MaxCSVDuration)
 	a.checkTimeout = cmp.Or(max(opts.LedgerCheckTimeout, 0), DefaultLedgerCheckTimeout)
+	a.recon = opts.Reconciliation
+	a.recon.MaxCSVBytes = cmp.Or(max(a.recon.MaxCSVBytes, 0), DefaultMaxReconcileCSVBytes)
+	a.recon.Timeout = cmp.Or(max(a.recon.Timeout, 0), DefaultReconcileTimeout)
+	a.recons = newLimiter("reconciliations", DefaultMaxConcurrentReconciliations)
 	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	// Routes that share a mux pattern (a wildcard with a suffix) are one
+	// handler that picks by the last segment's suffix, the longest first.
+	type variant struct {
+		suffix string
+		h      http.Handler
+	}
+	shared := map[string][]variant{}
+	var order []string
 	for _, rt := range routeTable {
-		pattern := rt.Method + " " + rt.Path
-		mux.Handle(pattern, a.wrap(rt))
+		path, suffix := muxPattern(rt.Path)
+		pattern := rt.Method + " " + path
+		if _, seen := shared[pattern]; !seen {
+			order = append(order, pattern)
+		}
+		shared[pattern] = append(shared[pattern], variant{suffix, a.wrap(rt)})
+	}
+	for _, pattern := range order {
+		vs := shared[pattern]
+		slices.SortFunc(vs, func(x, y variant) int { return len(y.suffix) - len(x.suffix) })
+		if len(vs) == 1 && vs[0].suffix == "" {
+			mux.Handle(pattern, vs[0].h)
+		} else {
+			mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for _, v := range vs {
+					if strings.HasSuffix(r.URL.Path, v.suffix) {
+						v.h.ServeHTTP(w, r)
+						return
+					}
+				}
+				a.writeError(w, r, errRouteNotFound(r.URL.Path))
+			}))
+		}
 		a.matcher.Handle(pattern, noop)
 	}
 	mux.HandleFunc(fallbackPattern, a.fallback)
@@ -261,11 +353,15 @@ func (a *api) wrap(rt route) http.Handler {
 			return
 		}
 		if r.Method == http.MethodPost {
-			if err := a.checkBody(r); err != nil {
+			limit, check := a.maxBody, a.checkBody
+			if rt.body == bodyCSV {
+				limit, check = a.recon.MaxCSVBytes, a.checkCSVBody
+			}
+			if err := check(r); err != nil {
 				a.writeError(w, r, err)
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		if err := rt.handle(a, w, r); err != nil {
 			a.writeError(w, r, err)

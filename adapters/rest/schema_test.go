@@ -36,6 +36,10 @@ func TestViewsMatchTheirSchemas(t *testing.T) {
 		"Resolution": resolutionView{}, "Exception": exceptionView{}, "ExceptionList": exceptionList{},
 		"Proposal": proposalView{}, "Callback": callbackView{}, "CallbackList": callbackList{},
 		"LedgerCheck": ledgerCheckView{},
+		"ReconRun":    reconRunView{}, "ReconRunList": reconRunList{}, "ClassSum": classSumView{},
+		"ReconItem": reconItemView{}, "ReconItemList": reconItemList{}, "ItemAmount": moneyView{},
+		"Day": dayView{}, "DayBalance": dayBalanceView{}, "DayTotals": dayTotalsView{}, "DaySideTotals": sideTotalsView{},
+		"CloseDayRequest": closeDayRequest{},
 	} {
 		schema, ok := doc.Components.Schemas[name]
 		if !ok {

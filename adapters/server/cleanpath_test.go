@@ -65,7 +65,7 @@ func TestUncleanPathsAreNotRedirected(t *testing.T) {
 	}
 	// They are logged and counted as unmatched, with their status.
 	n := 0
-	for _, l := range logs.lines(t) {
+	for _, l := range logLines(t, logs) {
 		if l["msg"] == "http request" && l["status"] == float64(http.StatusNotFound) && l["route"] == UnmatchedRoute {
 			n++
 		}

@@ -18,28 +18,11 @@ import (
 	"time"
 
 	"github.com/tiyn/tiyn/ports"
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines decodes the JSON log lines.
-func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+// logLines decodes the JSON log lines.
+func logLines(t *testing.T, b *testkit.SyncBuffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
@@ -55,9 +38,9 @@ func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 	return out
 }
 
-func newTestServer(t *testing.T, opts Options) (*Server, *syncBuffer) {
+func newTestServer(t *testing.T, opts Options) (*Server, *testkit.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -393,7 +376,7 @@ func TestPanicRecovery(t *testing.T) {
 		t.Fatalf("the panic value leaks to the client: %s", rec.Body)
 	}
 	var panicLine, accessLine map[string]any
-	for _, l := range logs.lines(t) {
+	for _, l := range logLines(t, logs) {
 		switch l["msg"] {
 		case "panic serving request":
 			panicLine = l
@@ -467,7 +450,7 @@ func TestAccessLog(t *testing.T) {
 	do(t, s.Handler(), http.MethodGet, "/healthz", nil)
 
 	var access []map[string]any
-	for _, l := range logs.lines(t) {
+	for _, l := range logLines(t, logs) {
 		if l["msg"] == "http request" {
 			access = append(access, l)
 		}
@@ -521,7 +504,7 @@ func TestRouteLabel(t *testing.T) {
 
 func TestLoggerAddsRequestID(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	s := New(Options{Logger: NewLogger(logs, slog.LevelInfo, LogFormatJSON)})
 	s.Mux().HandleFunc("GET /x", func(_ http.ResponseWriter, r *http.Request) {
 		// An adapter logs with the request's context and knows nothing of ids.
@@ -530,7 +513,7 @@ func TestLoggerAddsRequestID(t *testing.T) {
 	do(t, s.Handler(), http.MethodGet, "/x", map[string]string{RequestIDHeader: "rid-7"})
 	s.Logger().Info("no request")
 	var adapter, access, plain map[string]any
-	for _, l := range logs.lines(t) {
+	for _, l := range logLines(t, logs) {
 		switch l["msg"] {
 		case "adapter line":
 			adapter = l

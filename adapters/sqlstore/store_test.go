@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
 	"github.com/tiyn/tiyn/tests/pgtest"
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 // Quick end-to-end checks of the store under the app, SQLite only; the full
@@ -22,14 +22,7 @@ import (
 func openSQLite(t *testing.T, group bool) *sqlstore.Store {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, sqlstore.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "t.db"), GroupCommit: group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := testkit.OpenSQLite(t, sqlstore.Options{GroupCommit: group})
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}

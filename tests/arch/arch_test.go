@@ -1,466 +1,327 @@
-// Package arch_test enforces Tiyn's layers (docs/architecture.md §4): the core
-// (domain, ports, app) stays free of storage, HTTP and metrics libraries,
-// domain and ports import almost nothing, adapters never reach into the
-// use cases, and tools (what stands beside the binary: the platform
-// simulator) are imported only by the binary and the test suites and never
-// reach into the use cases either.
+// Package arch_test guards the layer rule (docs/architecture.md, "The
+// layers"). The rule itself is depguard's, in .golangci.yml, and `make lint`
+// runs it; this package proves that configuration rejects what it should
+// and covers what depguard cannot see:
 //
-// It reads imports with go/parser over the source tree, so it needs no go
-// tool and no build: every non-test .go file counts, whatever its build
-// tags, and module-internal imports are followed transitively.
+//   - TestDepguardRules runs the pinned golangci-lint with the repository's
+//     .golangci.yml over a tree of fixtures that break (or keep) each rule,
+//     so a rule that stopped matching fails here instead of passing
+//     silently. It needs the binary: `make lint` passes its path in
+//     TIYN_GOLANGCI_LINT.
+//   - TestLintSeesEveryLayeredFile: golangci-lint reads only the files that
+//     the build constraints of the platform it runs on include. `make lint`
+//     runs depguard with cgo on and off; a file in a layer that neither
+//     includes (a _windows.go file, a custom tag) would be unchecked.
 package arch_test
 
 import (
-	"errors"
-	"fmt"
-	"go/parser"
-	"go/token"
+	"encoding/json"
+	"go/build"
 	"io/fs"
 	"os"
-	"path"
+	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
-	"testing/fstest"
+
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
-// Import is one import of one file.
-type Import struct {
-	Path string
-	Pos  string // file:line, for the report
+// EnvGolangciLint names the golangci-lint binary TestDepguardRules runs.
+const EnvGolangciLint = "TIYN_GOLANGCI_LINT"
+
+// layers are the folders the depguard rules name, relative to the module
+// root. Each must hold non-test Go files, or the rules check nothing.
+var layers = []string{"domain", "ports", "app", "adapters", "tools"}
+
+// layered reports whether a module-relative file path is inside a folder
+// that a depguard rule covers.
+func layered(rel string) bool {
+	first, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
+	return slices.Contains(layers, first)
 }
 
-// Package is one directory's non-test Go files.
-type Package struct {
-	Path    string // import path
-	Imports []Import
-}
-
-// Graph holds every package of the module by import path.
-type Graph struct {
-	Module   string
-	Packages map[string]*Package
-}
-
-// skipDir reports directories the go tool ignores (and so do we).
+// skipDir reports the folders the go tool ignores.
 func skipDir(name string) bool {
 	return name == "testdata" || name == "vendor" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")
 }
 
-// Load parses the imports of every non-test .go file under fsys's root,
-// which must hold go.mod.
-func Load(fsys fs.FS) (*Graph, error) {
-	mod, err := fs.ReadFile(fsys, "go.mod")
-	if err != nil {
-		return nil, err
+// fixture is one Go file of the fixture tree: its path, its imports, and
+// the depguard rule its imports break ("" when the file is clean).
+type fixture struct {
+	path    string
+	imports []string
+	broken  string
+}
+
+const mod = "github.com/tiyn/tiyn/"
+
+var fixtures = []fixture{
+	// What the rules allow.
+	{path: "domain/money.go", imports: []string{"fmt", "github.com/shopspring/decimal"}},
+	{path: "domain/rules/r.go", imports: []string{mod + "domain", "time"}},
+	{path: "ports/store.go", imports: []string{"context", mod + "domain"}},
+	{path: "ports/more/m.go", imports: []string{mod + "ports", mod + "domain"}},
+	{path: "app/service.go", imports: []string{mod + "domain", mod + "ports", mod + "app/recon"}},
+	{path: "app/recon/r.go", imports: []string{mod + "domain", mod + "ports"}},
+	{path: "app/cmd/tiyn/main.go", imports: []string{"net/http", "database/sql", mod + "app", mod + "adapters/sqlstore", mod + "tools/sim"}},
+	{path: "adapters/sqlstore/s.go", imports: []string{"database/sql", "github.com/uptrace/bun", mod + "ports", mod + "domain"}},
+	{path: "adapters/rest/rest.go", imports: []string{"net/http", "github.com/prometheus/client_golang/prometheus", mod + "ports", mod + "adapters/cleanpath"}},
+	{path: "adapters/newone/n.go", imports: []string{mod + "adapters/rest", "github.com/jackc/pgx/v5"}},
+	{path: "tools/sim/sim.go", imports: []string{"net/http", mod + "adapters/rest", mod + "domain", mod + "tools/sim/wire"}},
+	{path: "tests/contract/helper.go", imports: []string{mod + "app", mod + "adapters/sqlstore", mod + "app/cmd/tiyn"}},
+	// Test files may wire anything.
+	{path: "domain/money_test.go", imports: []string{"net/http/httptest", "database/sql"}},
+	{path: "app/service_test.go", imports: []string{"database/sql", mod + "adapters/sqlstore"}},
+	{path: "adapters/rest/rest_test.go", imports: []string{mod + "app", mod + "tests/testkit"}},
+	{path: "tools/sim/sim_test.go", imports: []string{mod + "app"}},
+
+	// domain: the standard library and decimal only.
+	{path: "domain/bad1/x.go", imports: []string{"net/http"}, broken: "domain"},
+	{path: "domain/bad2/x.go", imports: []string{"database/sql/driver"}, broken: "domain"},
+	{path: "domain/bad3/x.go", imports: []string{"github.com/BurntSushi/toml"}, broken: "domain"},
+	{path: "domain/bad4/x.go", imports: []string{mod + "ports"}, broken: "domain"},
+	// ports: the standard library and domain.
+	{path: "ports/bad1/x.go", imports: []string{mod + "adapters/system"}, broken: "ports"},
+	{path: "ports/bad2/x.go", imports: []string{"database/sql/driver"}, broken: "ports"},
+	{path: "ports/bad3/x.go", imports: []string{mod + "app"}, broken: "ports"},
+	// app: the standard library, domain, ports and app's own packages.
+	{path: "app/bad1/x.go", imports: []string{"github.com/jackc/pgx/v5"}, broken: "app"},
+	{path: "app/bad2/x.go", imports: []string{"github.com/prometheus/client_golang/prometheus"}, broken: "app"},
+	{path: "app/bad3/x.go", imports: []string{"modernc.org/sqlite"}, broken: "app"},
+	{path: "app/bad4/x.go", imports: []string{"github.com/uptrace/bun/dialect/pgdialect"}, broken: "app"},
+	{path: "app/bad5/x.go", imports: []string{mod + "adapters/sqlstore"}, broken: "app"},
+	{path: "app/bad6/x.go", imports: []string{mod + "app/cmd/tiyn"}, broken: "app"},
+	{path: "app/bad7/x.go", imports: []string{"net/http"}, broken: "app"},
+	// A module package outside the layers would let app reach bun
+	// through it; it is refused at the edge.
+	{path: "app/bad8/x.go", imports: []string{mod + "internal/dbutil"}, broken: "app"},
+	{path: "internal/dbutil/db.go", imports: []string{"github.com/uptrace/bun"}},
+	// adapters: never app, app/cmd, tools, tests or another module folder.
+	{path: "adapters/bad1/x.go", imports: []string{mod + "app"}, broken: "adapters"},
+	{path: "adapters/bad2/x.go", imports: []string{mod + "app/cmd/tiyn"}, broken: "adapters"},
+	{path: "adapters/bad3/x.go", imports: []string{mod + "internal/wiring"}, broken: "adapters"},
+	{path: "adapters/bad4/x.go", imports: []string{mod + "tools/sim"}, broken: "adapters"},
+	{path: "adapters/bad5/x.go", imports: []string{mod + "tests/testkit"}, broken: "adapters"},
+	{path: "internal/wiring/w.go", imports: []string{mod + "app"}},
+	// tools: adapters' wire types yes, the use cases no.
+	{path: "tools/bad1/x.go", imports: []string{mod + "app"}, broken: "tools"},
+	{path: "tools/bad2/x.go", imports: []string{mod + "tests/pgtest"}, broken: "tools"},
+	{path: "tools/bad3/x.go", imports: []string{mod + "app/cmd/tiyn"}, broken: "tools"},
+	// Tools are imported only by app/cmd, other tools and tests/.
+	{path: "tests/e2e/helper.go", imports: []string{mod + "tools/sim"}},
+	{path: "internal/x/x.go", imports: []string{mod + "tools/sim"}, broken: "elsewhere"},
+	{path: "bench/report/report.go", imports: []string{mod + "tools/sim/wire"}, broken: "elsewhere"},
+	{path: "bench/report/ok.go", imports: []string{"net/http", mod + "adapters/rest", mod + "app"}},
+	{path: "ports/bad4/x.go", imports: []string{mod + "tools/sim"}, broken: "ports"},
+	{path: "domain/bad5/x.go", imports: []string{mod + "tools/sim"}, broken: "domain"},
+	{path: "app/bad9/x.go", imports: []string{mod + "tools/sim"}, broken: "app"},
+}
+
+// source is a Go file with the given imports. Every fixture is a library
+// package (app/cmd/tiyn too): importing a main package is a type error,
+// which would stop the lint before depguard.
+func source(path string, imports []string) []byte {
+	pkg := filepath.Base(filepath.Dir(path))
+	if strings.HasSuffix(path, "_test.go") {
+		pkg += "_test"
 	}
-	g := &Graph{Packages: map[string]*Package{}}
-	for _, line := range strings.Split(string(mod), "\n") {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
-			g.Module = strings.Trim(strings.TrimSpace(rest), `"`)
-			break
+	var b strings.Builder
+	b.WriteString("package " + pkg + "\n\nimport (\n")
+	for _, imp := range imports {
+		b.WriteString("\t_ " + strconv.Quote(imp) + "\n")
+	}
+	b.WriteString(")\n")
+	return []byte(b.String())
+}
+
+// lintIssue is one finding of golangci-lint's JSON output.
+type lintIssue struct {
+	FromLinter string
+	Text       string
+	Pos        struct {
+		Filename string
+		Line     int
+	}
+}
+
+func TestDepguardRules(t *testing.T) {
+	t.Parallel()
+	bin := os.Getenv(EnvGolangciLint)
+	if bin == "" {
+		t.Skipf("%s is not set: `make lint` runs this test with the pinned golangci-lint", EnvGolangciLint)
+	}
+	root := testkit.MustModuleRoot(t)
+	dir := t.TempDir()
+	goMod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	module, _, _ := strings.Cut(string(goMod), "\n")
+	if module != "module "+strings.TrimSuffix(mod, "/") {
+		t.Fatalf("go.mod starts with %q; the fixtures are written for %s", module, mod)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(module+"\n\ngo 1.26\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fixtures {
+		p := filepath.Join(dir, filepath.FromSlash(f.path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, source(f.path, f.imports), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if g.Module == "" {
-		return nil, errors.New("go.mod has no module line")
+	report := filepath.Join(t.TempDir(), "lint.json")
+	cmd := exec.Command(bin, "run", "--config", filepath.Join(root, ".golangci.yml"), "--enable-only", "depguard",
+		"--output.json.path", report, "--issues-exit-code", "0", "./...")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("golangci-lint: %v\n%s", err, out)
 	}
-	fset := token.NewFileSet()
-	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+	raw, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ Issues []lintIssue }
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("golangci-lint output: %v\n%s", err, raw)
+	}
+	// Every broken file is reported by its rule, at each of its imports;
+	// nothing else is reported.
+	got := map[string][]lintIssue{}
+	for _, is := range out.Issues {
+		if is.FromLinter != "depguard" {
+			t.Errorf("%s:%d: %s finding in the fixtures (the tree is broken): %s", is.Pos.Filename, is.Pos.Line, is.FromLinter, is.Text)
+			continue
+		}
+		got[filepath.ToSlash(is.Pos.Filename)] = append(got[filepath.ToSlash(is.Pos.Filename)], is)
+	}
+	for _, f := range fixtures {
+		issues := got[f.path]
+		delete(got, f.path)
+		if f.broken == "" {
+			for _, is := range issues {
+				t.Errorf("%s is allowed, but: %s", f.path, is.Text)
+			}
+			continue
+		}
+		if len(issues) != len(f.imports) {
+			t.Errorf("%s imports %v: %d findings, want one per import from list %q: %v", f.path, f.imports, len(issues), f.broken, issues)
+			continue
+		}
+		for _, is := range issues {
+			if !strings.Contains(is.Text, "from list '"+f.broken+"'") {
+				t.Errorf("%s: %q, want list %q", f.path, is.Text, f.broken)
+			}
+		}
+	}
+	for path, issues := range got {
+		t.Errorf("finding for a file that is not a fixture: %s: %v", path, issues)
+	}
+
+	// The real tree has the folders the rules and the fixtures name.
+	for _, l := range layers {
+		n := 0
+		err := filepath.WalkDir(filepath.Join(root, l), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
+				n++
+			}
+			return err
+		})
+		if err != nil || n == 0 {
+			t.Errorf("%s/: %d non-test Go files (%v): the depguard rules would check nothing", l, n, err)
+		}
+	}
+}
+
+// includedByLint reports whether golangci-lint reads the file in one of
+// the configurations `make lint` runs on this platform: cgo on (with a C
+// compiler) and CGO_ENABLED=0.
+func includedByLint(dir, name string) (bool, error) {
+	for _, cgo := range []bool{true, false} {
+		ctx := build.Default
+		ctx.CgoEnabled = cgo
+		ok, err := ctx.MatchFile(dir, name)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+func TestLintSeesEveryLayeredFile(t *testing.T) {
+	t.Parallel()
+	root := testkit.MustModuleRoot(t)
+	checked := 0
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
+		rel, _ := filepath.Rel(root, p)
 		if d.IsDir() {
-			if p != "." && skipDir(d.Name()) {
+			if p != root && skipDir(d.Name()) {
 				return fs.SkipDir
 			}
 			return nil
 		}
-		if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+		if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") || !layered(rel) {
 			return nil
 		}
-		src, err := fs.ReadFile(fsys, p)
+		checked++
+		ok, err := includedByLint(filepath.Dir(p), d.Name())
 		if err != nil {
 			return err
 		}
-		f, err := parser.ParseFile(fset, p, src, parser.ImportsOnly)
-		if err != nil {
-			return err
-		}
-		dir := path.Dir(p)
-		ip := g.Module
-		if dir != "." {
-			ip += "/" + dir
-		}
-		pkg := g.Packages[ip]
-		if pkg == nil {
-			pkg = &Package{Path: ip}
-			g.Packages[ip] = pkg
-		}
-		for _, spec := range f.Imports {
-			target, err := strconv.Unquote(spec.Path.Value)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			pos := fset.Position(spec.Pos())
-			pkg.Imports = append(pkg.Imports, Import{Path: target, Pos: fmt.Sprintf("%s:%d", pos.Filename, pos.Line)})
+		if !ok {
+			t.Errorf("%s: its build constraints leave it out of every configuration `make lint` runs depguard in (cgo on, cgo off on %s/%s), so its imports are never checked; add a configuration to make lint", rel, build.Default.GOOS, build.Default.GOARCH)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
-	}
-	return g, nil
-}
-
-// rel is an import path relative to the module ("" for the root, or
-// "" with ok=false outside it).
-func (g *Graph) rel(ip string) (string, bool) {
-	if ip == g.Module {
-		return "", true
-	}
-	r, ok := strings.CutPrefix(ip, g.Module+"/")
-	return r, ok
-}
-
-// under reports whether a module-relative path is dir or inside it.
-func under(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
-
-// isStdlib uses the go tool's own rule: a standard-library path has no dot
-// in its first element.
-func isStdlib(ip string) bool {
-	first, _, _ := strings.Cut(ip, "/")
-	return !strings.Contains(first, ".")
-}
-
-// hasPrefixPath reports ip == prefix or ip inside prefix.
-func hasPrefixPath(ip, prefix string) bool { return ip == prefix || strings.HasPrefix(ip, prefix+"/") }
-
-// forbiddenInCore lists what domain, ports and app must not reach, directly
-// or through module-internal packages: storage, drivers, HTTP, metrics.
-var forbiddenInCore = []string{
-	"github.com/uptrace/bun",
-	"database/sql",
-	"github.com/jackc/pgx",
-	"github.com/jackc/pgconn",
-	"modernc.org/sqlite",
-	"github.com/mattn/go-sqlite3",
-	"github.com/lib/pq",
-	"net/http",
-	"github.com/prometheus",
-}
-
-func forbiddenImport(ip string) bool {
-	if strings.HasPrefix(ip, "github.com/uptrace/bun") { // bun and its sibling modules
-		return true
-	}
-	for _, f := range forbiddenInCore {
-		if hasPrefixPath(ip, f) {
-			return true
-		}
-	}
-	return false
-}
-
-// Violation is one broken rule.
-type Violation struct {
-	Rule   string
-	Detail string
-}
-
-func (v Violation) String() string { return v.Rule + ": " + v.Detail }
-
-// reach walks module-internal imports from root, breadth first, and calls
-// visit for every import of every package reached, with the chain of
-// packages that led there.
-func (g *Graph) reach(root string, visit func(chain []string, imp Import)) {
-	type item struct {
-		pkg   string
-		chain []string
-	}
-	seen := map[string]bool{root: true}
-	queue := []item{{root, []string{root}}}
-	for len(queue) > 0 {
-		it := queue[0]
-		queue = queue[1:]
-		pkg := g.Packages[it.pkg]
-		if pkg == nil {
-			continue
-		}
-		for _, imp := range pkg.Imports {
-			visit(it.chain, imp)
-			if _, internal := g.rel(imp.Path); internal && !seen[imp.Path] {
-				seen[imp.Path] = true
-				queue = append(queue, item{imp.Path, append(slices.Clone(it.chain), imp.Path)})
-			}
-		}
-	}
-}
-
-func (g *Graph) short(chain []string) string {
-	out := make([]string, len(chain))
-	for i, c := range chain {
-		if r, ok := g.rel(c); ok {
-			out[i] = r
-		} else {
-			out[i] = c
-		}
-	}
-	return strings.Join(out, " -> ")
-}
-
-// Check applies the layer rules to g and returns every violation, sorted.
-func Check(g *Graph) []Violation {
-	var out []Violation
-	add := func(rule, format string, args ...any) {
-		out = append(out, Violation{Rule: rule, Detail: fmt.Sprintf(format, args...)})
-	}
-	isCore := func(ip string) bool {
-		rel, ok := g.rel(ip)
-		return ok && (under(rel, "domain") || under(rel, "ports") || (under(rel, "app") && !under(rel, "app/cmd")))
-	}
-	isAdapter := func(ip string) bool {
-		rel, ok := g.rel(ip)
-		return ok && under(rel, "adapters")
-	}
-	isTool := func(ip string) bool {
-		rel, ok := g.rel(ip)
-		return ok && under(rel, "tools")
-	}
-	// A package reached through another package of the same kind is
-	// reported as its own root; reporting it again per importer is noise.
-	reportedElsewhere := func(chain []string, kind func(string) bool) bool {
-		last := chain[len(chain)-1]
-		return len(chain) > 1 && kind(last)
-	}
-	for ip, pkg := range g.Packages {
-		rel, _ := g.rel(ip)
-		if isCore(ip) {
-			g.reach(ip, func(chain []string, imp Import) {
-				if reportedElsewhere(chain, isCore) {
-					return
-				}
-				if forbiddenImport(imp.Path) {
-					add("core-free-of-infrastructure", "%s imports %s (%s)", g.short(chain), imp.Path, imp.Pos)
-				}
-				if r, internal := g.rel(imp.Path); internal && under(r, "adapters") {
-					add("core-free-of-adapters", "%s imports %s (%s)", g.short(chain), r, imp.Pos)
-				}
-			})
-		}
-		for _, imp := range pkg.Imports {
-			r, internal := g.rel(imp.Path)
-			switch {
-			case under(rel, "domain"):
-				if !isStdlib(imp.Path) && !hasPrefixPath(imp.Path, "github.com/shopspring/decimal") && !(internal && under(r, "domain")) {
-					add("domain-imports-stdlib-and-decimal", "%s imports %s (%s)", rel, imp.Path, imp.Pos)
-				}
-			case under(rel, "ports"):
-				if !isStdlib(imp.Path) && !(internal && (under(r, "domain") || under(r, "ports"))) {
-					add("ports-imports-stdlib-and-domain", "%s imports %s (%s)", rel, imp.Path, imp.Pos)
-				}
-			}
-			if internal && under(r, "tools") && !under(rel, "tools") && !under(rel, "app/cmd") && !under(rel, "tests") {
-				add("tools-imported-only-by-cmd-and-tests", "%s imports %s (%s)", rel, r, imp.Pos)
-			}
-		}
-		if isAdapter(ip) {
-			g.reach(ip, func(chain []string, imp Import) {
-				if reportedElsewhere(chain, isAdapter) {
-					return
-				}
-				if r, internal := g.rel(imp.Path); internal && under(r, "app") {
-					add("adapters-never-import-app", "%s imports %s (%s)", g.short(chain), r, imp.Pos)
-				}
-			})
-		}
-		if isTool(ip) {
-			g.reach(ip, func(chain []string, imp Import) {
-				if reportedElsewhere(chain, isTool) {
-					return
-				}
-				if r, internal := g.rel(imp.Path); internal && under(r, "app") {
-					add("tools-never-import-app", "%s imports %s (%s)", g.short(chain), r, imp.Pos)
-				}
-			})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
-	return slices.Compact(out)
-}
-
-// moduleRoot finds the directory holding go.mod above the test's directory.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
 		t.Fatal(err)
 	}
-	for range 10 { // tests/arch is two levels down; ten is plenty
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	t.Fatal("go.mod not found above the test directory")
-	return ""
-}
-
-// TestLayers checks the real source tree.
-func TestLayers(t *testing.T) {
-	t.Parallel()
-	g, err := Load(os.DirFS(moduleRoot(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Guard against a vacuous pass: the layers must be there and have been
-	// read (domain imports at least decimal, app at least domain and ports).
-	for _, want := range []string{"domain", "ports", "app", "adapters/sqlstore", "tools/platformsim"} {
-		pkg := g.Packages[g.Module+"/"+want]
-		if pkg == nil || len(pkg.Imports) == 0 {
-			t.Fatalf("package %s not found or without imports: the loader read nothing useful", want)
-		}
-	}
-	for _, v := range Check(g) {
-		t.Error(v)
+	if checked == 0 {
+		t.Fatal("no layered Go file found: the walk read nothing")
 	}
 }
 
-// TestCheckerCatchesViolations runs the loader and checker on in-memory
-// trees, each breaking (or keeping) one rule, to prove TestLayers can fail.
-func TestCheckerCatchesViolations(t *testing.T) {
+// TestIncludedByLint proves the check above can fail.
+func TestIncludedByLint(t *testing.T) {
 	t.Parallel()
-	const goMod = "module example.com/m\n\ngo 1.26\n"
-	file := func(pkg string, imports ...string) *fstest.MapFile {
-		var b strings.Builder
-		b.WriteString("package " + pkg + "\n\nimport (\n")
-		for _, imp := range imports {
-			b.WriteString("\t_ " + strconv.Quote(imp) + "\n")
-		}
-		b.WriteString(")\n")
-		return &fstest.MapFile{Data: []byte(b.String())}
+	dir := t.TempDir()
+	files := map[string]string{
+		"plain.go":               "package x\n",
+		"cgo.go":                 "//go:build cgo\n\npackage x\n",
+		"purego.go":              "//go:build !cgo\n\npackage x\n",
+		"other_os.go":            "//go:build " + otherOS() + "\n\npackage x\n",
+		"x_" + otherOS() + ".go": "package x\n",
+		"tagged.go":              "//go:build tiyn_never_set\n\npackage x\n",
 	}
-	clean := func() fstest.MapFS {
-		return fstest.MapFS{
-			"go.mod":                   {Data: []byte(goMod)},
-			"domain/money.go":          file("domain", "fmt", "github.com/shopspring/decimal"),
-			"ports/store.go":           file("ports", "context", "example.com/m/domain"),
-			"app/service.go":           file("app", "example.com/m/domain", "example.com/m/ports"),
-			"app/cmd/tiyn/main.go":     file("main", "net/http", "example.com/m/app", "example.com/m/adapters/sqlstore"),
-			"adapters/sqlstore/s.go":   file("sqlstore", "database/sql", "github.com/uptrace/bun", "example.com/m/ports"),
-			"adapters/rest/rest.go":    file("rest", "net/http", "example.com/m/ports", "github.com/prometheus/client_golang/prometheus"),
-			"adapters/rest/x_test.go":  file("rest_test", "example.com/m/app"),
-			"app/service_test.go":      file("app", "database/sql", "net/http/httptest"),
-			"domain/testdata/x/x.go":   file("x", "net/http"),
-			"tests/contract/helper.go": file("contract", "example.com/m/app", "example.com/m/adapters/sqlstore"),
-			"tools/sim/sim.go":         file("sim", "net/http", "example.com/m/adapters/monetix", "example.com/m/domain", "example.com/m/tools/sim/gate"),
-			"tools/sim/gate/gate.go":   file("gate", "example.com/m/adapters/monetix"),
-			"adapters/monetix/m.go":    file("monetix", "net/http", "example.com/m/ports"),
-			"app/cmd/tiyn/sim.go":      file("main", "example.com/m/tools/sim"),
-			"tests/e2e/helper.go":      file("e2e", "example.com/m/tools/sim"),
-			"tools/sim/x_test.go":      file("sim_test", "example.com/m/app"),
+	want := map[string]bool{"plain.go": true, "cgo.go": true, "purego.go": true}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	tests := []struct {
-		name  string
-		edit  func(fstest.MapFS)
-		rules []string // expected violated rules, sorted; empty: clean
-		chain string   // a substring of the report (the chain for transitive cases)
-	}{
-		{name: "clean tree passes (test files, testdata and app/cmd are exempt)", edit: func(fstest.MapFS) {}},
-		{name: "an adapter imports a tool", edit: func(m fstest.MapFS) { m["adapters/rest/sim.go"] = file("rest", "example.com/m/tools/sim") },
-			rules: []string{"tools-imported-only-by-cmd-and-tests"}, chain: "adapters/rest imports tools/sim"},
-		{name: "app imports a tool", edit: func(m fstest.MapFS) { m["app/sim.go"] = file("app", "example.com/m/tools/sim/gate") },
-			rules: []string{"core-free-of-adapters", "core-free-of-infrastructure", "tools-imported-only-by-cmd-and-tests"}, chain: "app imports tools/sim/gate"},
-		{name: "a package outside the layers imports a tool", edit: func(m fstest.MapFS) { m["internal/x/x.go"] = file("x", "example.com/m/tools/sim") },
-			rules: []string{"tools-imported-only-by-cmd-and-tests"}},
-		{name: "a tool imports app", edit: func(m fstest.MapFS) { m["tools/sim/svc.go"] = file("sim", "example.com/m/app") },
-			rules: []string{"tools-never-import-app"}, chain: "tools/sim imports app"},
-		{name: "a tool imports the composition root", edit: func(m fstest.MapFS) { m["tools/sim/gate/main.go"] = file("gate", "example.com/m/app/cmd/tiyn") },
-			rules: []string{"tools-never-import-app"}, chain: "tools/sim/gate imports app/cmd/tiyn"},
-		{name: "a tool reaches app through a shared package", edit: func(m fstest.MapFS) {
-			m["tools/sim/w.go"] = file("sim", "example.com/m/internal/wiring")
-			m["internal/wiring/w.go"] = file("wiring", "example.com/m/app")
-		}, rules: []string{"tools-never-import-app"}, chain: "tools/sim -> internal/wiring imports app"},
-		{name: "domain imports net/http", edit: func(m fstest.MapFS) { m["domain/http.go"] = file("domain", "net/http") },
-			rules: []string{"core-free-of-infrastructure"}, chain: "domain imports net/http"},
-		{name: "domain imports a third-party module", edit: func(m fstest.MapFS) { m["domain/u.go"] = file("domain", "github.com/google/uuid") },
-			rules: []string{"domain-imports-stdlib-and-decimal"}},
-		{name: "domain imports ports", edit: func(m fstest.MapFS) { m["domain/p.go"] = file("domain", "example.com/m/ports") },
-			rules: []string{"domain-imports-stdlib-and-decimal"}},
-		{name: "ports imports an adapter", edit: func(m fstest.MapFS) { m["ports/clock.go"] = file("ports", "example.com/m/adapters/system") },
-			rules: []string{"core-free-of-adapters", "ports-imports-stdlib-and-domain"}},
-		{name: "ports imports database/sql/driver", edit: func(m fstest.MapFS) { m["ports/v.go"] = file("ports", "database/sql/driver") },
-			rules: []string{"core-free-of-infrastructure"}},
-		{name: "app reaches bun through an internal helper", edit: func(m fstest.MapFS) {
-			m["app/tx.go"] = file("app", "example.com/m/internal/dbutil")
-			m["internal/dbutil/db.go"] = file("dbutil", "github.com/uptrace/bun/dialect/pgdialect")
-		}, rules: []string{"core-free-of-infrastructure"}, chain: "app -> internal/dbutil imports github.com/uptrace/bun/dialect/pgdialect"},
-		{name: "app imports pgx", edit: func(m fstest.MapFS) { m["app/pg.go"] = file("app", "github.com/jackc/pgx/v5") },
-			rules: []string{"core-free-of-infrastructure"}},
-		{name: "app imports prometheus", edit: func(m fstest.MapFS) { m["app/m.go"] = file("app", "github.com/prometheus/client_golang/prometheus") },
-			rules: []string{"core-free-of-infrastructure"}},
-		{name: "app imports the sqlite driver", edit: func(m fstest.MapFS) { m["app/s.go"] = file("app", "modernc.org/sqlite") },
-			rules: []string{"core-free-of-infrastructure"}},
-		{name: "app imports an adapter", edit: func(m fstest.MapFS) { m["app/a.go"] = file("app", "example.com/m/adapters/sqlstore") },
-			rules: []string{"core-free-of-adapters", "core-free-of-infrastructure"}, chain: "app -> adapters/sqlstore imports database/sql"},
-		{name: "adapter imports app", edit: func(m fstest.MapFS) { m["adapters/rest/svc.go"] = file("rest", "example.com/m/app") },
-			rules: []string{"adapters-never-import-app"}},
-		{name: "adapter reaches app through a shared package", edit: func(m fstest.MapFS) {
-			m["adapters/rest/r.go"] = file("rest", "example.com/m/internal/wiring")
-			m["internal/wiring/w.go"] = file("wiring", "example.com/m/app/cmd/tiyn")
-		}, rules: []string{"adapters-never-import-app"}, chain: "adapters/rest -> internal/wiring imports app/cmd/tiyn"},
-		{name: "adapter importing an offending adapter is reported once", edit: func(m fstest.MapFS) {
-			m["adapters/rest/r.go"] = file("rest", "example.com/m/adapters/glue")
-			m["adapters/glue/g.go"] = file("glue", "example.com/m/app")
-		}, rules: []string{"adapters-never-import-app"}, chain: "adapters/glue imports app"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			fsys := clean()
-			tt.edit(fsys)
-			g, err := Load(fsys)
-			if err != nil {
-				t.Fatal(err)
-			}
-			vs := Check(g)
-			var rules []string
-			var report strings.Builder
-			for _, v := range vs {
-				rules = append(rules, v.Rule)
-				report.WriteString(v.String() + "\n")
-			}
-			rules = slices.Compact(rules)
-			if !slices.Equal(rules, tt.rules) {
-				t.Fatalf("violated rules = %q, want %q\n%s", rules, tt.rules, report.String())
-			}
-			if tt.chain != "" && !strings.Contains(report.String(), tt.chain) {
-				t.Fatalf("report lacks %q:\n%s", tt.chain, report.String())
-			}
-		})
+	for name := range files {
+		got, err := includedByLint(dir, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want[name] {
+			t.Errorf("includedByLint(%s) = %v, want %v", name, got, want[name])
+		}
 	}
 }
 
-func TestLoadErrors(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		fsys fstest.MapFS
-	}{
-		{"no go.mod", fstest.MapFS{"domain/a.go": {Data: []byte("package domain\n")}}},
-		{"no module line", fstest.MapFS{"go.mod": {Data: []byte("go 1.26\n")}}},
-		{"unparsable file", fstest.MapFS{"go.mod": {Data: []byte("module m\n")}, "domain/a.go": {Data: []byte("package domain\nimport (\n")}}},
+// otherOS is a GOOS that is not this one.
+func otherOS() string {
+	if build.Default.GOOS == "windows" {
+		return "plan9"
 	}
-	for _, tt := range tests {
-		if _, err := Load(tt.fsys); err == nil {
-			t.Errorf("%s: Load succeeded, want an error", tt.name)
-		}
-	}
+	return "windows"
 }

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"math/big"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +24,7 @@ import (
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
 	"github.com/tiyn/tiyn/tests/pgtest"
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 const (
@@ -51,16 +51,7 @@ type storeCase struct {
 
 var stores = []storeCase{
 	{"sqlite", func(tb testing.TB, group bool) *sqlstore.Store {
-		ctx := context.Background()
-		s, err := sqlstore.Open(ctx, sqlstore.Options{URL: "sqlite:" + filepath.Join(tb.TempDir(), "bench.db"), GroupCommit: group})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { _ = s.Close() })
-		if err := s.Migrate(ctx); err != nil {
-			tb.Fatal(err)
-		}
-		return s
+		return testkit.OpenSQLite(tb, sqlstore.Options{GroupCommit: group})
 	}},
 	{"postgres", func(tb testing.TB, group bool) *sqlstore.Store {
 		return pgtest.Open(tb, sqlstore.Options{GroupCommit: group})

@@ -64,7 +64,7 @@ func (s *fakeSource) Operations(ctx context.Context, day domain.BusinessDay, row
 		}
 	}
 	for _, b := range s.bad {
-		h.Write([]byte(fmt.Sprintf("bad %d %s\n", b.Line, b.Message)))
+		fmt.Fprintf(h, "bad %d %s\n", b.Line, b.Message)
 		sum.Rows++
 		sum.Bad++
 		if err := bad(b); err != nil {

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +24,7 @@ import (
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/ports"
 	"github.com/tiyn/tiyn/tests/pgtest"
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 // pgMaxConns bounds each PostgreSQL pool the suite opens: many tests run at
@@ -76,20 +76,7 @@ func openStore(t *testing.T, cfg storeConfig) *sqlstore.Store {
 	if cfg.dialect == sqlstore.Postgres {
 		return pgtest.Open(t, sqlstore.Options{GroupCommit: cfg.group, MaxOpenConns: pgMaxConns})
 	}
-	ctx := context.Background()
-	s, err := sqlstore.Open(ctx, sqlstore.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "contract.db"), GroupCommit: cfg.group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testkit.OpenSQLite(t, sqlstore.Options{GroupCommit: cfg.group})
 }
 
 // eachStore runs fn once per store configuration, in parallel, each on a

@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 // Environment of the drills.
@@ -95,70 +97,26 @@ func pick[T any](fast, full T) T {
 	return fast
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	binPath   string
-	buildErr  error
-)
+// build is the tiyn binary of these drills, built on first use (without
+// -race: the drills' figures are the server's own).
+var build testkit.Build
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	_ = build.Remove()
 	os.Exit(code)
 }
 
 // tiynBinary builds ./app/cmd/tiyn once per test binary and returns its
-// path. The directory is world-readable so that a server started under
+// path. The folder is world-readable so that a server started under
 // another user (see dropPrivileges) can run it.
 func tiynBinary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		if buildDir, err = os.MkdirTemp("", "tiyn-drills-bin-"); err != nil {
-			buildErr = err
-			return
-		}
-		if err = os.Chmod(buildDir, 0o755); err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(buildDir, "tiyn")
-		cmd := exec.Command("go", "build", "-o", binPath, "./app/cmd/tiyn")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./app/cmd/tiyn: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// moduleRoot finds the directory of go.mod above the working directory.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
+	bin, err := build.Path()
 	if err != nil {
-		return "", err
+		t.Fatal(err)
 	}
-	for range 16 {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return "", errors.New("go.mod not found above the working directory")
+	return bin
 }
 
 // randomHex returns n random bytes as hex.
@@ -211,18 +169,6 @@ func freePort(t testing.TB) string {
 	return addr
 }
 
-// baseEnv is the test process's environment without any TIYN_ setting, so
-// a developer's own configuration cannot leak into a drill.
-func baseEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TIYN_") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
 // server is one `tiyn serve` that a drill starts, kills and restarts on the
 // same address and database. Its output of every run is appended to one log
 // file.
@@ -235,11 +181,9 @@ type server struct {
 	// prepare, when set, adjusts each command before it starts.
 	prepare func(cmd *exec.Cmd)
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	done    chan struct{}
-	waitErr error
-	starts  int
+	mu     sync.Mutex
+	proc   *testkit.Process // the last run
+	starts int
 }
 
 // newServer configures (but does not start) a server on a free loopback
@@ -252,7 +196,7 @@ func newServer(t testing.TB, dbURL string, c creds, extraEnv ...string) *server 
 		addr:    freePort(t),
 		logPath: filepath.Join(t.TempDir(), "serve.log"),
 	}
-	s.env = append(baseEnv(), "TIYN_LISTEN="+s.addr, "TIYN_DATABASE_URL="+dbURL,
+	s.env = append(testkit.CleanEnv(), "TIYN_LISTEN="+s.addr, "TIYN_DATABASE_URL="+dbURL,
 		"TIYN_LOG_FORMAT=json", "TIYN_LOG_LEVEL=warn")
 	s.env = append(s.env, c.env()...)
 	s.env = append(s.env, extraEnv...)
@@ -271,73 +215,57 @@ func (s *server) start() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
-		select {
-		case <-s.done:
-		default:
-			s.t.Fatal("start: the server is still running")
-		}
+	if s.proc != nil && !s.proc.Exited() {
+		s.t.Fatal("start: the server is still running")
 	}
 	f, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		s.t.Fatalf("open server log: %v", err)
 	}
+	// The child writes to its own copy of the file; ours is closed once
+	// the child has it.
+	defer func() { _ = f.Close() }()
 	cmd := exec.Command(s.bin, "serve")
 	cmd.Env = s.env
 	cmd.Stdout, cmd.Stderr = f, f
 	if s.prepare != nil {
 		s.prepare(cmd)
 	}
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
+	proc, err := testkit.Start(cmd)
+	if err != nil {
 		s.t.Fatalf("start tiyn serve: %v", err)
 	}
-	done := make(chan struct{})
-	s.cmd, s.done, s.waitErr = cmd, done, nil
+	s.proc = proc
 	s.starts++
-	go func() {
-		err := cmd.Wait()
-		_ = f.Close()
-		s.mu.Lock()
-		s.waitErr = err
-		s.mu.Unlock()
-		close(done)
-	}()
+}
+
+// last is the last started process (nil before the first start).
+func (s *server) last() *testkit.Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc
 }
 
 // pid is the running server's process id.
-func (s *server) pid() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cmd.Process.Pid
-}
+func (s *server) pid() int { return s.last().Pid() }
 
 // running reports whether the last started process has not exited.
 func (s *server) running() bool {
-	s.mu.Lock()
-	done := s.done
-	s.mu.Unlock()
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return false
-	default:
-		return true
-	}
+	p := s.last()
+	return p != nil && !p.Exited()
 }
 
 // waitReady polls /readyz until it answers 200, the process exits or the
 // timeout passes.
 func (s *server) waitReady(timeout time.Duration) error {
-	s.mu.Lock()
-	done := s.done
-	s.mu.Unlock()
+	p := s.last()
+	if p == nil {
+		return errors.New("server never started")
+	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
-		case <-done:
+		case <-p.Done():
 			return fmt.Errorf("tiyn serve exited before it was ready (%v); log tail:\n%s", s.exitErr(), s.logTail())
 		default:
 		}
@@ -379,34 +307,23 @@ func (s *server) kill() {
 	}
 }
 
-// signal sends sig and waits for the process to exit; it returns how long
-// the exit took.
+// signal sends sig and waits for the process to exit (SIGKILL after
+// stopTimeout, and an error); it returns how long the exit took.
 func (s *server) signal(sig syscall.Signal) (time.Duration, error) {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	if cmd == nil {
+	p := s.last()
+	if p == nil {
 		return 0, errors.New("server never started")
 	}
-	start := time.Now()
-	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return 0, err
-	}
-	select {
-	case <-done:
-		return time.Since(start), nil
-	case <-time.After(stopTimeout):
-		_ = cmd.Process.Kill()
-		<-done
-		return time.Since(start), fmt.Errorf("no exit %s after %v", stopTimeout, sig)
-	}
+	return p.Stop(sig, stopTimeout)
 }
 
-// exitErr is the last run's exit status (nil for exit code 0).
+// exitErr is the last run's exit status (nil for exit code 0, and while
+// it runs).
 func (s *server) exitErr() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.waitErr
+	if p := s.last(); p != nil {
+		return p.Err()
+	}
+	return nil
 }
 
 // logText is every run's output so far.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 // simWaitSlack is how long a simulation may run past its planned load:
@@ -88,7 +90,7 @@ func startSimulate(t testing.TB, s *server, c creds, o simOptions) *simRun {
 		args = append(args, "--rate", strconv.FormatFloat(o.rate, 'f', -1, 64))
 	}
 	r := &simRun{cmd: exec.Command(s.bin, args...), done: make(chan struct{}), deadline: o.duration + simWaitSlack, srv: s}
-	r.cmd.Env = append(baseEnv(), "TIYN_SIMULATE_TOKEN="+c.writeToken, "TIYN_SIMULATE_SECRET="+string(c.secret))
+	r.cmd.Env = append(testkit.CleanEnv(), "TIYN_SIMULATE_TOKEN="+c.writeToken, "TIYN_SIMULATE_SECRET="+string(c.secret))
 	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start tiyn simulate: %v", err)

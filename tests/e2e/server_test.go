@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tiyn/tiyn/tests/pgtest"
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 // The configuration every server of the suite runs with. The secrets are
@@ -112,18 +111,19 @@ type server struct {
 	logs   *logSink
 }
 
-// startServer starts `tiyn serve` on 127.0.0.1:0 over dbURL, waits for
-// its "listening" log line and for /readyz, and stops it when the test
-// ends: SIGTERM, then SIGKILL after StopTimeout. The server's log goes to
-// a file; its tail is shown when the test fails.
-func startServer(t *testing.T, dbURL string) *server {
+// startServer starts `tiyn serve` on 127.0.0.1:0 over dbURL (with extra
+// settings NAME=VALUE, if any), waits for its "listening" log line and for
+// /readyz, and stops it when the test ends: SIGTERM, then SIGKILL after
+// StopTimeout. The server's log goes to a file; its tail is shown when the
+// test fails.
+func startServer(t *testing.T, dbURL string, extraEnv ...string) *server {
 	t.Helper()
 	logs, err := newLogSink(filepath.Join(t.TempDir(), "serve.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(tiynBin, "serve")
-	cmd.Env = append(cleanEnv(),
+	cmd.Env = append(testkit.CleanEnv(),
 		"TIYN_LISTEN=127.0.0.1:0",
 		"TIYN_DATABASE_URL="+dbURL,
 		"TIYN_API_TOKENS=e2e:operator:"+apiToken+",e2e-read:read:"+readToken+",e2e-backoffice:write:"+backofficeToken,
@@ -132,21 +132,21 @@ func startServer(t *testing.T, dbURL string) *server {
 		"TIYN_LOG_LEVEL=info",
 		"TIYN_SHUTDOWN_TIMEOUT="+ShutdownTimeout,
 	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdout = logs
 	cmd.Stderr = logs
 	cmd.Dir = t.TempDir()
-	tieToParent(cmd)
-	if err := cmd.Start(); err != nil {
+	testkit.TieToParent(cmd)
+	proc, err := testkit.Start(cmd)
+	if err != nil {
 		t.Fatalf("start tiyn serve: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 
 	var exitErr error
 	stopped := false
 	t.Cleanup(func() {
 		if !stopped {
-			exitErr = stop(cmd, exited)
+			exitErr = stop(proc)
 		}
 		if exitErr != nil {
 			t.Errorf("tiyn serve did not stop cleanly: %v", exitErr)
@@ -163,9 +163,9 @@ func startServer(t *testing.T, dbURL string) *server {
 	var addr string
 	select {
 	case addr = <-logs.addr:
-	case err := <-exited:
+	case <-proc.Done():
 		stopped = true
-		t.Fatalf("tiyn serve exited before listening: %v\n%s", err, logs.tail(20))
+		t.Fatalf("tiyn serve exited before listening: %v\n%s", proc.Err(), logs.tail(20))
 	case <-time.After(StartTimeout):
 		t.Fatalf("tiyn serve did not log its address within %s\n%s", StartTimeout, logs.tail(20))
 	}
@@ -201,30 +201,11 @@ func startServer(t *testing.T, dbURL string) *server {
 
 // stop sends SIGTERM and waits for the exit, SIGKILL after StopTimeout.
 // A graceful stop exits 0; anything else is returned.
-func stop(cmd *exec.Cmd, exited <-chan error) error {
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("SIGTERM: %w", err)
-	}
-	select {
-	case err := <-exited:
+func stop(proc *testkit.Process) error {
+	if _, err := proc.Stop(syscall.SIGTERM, StopTimeout); err != nil {
 		return err
-	case <-time.After(StopTimeout):
-		_ = cmd.Process.Kill()
-		err := <-exited
-		return fmt.Errorf("still running %s after SIGTERM; killed (%v)", StopTimeout, err)
 	}
-}
-
-// cleanEnv is this process's environment without any TIYN_ setting, so a
-// developer's own configuration cannot leak into the servers under test.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TIYN_") {
-			env = append(env, kv)
-		}
-	}
-	return env
+	return proc.Err()
 }
 
 // logSink is the server's stdout and stderr: written to a file, scanned
@@ -412,6 +393,7 @@ type callbackJSON struct {
 	OperationID *string `json:"operation_id"`
 	Status      string  `json:"status"`
 	Outcome     string  `json:"outcome"`
+	Source      string  `json:"source"`
 	ExceptionID *string `json:"exception_id"`
 	Body        string  `json:"body"`
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tiyn/tiyn/tests/testkit"
 	"github.com/tiyn/tiyn/tools/platformsim"
 )
 
@@ -108,14 +109,20 @@ func TestSimulate(t *testing.T) {
 // report. A non-zero exit fails the test.
 func runSimulate(t *testing.T, s *server, args ...string) platformsim.Report {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), SimTimeout)
+	return runSimulateFor(t, s, SimTimeout, args...)
+}
+
+// runSimulateFor is runSimulate with its own bound on the process.
+func runSimulateFor(t *testing.T, s *server, timeout time.Duration, args ...string) platformsim.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	args = append([]string{"simulate", "--url", s.base, "--project", projectPlain, "--json", "--no-progress"}, args...)
 	cmd := exec.CommandContext(ctx, tiynBin, args...)
-	cmd.Env = append(cleanEnv(), "TIYN_SIMULATE_TOKEN="+apiToken, "TIYN_SIMULATE_SECRET="+secretPlain)
+	cmd.Env = append(testkit.CleanEnv(), "TIYN_SIMULATE_TOKEN="+apiToken, "TIYN_SIMULATE_SECRET="+secretPlain)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	tieToParent(cmd)
+	testkit.TieToParent(cmd)
 	err := cmd.Run()
 	var r platformsim.Report
 	if jerr := json.Unmarshal(stdout.Bytes(), &r); jerr != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/tiyn/tiyn/adapters/sqlstore"
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/tests/pgtest"
+	"github.com/tiyn/tiyn/tests/testkit"
 )
 
 // testCurrency is a second currency, registered only here, so a callback
@@ -98,18 +99,7 @@ func TestMachineSQLite(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	rapid.Check(t, func(rt *rapid.T) {
-		ctx := context.Background()
-		store, err := sqlstore.Open(ctx, sqlstore.Options{
-			URL:         "sqlite:" + filepath.Join(dir, fmt.Sprintf("check-%d.db", checkSeq.Load()+1)),
-			GroupCommit: true,
-		})
-		if err != nil {
-			rt.Fatal(err)
-		}
-		defer func() { _ = store.Close() }()
-		if err := store.Migrate(ctx); err != nil {
-			rt.Fatal(err)
-		}
+		store := testkit.OpenSQLiteFile(rt, filepath.Join(dir, fmt.Sprintf("check-%d.db", checkSeq.Load()+1)), sqlstore.Options{GroupCommit: true})
 		runMachine(rt, []*sqlstore.Store{store})
 	})
 }

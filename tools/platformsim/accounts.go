@@ -139,7 +139,7 @@ func (s *sim) checkBalances(ctx context.Context) []Mismatch {
 		s.checked.Add(1)
 		s.actualTotal.Add(got - c.start)
 		want := c.start + c.want.Load()
-		upTo := want + c.maybe.Load()
+		upTo := want + c.maybe.Load() + c.dropped.Load()
 		if got < want || got > upTo {
 			m := Mismatch{CustomerID: c.id, Want: want, Got: got}
 			if upTo != want {

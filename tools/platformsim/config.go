@@ -9,6 +9,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tiyn/tiyn/adapters/monetix"
+	"github.com/tiyn/tiyn/domain"
 )
 
 // ErrConfig is wrapped by every error Run returns for a Config it refuses,
@@ -47,6 +50,12 @@ const (
 	MaxDuration = 24 * time.Hour
 	// MaxRetryFor bounds Config.RetryFor.
 	MaxRetryFor = time.Hour
+	// DefaultRecoveryTimeout bounds the wait for dropped payments to be
+	// settled by Tiyn's status poller: its default TIYN_STATUS_POLL_AFTER
+	// (5 minutes), a round at its default rate, and margin.
+	DefaultRecoveryTimeout = 10 * time.Minute
+	// MaxGateListeners bounds Config.GateListeners.
+	MaxGateListeners = 16
 )
 
 // Config is one simulator run. Zero values get the defaults noted; Run
@@ -120,6 +129,53 @@ type Config struct {
 	// Seed makes the payment plan (customers, amounts, scenarios)
 	// reproducible; customer ids and operation ids stay unique per run.
 	Seed int64
+
+	// GateListeners, when given, make the simulator the platform's Gate
+	// too: it keeps a record of every payment it makes (package platform)
+	// and serves POST /v2/payment/status from it on each listener, signed
+	// with the project's key — point TIYN_MONETIX_GATE_URL at one. Each
+	// listener meters its own requests, so one per `tiyn serve` instance
+	// gives each instance's rate. Loopback addresses only; Run closes them.
+	GateListeners []net.Listener
+	// DropShare of payments never get their callbacks delivered: the
+	// platform records their outcome (the Gate answers it truthfully) and
+	// Tiyn must learn it from its status poller. Needs GateListeners.
+	DropShare float64
+	// RecoveryTimeout bounds the wait at the end of the run for Tiyn to
+	// settle every dropped payment as the platform did, read through the
+	// REST API (default DefaultRecoveryTimeout). A payment not settled by
+	// then is lost and fails the run.
+	RecoveryTimeout time.Duration
+
+	// DataToken and DataSecret, with GateListeners, make each listener
+	// serve the platform's Data API too: POST /v1/operations/get from the
+	// record (platform.DataAPI), for requests carrying this token and
+	// signed with this secret — point TIYN_MONETIX_DATA_URL at the Gate's
+	// address with TIYN_MONETIX_DATA_TOKEN and _SECRET the same pair.
+	// DataMapping names the members the reference does not show (zero:
+	// monetix.DefaultDataMapping).
+	DataToken   string
+	DataSecret  []byte
+	DataMapping monetix.DataMapping
+	// ReportCSV, when set, is the file the CSV report of the run's
+	// business day is written to at the end of the run, in the default
+	// header, amounts in major units, times in BusinessZone; a run whose
+	// operations complete on several days writes one file per day, the
+	// day inserted before the extension (Report.ReportFiles).
+	ReportCSV string
+	// BusinessZone is the time zone of business days (nil:
+	// domain.DefaultBusinessZone, Asia/Almaty).
+	BusinessZone *time.Location
+	// ReconFaults injects 2–3 payments (drawn from Seed) of every class of
+	// reconciliation break into the platform's record (recon.go,
+	// platform.Fault); needs at least MinFaultPayments payments.
+	ReconFaults bool
+	// ServeFor keeps the Gate (and the Data API) serving for this long
+	// after the run, or until ctx ends, so the day can be reconciled
+	// against it; Served is called with the report when that begins.
+	// Needs GateListeners.
+	ServeFor time.Duration
+	Served   func(Report)
 }
 
 // withDefaults fills the zero values.
@@ -139,6 +195,14 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.RecoveryTimeout == 0 {
+		c.RecoveryTimeout = DefaultRecoveryTimeout
+	}
+	if c.BusinessZone == nil {
+		if loc, err := domain.LoadBusinessZone(""); err == nil {
+			c.BusinessZone = loc
+		}
 	}
 	if c.AmountMinMinor == 0 {
 		c.AmountMinMinor = simMethod.Limits.MinMinor
@@ -184,6 +248,24 @@ func (c Config) validate() error {
 		return bad("retry-for must be between 0 and %s, got %s", MaxRetryFor, c.RetryFor)
 	case c.RequestTimeout < 0 || c.RequestTimeout > MaxRetryFor:
 		return bad("request timeout must be between 0 and %s, got %s", MaxRetryFor, c.RequestTimeout)
+	case c.RecoveryTimeout < 0 || c.RecoveryTimeout > MaxDuration:
+		return bad("recovery timeout must be between 0 and %s, got %s", MaxDuration, c.RecoveryTimeout)
+	case len(c.GateListeners) > MaxGateListeners:
+		return bad("at most %d gate listeners, got %d", MaxGateListeners, len(c.GateListeners))
+	case c.DropShare > 0 && len(c.GateListeners) == 0:
+		return bad("dropped callbacks need the Gate (a gate listener): nothing else could tell Tiyn about those payments")
+	case c.ReconFaults && c.Payments < MinFaultPayments:
+		return bad("reconciliation faults need a payment count of at least %d (the faulty payments are drawn among them), got %d", MinFaultPayments, c.Payments)
+	case c.ServeFor < 0 || c.ServeFor > MaxDuration:
+		return bad("serve-for must be between 0 and %s, got %s", MaxDuration, c.ServeFor)
+	case c.ServeFor > 0 && len(c.GateListeners) == 0:
+		return bad("serving after the run needs a gate listener")
+	case (c.DataToken == "") != (len(c.DataSecret) == 0):
+		return bad("the Data API needs both a token and its secret")
+	case c.DataToken != "" && len(c.GateListeners) == 0:
+		return bad("the Data API is served on the gate listeners: give one")
+	case c.BusinessZone == nil:
+		return bad("no business time zone")
 	case c.AmountMinMinor < simMethod.Limits.MinMinor || c.AmountMaxMinor > simMethod.Limits.MaxMinor || c.AmountMinMinor > c.AmountMaxMinor:
 		return bad("amounts must lie within %s–%s KZT with min <= max, got %s–%s KZT", kzt(simMethod.Limits.MinMinor), kzt(simMethod.Limits.MaxMinor),
 			kzt(c.AmountMinMinor), kzt(c.AmountMaxMinor))
@@ -198,6 +280,7 @@ func (c Config) validate() error {
 		{"late successes", c.LateSuccessShare},
 		{"intermediates", c.IntermediateShare},
 		{"unknown verifies", c.UnknownVerifyShare},
+		{"dropped callbacks", c.DropShare},
 	}
 	for _, s := range shares {
 		if math.IsNaN(s.v) || s.v < 0 || s.v > 1 {
@@ -206,6 +289,23 @@ func (c Config) validate() error {
 	}
 	if c.DeclineShare+c.LateSuccessShare > 1 {
 		return bad("declines + late successes must not exceed 1, got %v", c.DeclineShare+c.LateSuccessShare)
+	}
+	for _, ln := range c.GateListeners {
+		if ln == nil {
+			return bad("a nil gate listener")
+		}
+		if err := checkLoopbackAddr(ln.Addr()); err != nil {
+			return bad("%v", err)
+		}
+	}
+	return nil
+}
+
+// checkLoopbackAddr accepts a TCP address on a loopback IP.
+func checkLoopbackAddr(a net.Addr) error {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsLoopback() {
+		return fmt.Errorf("gate listener %s: must be TCP on a loopback address (127.0.0.1 or ::1)", a)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,6 +21,7 @@ import (
 	"github.com/tiyn/tiyn/adapters/sqlstore"
 	"github.com/tiyn/tiyn/adapters/system"
 	"github.com/tiyn/tiyn/app"
+	"github.com/tiyn/tiyn/tests/testkit"
 	"github.com/tiyn/tiyn/tools/platformsim"
 )
 
@@ -36,15 +36,14 @@ var testSecret = []byte("mx_test_secret_2024")
 // Monetix handlers — on one mux, as `tiyn serve` wires it.
 func tiynHandler(t *testing.T) http.Handler {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, sqlstore.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "tiyn.db")})
-	if err != nil {
-		t.Fatalf("sqlstore.Open: %v", err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
+	h, _ := tiynWithStore(t)
+	return h
+}
+
+// tiynWithStore is tiynHandler, with its store (for a status poller).
+func tiynWithStore(t *testing.T) (http.Handler, *sqlstore.Store) {
+	t.Helper()
+	store := testkit.OpenSQLite(t, sqlstore.Options{})
 	ledger := app.NewService(store, system.Clock{}, &system.IDs{})
 	quiet := slog.New(slog.DiscardHandler)
 	mux := http.NewServeMux()
@@ -60,7 +59,7 @@ func tiynHandler(t *testing.T) http.Handler {
 		t.Fatalf("monetix.New: %v", err)
 	}
 	h.Register(mux)
-	return mux
+	return mux, store
 }
 
 // serve starts h on a loopback httptest server.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/tiyn/tiyn/tools/platformsim/platform"
 )
 
 // Report is the outcome of a run. Its JSON form (encoding/json) is what
@@ -51,6 +53,47 @@ type Report struct {
 	ActualMinor     int64      `json:"actual_total_minor"`
 	Mismatches      []Mismatch `json:"mismatches"`
 
+	// Dropped callbacks (Config.DropShare) and their recovery by Tiyn's
+	// status poller. CallbacksDropped counts the final callbacks never
+	// delivered, one per dropped payment; EarlierCallbacksDropped the
+	// callbacks before them (processing, or the decline before a late
+	// success), never delivered either. Recovered payments were found
+	// settled as the platform did — succeeded (RecoveredSucceeded, in the
+	// balances expected) or declined — by a status check, with the
+	// platform's amount and last operation; Lost were not, within
+	// RecoveryTimeout (each is an error too). RecoverySeconds runs from
+	// the end of the load to the check that found the last one settled;
+	// LongestRecoverySeconds is the longest one payment took from its
+	// dropped callback.
+	CallbacksDropped        int     `json:"callbacks_dropped"`
+	EarlierCallbacksDropped int     `json:"earlier_callbacks_dropped"`
+	Recovered               int     `json:"recovered"`
+	RecoveredSucceeded      int     `json:"recovered_succeeded"`
+	RecoveredDeclined       int     `json:"recovered_declined"`
+	Lost                    int     `json:"lost"`
+	RecoverySeconds         float64 `json:"recovery_seconds"`
+	LongestRecoverySeconds  float64 `json:"longest_recovery_seconds"`
+	// Gate has one entry per Gate listener (Config.GateListeners).
+	Gate []GateReport `json:"gate,omitempty"`
+	// GateSilenced counts the status requests answered 503 because the
+	// payment's fault keeps the Gate silent (Config.ReconFaults).
+	GateSilenced int64 `json:"gate_silenced,omitempty"`
+	// DataAPI is what the Data API served (Config.DataToken), up to the
+	// report (requests made while serving after the run are not in it).
+	DataAPI *DataAPIReport `json:"data_api,omitempty"`
+	// ReportFiles are the CSV reports written (Config.ReportCSV).
+	ReportFiles []ReportFile `json:"report_files,omitempty"`
+	// ReconFaults lists the breaks injected into the platform's record
+	// (Config.ReconFaults); ReconFaultCounts counts them by the class a
+	// reconciliation must put them in (every class, 0 included).
+	// HealedAtReconciliationMinor is what a reconciliation of the day
+	// credits (the healed payments): the balances then exceed
+	// ExpectedMinor by exactly that. Mismatched, pending and orphan
+	// payments are never credited.
+	ReconFaults                 []InjectedFault `json:"recon_faults,omitempty"`
+	ReconFaultCounts            map[string]int  `json:"recon_fault_counts,omitempty"`
+	HealedAtReconciliationMinor int64           `json:"healed_at_reconciliation_minor,omitempty"`
+
 	// Elapsed is the timed phase's wall time (the callbacks alone in
 	// ModeCallbacks).
 	Elapsed         time.Duration          `json:"elapsed_ns"`
@@ -60,9 +103,9 @@ type Report struct {
 	Latency         map[string]Percentiles `json:"latency"`
 }
 
-// OK reports whether the run found nothing wrong: no unexpected outcome
-// and every balance as expected.
-func (r Report) OK() bool { return r.Errors == 0 && len(r.Mismatches) == 0 }
+// OK reports whether the run found nothing wrong: no unexpected outcome,
+// every balance as expected and no dropped payment lost.
+func (r Report) OK() bool { return r.Errors == 0 && len(r.Mismatches) == 0 && r.Lost == 0 }
 
 // report assembles the Report from the run's counters.
 func (s *sim) report(elapsed time.Duration, mismatches []Mismatch) Report {
@@ -81,7 +124,25 @@ func (s *sim) report(elapsed time.Duration, mismatches []Mismatch) Report {
 		Elapsed:         elapsed,
 		ElapsedSeconds:  elapsed.Seconds(),
 		Latency:         map[string]Percentiles{},
+
+		CallbacksDropped:        int(s.drops.callbacks.Load()),
+		EarlierCallbacksDropped: int(s.drops.earlier.Load()),
+		Recovered:               s.recovery.recovered,
+		RecoveredSucceeded:      s.recovery.succeeded,
+		RecoveredDeclined:       s.recovery.declined,
+		Lost:                    s.recovery.lost,
+		RecoverySeconds:         s.recovery.elapsed.Seconds(),
+		LongestRecoverySeconds:  s.recovery.longest.Seconds(),
 	}
+	if len(s.gates) > 0 {
+		r.Gate = s.gateReports()
+	}
+	if s.dataAPI != nil {
+		st := s.dataAPI.Stats()
+		r.DataAPI = &DataAPIReport{Requests: st.Requests, Answered: st.Answered, Refused: st.Refused}
+	}
+	r.ReportFiles = s.reports
+	s.faultReport(&r)
 	if r.Mismatches == nil {
 		r.Mismatches = []Mismatch{}
 	}
@@ -193,8 +254,42 @@ func (r Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "    … and %d more\n", r.Errors-len(r.ErrorSamples))
 		}
 	}
+	r.writeRecovery(&b, bold)
+	r.writeRecon(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeRecovery ends the text with the Gate's figures and the fate of the
+// dropped callbacks, when the run had a Gate.
+func (r Report) writeRecovery(b *strings.Builder, bold func(string) string) {
+	if len(r.Gate) == 0 {
+		return
+	}
+	b.WriteString("\n")
+	for _, g := range r.Gate {
+		peak := strconv.Itoa(g.PeakPerSecond)
+		if g.PeakSaturated {
+			peak = "at least " + peak
+		}
+		fmt.Fprintf(b, "  gate          %s · %d status requests (answered %d, not found %d, refused %d) · peak %s per second (1 s windows)\n",
+			g.Addr, g.Requests, g.Answered, g.NotFound, g.Refused, peak)
+	}
+	if r.CallbacksDropped == 0 {
+		return
+	}
+	earlier := ""
+	if r.EarlierCallbacksDropped > 0 {
+		earlier = fmt.Sprintf(" · %d earlier callbacks of theirs dropped too", r.EarlierCallbacksDropped)
+	}
+	fmt.Fprintf(b, "  recovery      took %.1f s after the load · longest %.1f s for one payment · %d credited, %d declined%s\n",
+		r.RecoverySeconds, r.LongestRecoverySeconds, r.RecoveredSucceeded, r.RecoveredDeclined, earlier)
+	line := fmt.Sprintf("callbacks dropped %d, recovered by status checks %d, lost %d, mismatches %d",
+		r.CallbacksDropped, r.Recovered, r.Lost, len(r.Mismatches))
+	if r.Lost > 0 || len(r.Mismatches) > 0 {
+		line = bold(line)
+	}
+	fmt.Fprintf(b, "  %s\n", line)
 }
 
 // rate formats a per-second figure.
@@ -219,4 +314,29 @@ func FormatKZT(minor int64) string {
 	}
 	fmt.Fprintf(&b, ".%02d %s", u%100, simCurrency)
 	return b.String()
+}
+
+// writeRecon ends the text with the CSV reports written and the faults
+// injected, per class.
+func (r Report) writeRecon(b *strings.Builder) {
+	if len(r.ReportFiles) == 0 && r.ReconFaultCounts == nil {
+		return
+	}
+	b.WriteString("\n")
+	for _, f := range r.ReportFiles {
+		fmt.Fprintf(b, "  report csv    %s · business day %s · %d rows\n", f.Path, f.Day, f.Rows)
+	}
+	if r.ReconFaultCounts == nil {
+		return
+	}
+	var parts []string
+	total := 0
+	for _, f := range platform.Faults() {
+		n := r.ReconFaultCounts[f.String()]
+		total += n
+		parts = append(parts, fmt.Sprintf("%s %d", f, n))
+	}
+	fmt.Fprintf(b, "  recon faults  %d injected: %s\n", total, strings.Join(parts, " · "))
+	fmt.Fprintf(b, "                a reconciliation of the day heals %s; mismatched, pending and orphan payments stay uncredited\n",
+		FormatKZT(r.HealedAtReconciliationMinor))
 }

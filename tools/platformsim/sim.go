@@ -7,6 +7,17 @@
 // expects. It is `tiyn simulate`: the demo, the end-to-end driver and the
 // benchmark's load generator.
 //
+// With Config.GateListeners it is the platform's Gate too: package
+// platform keeps the record of every payment it makes and serves the
+// Gate's payment status from it (gates.go), and with Config.DropShare it
+// never delivers some payments' callbacks and waits at the end for Tiyn's
+// status poller to settle them as the platform did (recover.go). The
+// package's files: sim.go the run and its workers, config.go, wire.go the
+// bodies (through the Monetix adapter's BodyWriter) and the answers,
+// client.go HTTP, accounts.go the accounts and the balance check,
+// gates.go and recover.go the platform's side, report.go, stats.go,
+// progress.go.
+//
 // Every body is the Monetix adapter's: monetix.BodyWriter writes the
 // documents of the adapter's own builders, signed by its signer. Because
 // the simulator is also the load generator on small machines, the hot path
@@ -34,6 +45,7 @@ import (
 	"time"
 
 	"github.com/tiyn/tiyn/adapters/monetix"
+	"github.com/tiyn/tiyn/tools/platformsim/platform"
 )
 
 // ErrSetup is wrapped by the error Run returns when the run could not
@@ -65,6 +77,8 @@ type sim struct {
 
 	logMinAmount, logMaxAmount float64 // of the amounts drawn
 
+	started time.Time // when the run began
+
 	prefix string // customer id prefix, unique per run
 	runTag string
 	opBase int64
@@ -82,14 +96,29 @@ type sim struct {
 	checked, actualTotal                                   atomic.Int64
 	effects                                                [numEffects]atomic.Int64
 	errs                                                   errorLog
+
+	// The platform's side (nil and empty without a Gate): its record of
+	// the payments made, the Gate servers, the payments whose callbacks
+	// were dropped and what came of them.
+	record   *platform.Payments
+	gates    []*gateServer
+	drops    dropLog
+	recovery recoveryResult
+
+	// The platform's record of the day (recon.go): the Data API served
+	// from it, the injected faults, the CSV reports written.
+	dataAPI *platform.DataAPI
+	faults  faultState
+	reports []ReportFile
 }
 
 // customer is one account opened for the run.
 type customer struct {
-	id    string
-	start int64        // balance when the run opened it (0 for a new account)
-	want  atomic.Int64 // sum of payments certainly credited
-	maybe atomic.Int64 // sum of payments whose success callback has an unknown fate
+	id      string
+	start   int64        // balance when the run opened it (0 for a new account)
+	want    atomic.Int64 // sum of payments certainly credited
+	maybe   atomic.Int64 // sum of payments whose success callback has an unknown fate
+	dropped atomic.Int64 // sum of successful payments whose callbacks were dropped, not yet seen credited
 }
 
 // errorLog counts unexpected outcomes and keeps the first few.
@@ -109,12 +138,15 @@ func (e *errorLog) add(msg string) {
 }
 
 // Run plays cfg against the Tiyn at cfg.BaseURL and returns the report.
+// With GateListeners it is the platform's Gate as well, for the whole run,
+// and at the end it waits for the dropped payments to be recovered.
 // Unexpected answers, failed requests and balance mismatches are in the
 // report (see Report.OK), not in the error. The error wraps ErrConfig for a
 // refused Config, ErrSetup when the accounts could not be opened, or is
 // ctx's error when the run was cancelled (the report then covers what ran,
 // and balances are still checked, with payments in flight as uncertain).
 func Run(ctx context.Context, cfg Config) (Report, error) {
+	defer closeListeners(cfg.GateListeners)
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return Report{}, err
@@ -128,6 +160,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	defer s.http.CloseIdleConnections()
+	s.startGates()
+	defer s.stopGates()
 
 	if err := s.openAccounts(ctx); err != nil {
 		return s.report(0, nil), err
@@ -140,6 +174,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		elapsed = s.runPhase(ctx, "payments", int64(cfg.Payments), cfg.Duration, cfg.Rate, (*worker).fullPayment)
 	}
 
+	s.recoverDropped(ctx)
+	if cfg.ReconFaults {
+		s.injectOrphans()
+	}
+
 	checkCtx := ctx
 	if ctx.Err() != nil {
 		var cancel context.CancelFunc
@@ -147,7 +186,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		defer cancel()
 	}
 	mismatches := s.checkBalances(checkCtx)
-	return s.report(elapsed, mismatches), ctx.Err()
+	var reportErr error
+	s.reports, reportErr = s.writeReports()
+	if reportErr != nil {
+		s.errs.add(reportErr.Error())
+	}
+	r, runErr := s.report(elapsed, mismatches), ctx.Err()
+	s.serveAfter(ctx, r)
+	return r, runErr
 }
 
 func newSim(cfg Config) (*sim, error) {
@@ -158,7 +204,7 @@ func newSim(cfg Config) (*sim, error) {
 		}
 		return u, nil
 	}
-	s := &sim{cfg: cfg, http: newHTTPClient(cfg.Concurrency, cfg.RequestTimeout),
+	s := &sim{cfg: cfg, http: newHTTPClient(cfg.Concurrency, cfg.RequestTimeout), started: time.Now(),
 		logMinAmount: math.Log(float64(cfg.AmountMinMinor)), logMaxAmount: math.Log(float64(cfg.AmountMaxMinor))}
 	var err error
 	if s.requestsURL, err = parse(monetix.RequestsPath); err != nil {
@@ -194,6 +240,20 @@ func newSim(cfg Config) (*sim, error) {
 	if _, err := newSigner(cfg.Secret, cfg.ProjectID, s.runTag); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	if len(cfg.GateListeners) > 0 || cfg.ReportCSV != "" || cfg.ReconFaults {
+		s.record = platform.NewPayments()
+	}
+	if cfg.ReconFaults {
+		s.planFaults()
+	}
+	if len(cfg.GateListeners) > 0 {
+		if err := s.newDataAPI(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		if err := s.newGates(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+	}
 	s.customers = make([]customer, cfg.Customers)
 	for i := range s.customers {
 		s.customers[i].id = s.prefix + strconv.Itoa(i+1)
@@ -213,6 +273,10 @@ type plan struct {
 	replay        bool // final callback delivered again after its 200
 	concurrent    bool // final callback delivered twice at once
 	unknownVerify bool // an extra verify for an unknown customer
+	drop          bool // no callback delivered: the platform's record (the Gate) alone knows the outcome
+	// fault is the reconciliation break injected into the payment's
+	// record (Config.ReconFaults; recon.go).
+	fault platform.Fault
 }
 
 // makePlan draws the plan of payment i from a generator reseeded with
@@ -236,6 +300,8 @@ func (s *sim) makePlan(pcg *mrand.PCG, rng *mrand.Rand, i int64) plan {
 	p.replay = rng.Float64() < c.DuplicateShare
 	p.concurrent = rng.Float64() < c.ConcurrentDupShare
 	p.unknownVerify = rng.Float64() < c.UnknownVerifyShare
+	p.drop = rng.Float64() < c.DropShare // drawn last: the other draws of a seed stay as they were
+	s.applyFault(&p)
 	return p
 }
 
@@ -244,6 +310,7 @@ func (s *sim) makePlan(pcg *mrand.PCG, rng *mrand.Rand, i int64) plan {
 type step struct {
 	kind       cbKind
 	final      bool
+	op         int64 // operation.id
 	start, end int
 }
 
@@ -352,8 +419,9 @@ func (w *worker) fullPayment(ctx context.Context, i int64) {
 		s.failed.Add(1)
 		return
 	}
+	s.recordOpen(&p, paymentID)
 	n := w.buildSteps(&p, paymentID)
-	w.deliver(ctx, &p, w.arena, w.steps[:n])
+	w.deliver(ctx, &p, paymentID, w.arena, w.steps[:n])
 }
 
 // openDeposit sends the payment's verify (and the unknown-customer verify
@@ -445,7 +513,7 @@ func (w *worker) buildSteps(p *plan, paymentID string) int {
 		params.kind = kind
 		start := len(w.arena)
 		w.arena = w.sg.callbackBody(w.arena, params)
-		w.steps[n] = step{kind: kind, final: final, start: start, end: len(w.arena)}
+		w.steps[n] = step{kind: kind, final: final, op: params.operationID, start: start, end: len(w.arena)}
 		n++
 	}
 	if p.intermediate {
@@ -466,12 +534,26 @@ func (w *worker) buildSteps(p *plan, paymentID string) int {
 
 // deliver sends the payment's callbacks in order and books the outcome:
 // a success answered 200 is credited for sure; a success never answered
-// 200 may or may not have been applied (uncertain).
-func (w *worker) deliver(ctx context.Context, p *plan, bodies []byte, steps []step) {
+// 200 may or may not have been applied (uncertain). Each step changes the
+// platform's record first, then the platform tells Tiyn — or, for a
+// dropped payment, does not (dropPayment).
+func (w *worker) deliver(ctx context.Context, p *plan, paymentID string, bodies []byte, steps []step) {
 	s := w.sim
+	if p.fault != platform.FaultNone {
+		w.deliverFault(ctx, p, paymentID, bodies, steps)
+		return
+	}
+	if p.drop {
+		for _, st := range steps {
+			s.recordStep(paymentID, st)
+		}
+		s.dropPayment(p, paymentID, steps)
+		return
+	}
 	what := "payment " + strconv.FormatInt(p.index, 10)
 	var credited, unknown, declined bool
 	for _, st := range steps {
+		s.recordStep(paymentID, st)
 		body := bodies[st.start:st.end]
 		var got bool
 		if st.final && p.concurrent {
@@ -547,11 +629,12 @@ func (snd *sender) sendCallback(ctx context.Context, kind cbKind, body []byte, w
 // prepared is a payment whose deposit is open and whose callbacks are
 // built (ModeCallbacks).
 type prepared struct {
-	plan   plan
-	bodies []byte
-	steps  [maxSteps]step
-	n      uint8
-	ok     bool
+	plan      plan
+	paymentID string
+	bodies    []byte
+	steps     [maxSteps]step
+	n         uint8
+	ok        bool
 }
 
 // runCallbacks opens every deposit (untimed), then times the callbacks.
@@ -565,6 +648,8 @@ func (s *sim) runCallbacks(ctx context.Context) time.Duration {
 			s.failed.Add(1)
 			return
 		}
+		s.recordOpen(&pr.plan, paymentID)
+		pr.paymentID = paymentID
 		pr.n = uint8(w.buildSteps(&pr.plan, paymentID))
 		pr.bodies = append([]byte(nil), w.arena...)
 		pr.steps = w.steps
@@ -579,7 +664,7 @@ func (s *sim) runCallbacks(ctx context.Context) time.Duration {
 			return
 		}
 		s.payments.Add(1)
-		w.deliver(ctx, &pr.plan, pr.bodies, pr.steps[:pr.n])
+		w.deliver(ctx, &pr.plan, pr.paymentID, pr.bodies, pr.steps[:pr.n])
 		pr.bodies = nil
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -219,5 +220,50 @@ func TestProgressLine(t *testing.T) {
 	// At most 5 redraws a second, plus the final one.
 	if lines < 2 || lines > 5 {
 		t.Errorf("%d redraws in 0.6 s", lines)
+	}
+}
+
+// judge holds a deposit read back to the platform's record of a dropped
+// payment: recovered only when settled as the platform did, by a status
+// check, with its amount and last operation.
+func TestJudgeDroppedPayment(t *testing.T) {
+	t.Parallel()
+	str := func(s string) *string { return &s }
+	checked := &struct {
+		Checks int `json:"checks"`
+	}{Checks: 1}
+	success := droppedPayment{paymentID: "dep_1", amount: 500, success: true, op: 42}
+	decline := droppedPayment{paymentID: "dep_2", amount: 700, success: false, op: 43}
+	ok := func(d droppedPayment, status string) depositState {
+		return depositState{PaymentID: d.paymentID, Status: status, AmountMinor: d.amount,
+			OperationID: str(strconv.FormatInt(d.op, 10)), StatusChecks: checked}
+	}
+	for _, tc := range []struct {
+		name string
+		d    droppedPayment
+		edit func(*depositState)
+		want verdict
+	}{
+		{"credited", success, func(*depositState) {}, vRecovered},
+		{"declined", decline, func(s *depositState) { s.Status = "declined" }, vRecovered},
+		{"pending", success, func(s *depositState) { s.Status = "pending" }, vPending},
+		{"settled before its check is recorded", success, func(s *depositState) { s.StatusChecks = nil }, vPending},
+		{"declined where the platform collected", success, func(s *depositState) { s.Status = "declined" }, vWrong},
+		{"credited where the platform declined", decline, func(s *depositState) { s.Status = "succeeded" }, vWrong},
+		{"expired", success, func(s *depositState) { s.Status = "expired" }, vWrong},
+		{"another amount", success, func(s *depositState) { s.AmountMinor = 501 }, vWrong},
+		{"another operation", success, func(s *depositState) { s.OperationID = str("41") }, vWrong},
+		{"no operation", success, func(s *depositState) { s.OperationID = nil }, vWrong},
+		{"another payment", success, func(s *depositState) { s.PaymentID = "dep_9" }, vWrong},
+	} {
+		want := "succeeded"
+		if !tc.d.success {
+			want = "declined"
+		}
+		st := ok(tc.d, want)
+		tc.edit(&st)
+		if got, why := tc.d.judge(st); got != tc.want || (got == vWrong && why == "") {
+			t.Errorf("%s: verdict %d (%q), want %d", tc.name, got, why, tc.want)
+		}
 	}
 }

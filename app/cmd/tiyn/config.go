@@ -56,6 +56,10 @@ const (
 	groupMonetix
 	// groupPoll: the Gate and the status poller.
 	groupPoll
+	// groupData: the Monetix Data API (datasettings.go).
+	groupData
+	// groupBooks: the business day (books.go).
+	groupBooks
 )
 
 // setting is one configuration knob, read from its environment variable
@@ -104,6 +108,11 @@ type Config struct {
 	StatusPollRate        float64
 	StatusPollConcurrency int
 	PendingExpiry         time.Duration
+	// Data is the Monetix Data API (groupData).
+	Data dataSettings
+	// BusinessZone is the time zone of business days (groupBooks; nil
+	// when the command does not read it: the default).
+	BusinessZone *time.Location
 
 	DBMaxConns          int
 	GroupCommit         bool
@@ -442,6 +451,9 @@ func (m *Main) LoadConfig(fs *flag.FlagSet, spec cmdSpec, args []string) (Config
 	}
 	if spec.Groups&(groupServe|groupMonetix) != 0 {
 		errs = append(errs, c.resolveSecrets(spec.Groups)...)
+	}
+	if spec.Groups&groupData != 0 {
+		errs = append(errs, c.resolveDataSecrets()...)
 	}
 	if spec.Groups&groupPoll != 0 {
 		if s, ok := m.LookupEnv(envGateURL); (ok && s != "") || flagVals[envGateURL] != "" {

@@ -9,32 +9,15 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/tiyn/tiyn/tests/testkit"
 )
-
-// syncBuffer is an output safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testMain is a Main with an environment of its own (the test process's is
 // never read: CI may set TIYN_* variables) and captured output.
-func testMain(env map[string]string) (*Main, *syncBuffer, *syncBuffer) {
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+func testMain(env map[string]string) (*Main, *testkit.SyncBuffer, *testkit.SyncBuffer) {
+	stdout, stderr := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	m := &Main{
 		Stdin:  strings.NewReader(""),
 		Stdout: stdout,

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/tiyn/tiyn/adapters/monetix"
 	"github.com/tiyn/tiyn/adapters/rest"
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/tools/platformsim"
@@ -36,6 +37,9 @@ const (
 	envSimulateToken   = "TIYN_SIMULATE_TOKEN"
 	envSimulateProject = "TIYN_SIMULATE_PROJECT"
 	envSimulateSecret  = "TIYN_SIMULATE_SECRET"
+	// simEnvBusinessTZ is serve's TIYN_BUSINESS_TZ, read by simulate for
+	// the days of its CSV report.
+	simEnvBusinessTZ = "TIYN_BUSINESS_TZ"
 )
 
 // Defaults of `tiyn simulate`: a short demo that exercises every case.
@@ -58,6 +62,18 @@ var simulateSpec = cmdSpec{
 		"URL: --url, else http:// + " + envListen + ", else " + platformsim.DefaultBaseURL + ".\n\n" +
 		"--mode callbacks opens every deposit first and times only the callbacks (crediting in isolation).\n" +
 		"--platform retries like the platform (every non-200 callback, and failed requests) so a restart is survived.\n\n" +
+		"--gate-listen ADDR makes it the platform's Gate too (loopback; repeat it for one listener per tiyn serve\n" +
+		"instance): it serves POST /v2/payment/status about every payment it made, signed with the project's key —\n" +
+		"point TIYN_MONETIX_GATE_URL at http://ADDR — and reports the peak request rate per listener (1 s windows).\n" +
+		"--drop-callbacks FRACTION never delivers the callbacks of that fraction of payments; the Gate still answers\n" +
+		"their status truthfully, and at the end the run waits up to --recovery-timeout for tiyn's status poller to\n" +
+		"settle each as the platform did (read through the REST API). A payment not settled by then fails the run.\n\n" +
+		"Reconciliation: with " + envDataToken + " and " + envDataSecret + " (or their _FILE) set, each --gate-listen\n" +
+		"address serves the platform's Data API too (POST /v1/operations/get, the default mapping or " + envDataMapping + ")\n" +
+		"from the same record — point TIYN_MONETIX_DATA_URL at http://ADDR. --report-csv FILE writes the CSV report of\n" +
+		"the run's business day (" + simEnvBusinessTZ + ", default Asia/Almaty) at the end. --recon-faults injects 2–3 payments\n" +
+		"of every class of break into the platform's record (needs --payments >= 100) and prints them per class.\n" +
+		"--serve-for DURATION keeps the Gate and the Data API up after the report, until then or an interrupt.\n\n" +
 		"Exit status: 0 all balances as expected and nothing unexpected, 1 mismatches or errors, 2 bad usage.",
 }
 
@@ -73,6 +89,27 @@ type simFlags struct {
 	platform, jsonOut, noProgress bool
 	seed                          int64
 	cpuProfile                    string
+	gateListen                    listFlag
+	dropCallbacks                 float64
+	recoveryTimeout               time.Duration
+	reportCSV                     string
+	reconFaults                   bool
+	serveFor                      time.Duration
+}
+
+// listFlag is a flag that may be repeated, each value a comma-separated
+// list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
 }
 
 func (f *simFlags) define(fs *flag.FlagSet) {
@@ -98,6 +135,12 @@ func (f *simFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "no progress bar (it is drawn only on a terminal anyway)")
 	fs.Int64Var(&f.seed, "seed", 1, "seed of the payment plan (customers, amounts, scenarios)")
+	fs.Var(&f.gateListen, "gate-listen", "serve the platform's Gate (POST /v2/payment/status) on this loopback address; repeat for one per instance")
+	fs.Float64Var(&f.dropCallbacks, "drop-callbacks", 0, "share of payments whose callbacks are never delivered (needs --gate-listen; the poller must recover them)")
+	fs.DurationVar(&f.recoveryTimeout, "recovery-timeout", platformsim.DefaultRecoveryTimeout, "how long to wait at the end for tiyn's status poller to settle the dropped payments")
+	fs.StringVar(&f.reportCSV, "report-csv", "", "write the CSV report of the run's business day to this file at the end")
+	fs.BoolVar(&f.reconFaults, "recon-faults", false, "inject 2–3 payments of every class of reconciliation break into the platform's record")
+	fs.DurationVar(&f.serveFor, "serve-for", 0, "keep serving the Gate and the Data API this long after the run (needs --gate-listen)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write the simulator's own CPU profile to this file (what the load generator costs)")
 }
 
@@ -122,6 +165,9 @@ func runSimulate(ctx context.Context, m *Main, args []string) error {
 	if !f.noProgress && isTerminal(m.Stderr) {
 		cfg.Progress = m.Stderr
 	}
+	if cfg.GateListeners, err = listenGates(f.gateListen); err != nil {
+		return err
+	}
 
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)
@@ -130,6 +176,12 @@ func runSimulate(ctx context.Context, m *Main, args []string) error {
 		}
 		defer stop()
 	}
+	var printed bool
+	var printErr error
+	cfg.Served = func(r platformsim.Report) {
+		printed, printErr = true, printReport(m.Stdout, r, f.jsonOut)
+		fmt.Fprintf(m.Stderr, "serving the Gate and the Data API on %s for %s (until interrupted)\n", f.gateListen.String(), f.serveFor)
+	}
 	report, runErr := platformsim.Run(ctx, cfg)
 	switch {
 	case errors.Is(runErr, platformsim.ErrConfig):
@@ -137,16 +189,46 @@ func runSimulate(ctx context.Context, m *Main, args []string) error {
 	case errors.Is(runErr, platformsim.ErrSetup):
 		return runErr
 	}
-	if err := printReport(m.Stdout, report, f.jsonOut); err != nil {
-		return err
+	if !printed {
+		printErr = printReport(m.Stdout, report, f.jsonOut)
+	}
+	if printErr != nil {
+		return printErr
 	}
 	switch {
 	case runErr != nil:
 		return fmt.Errorf("simulation interrupted: %w", runErr)
 	case !report.OK():
-		return fmt.Errorf("simulation found %d balance mismatches and %d errors", len(report.Mismatches), report.Errors)
+		return fmt.Errorf("simulation found %d balance mismatches, %d errors and %d lost payments", len(report.Mismatches), report.Errors, report.Lost)
 	}
 	return nil
+}
+
+// listenGates opens a listener on each --gate-listen address: loopback
+// only (a host name other than localhost is refused, not resolved).
+func listenGates(addrs []string) ([]net.Listener, error) {
+	var lns []net.Listener
+	fail := func(err error) ([]net.Listener, error) {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+		return nil, err
+	}
+	for _, a := range addrs {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			return fail(usagef("--gate-listen %q: %v", a, err))
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fail(usagef("--gate-listen %q: the Gate listens on loopback only (127.0.0.1, ::1 or localhost)", a))
+		}
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return fail(fmt.Errorf("--gate-listen: %w", err))
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
 }
 
 func printReport(w io.Writer, r platformsim.Report, asJSON bool) error {
@@ -169,12 +251,14 @@ func (f *simFlags) config(m *Main, set map[string]bool) (platformsim.Config, err
 		Mode: f.mode, DuplicateShare: f.dup, ConcurrentDupShare: f.concDup, DeclineShare: f.decline,
 		LateSuccessShare: f.late, IntermediateShare: f.intermediate, UnknownVerifyShare: f.unknown,
 		Platform: f.platform, RetryFor: f.retryFor, RequestTimeout: f.timeout, Seed: f.seed,
+		DropShare: f.dropCallbacks, RecoveryTimeout: f.recoveryTimeout,
+		ReportCSV: f.reportCSV, ReconFaults: f.reconFaults, ServeFor: f.serveFor,
 	}
 	if f.duration > 0 && !set["payments"] {
 		cfg.Payments = 0 // a fixed-time run: until the duration is up
 	}
-	if f.conc <= 0 || f.timeout <= 0 || f.retryFor <= 0 {
-		return cfg, usagef("--concurrency, --timeout and --retry-for must be positive")
+	if f.conc <= 0 || f.timeout <= 0 || f.retryFor <= 0 || f.recoveryTimeout <= 0 {
+		return cfg, usagef("--concurrency, --timeout, --retry-for and --recovery-timeout must be positive")
 	}
 
 	env := func(k string) string {
@@ -194,11 +278,45 @@ func (f *simFlags) config(m *Main, set map[string]bool) (platformsim.Config, err
 		return cfg, err
 	}
 	cfg.Secret = []byte(secret)
+	if err := simulateRecon(&cfg, env); err != nil {
+		return cfg, err
+	}
 	if limits != nil {
 		// Draw within the project's own limits: Tiyn refuses the others.
 		cfg.AmountMinMinor, cfg.AmountMaxMinor = limits.MinMinor, limits.MaxMinor
 	}
 	return cfg, nil
+}
+
+// simulateRecon reads what the platform's side of a reconciliation needs
+// from the settings serve reads: the business zone (TIYN_BUSINESS_TZ), and
+// the Data API's token, secret and mapping (TIYN_MONETIX_DATA_TOKEN,
+// _SECRET, each with _FILE, and _MAPPING) — the Data API is served only
+// when the token and secret are both set.
+func simulateRecon(cfg *platformsim.Config, env func(string) string) error {
+	zone, err := domain.LoadBusinessZone(env(simEnvBusinessTZ))
+	if err != nil {
+		return usagef("%s: %v", simEnvBusinessTZ, err)
+	}
+	cfg.BusinessZone = zone
+	token, _, _, err := inlineOrFile(env, envDataToken, envDataTokenFile)
+	if err != nil {
+		return err
+	}
+	secret, _, _, err := inlineOrFile(env, envDataSecret, envDataSecretFile)
+	if err != nil {
+		return err
+	}
+	token, secret = strings.TrimSpace(token), strings.TrimSpace(secret)
+	if token == "" || secret == "" {
+		return nil
+	}
+	mapping, err := monetix.ParseDataMapping(env(envDataMapping))
+	if err != nil {
+		return usagef("%s: %v", envDataMapping, err)
+	}
+	cfg.DataToken, cfg.DataSecret, cfg.DataMapping = token, []byte(secret), mapping
+	return nil
 }
 
 // simulateURL picks the base URL: --url, else the address serve listens
