@@ -279,36 +279,41 @@ func (r reader) DepositsByPayment(ctx context.Context, provider string, keys []p
 	var out []domain.Deposit
 	for len(keys) > 0 {
 		n := min(len(keys), 500)
-		args := make([]any, 0, n)
-		for _, k := range keys[:n] {
-			args = append(args, k.PaymentID)
-		}
-		// By payment id alone, so that only its own index applies: the
-		// provider and (project, payment id) pairs are picked here.
-		rows, err := r.db.QueryContext(ctx, `SELECT `+depositColumns+` FROM deposits WHERE payment_id IN (?`+
-			strings.Repeat(", ?", n-1)+`)`, args...)
-		if err != nil {
-			return nil, classify(err)
-		}
-		for rows.Next() {
-			d, err := scanDeposit(rows)
-			if err != nil {
-				_ = rows.Close()
-				return nil, err
-			}
-			if d.Channel.Provider == provider && want[ports.PaymentKey{Project: d.Channel.Project, PaymentID: d.PaymentID}] {
-				out = append(out, d)
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return nil, classify(err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, classify(err)
+		var err error
+		if out, err = r.depositsByPaymentID(ctx, provider, want, keys[:n], out); err != nil {
+			return nil, err
 		}
 		keys = keys[n:]
 	}
 	return out, nil
+}
+
+// depositsByPaymentID appends to out the deposits of keys' payment ids
+// that the provider and want name.
+func (r reader) depositsByPaymentID(ctx context.Context, provider string, want map[ports.PaymentKey]bool, keys []ports.PaymentKey,
+	out []domain.Deposit) ([]domain.Deposit, error) {
+	args := make([]any, 0, len(keys))
+	for _, k := range keys {
+		args = append(args, k.PaymentID)
+	}
+	// By payment id alone, so that only its own index applies: the
+	// provider and (project, payment id) pairs are picked here.
+	rows, err := r.db.QueryContext(ctx, `SELECT `+depositColumns+` FROM deposits WHERE payment_id IN (?`+
+		strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDeposit(rows)
+		if err != nil {
+			return nil, err
+		}
+		if d.Channel.Provider == provider && want[ports.PaymentKey{Project: d.Channel.Project, PaymentID: d.PaymentID}] {
+			out = append(out, d)
+		}
+	}
+	return out, classify(rows.Err())
 }
 
 func (t *tx) DepositsByPayment(ctx context.Context, provider string, keys []ports.PaymentKey) ([]domain.Deposit, error) {
