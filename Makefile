@@ -36,6 +36,10 @@ test: ## Run every test with -race, then the store tests on pure-Go SQLite (Post
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 10m ./adapters/sqlstore/ ./tests/contract/
 
+.PHONY: screenshots
+screenshots: ## Refresh docs/screenshots (the README's) from the console's browser tests (needs chromium).
+	TIYN_SCREENSHOTS=docs/screenshots $(GO) test -count=1 -timeout 10m -run 'Browser' ./tests/browser/
+
 .PHONY: test-prop
 test-prop: ## Long property run: the rapid state machine with RAPID_CHECKS checks; prints action counts, fails if one ran < PROP_MIN_ACTIONS.
 	set -o pipefail; TIYN_PROP_REPORT=1 TIYN_PROP_MIN_ACTIONS=$(PROP_MIN_ACTIONS) $(GO) test -count=1 -timeout 60m -run 'Property|Machine' -v ./tests/property/ -rapid.checks=$(RAPID_CHECKS) | grep -Ev '^=== (RUN|PAUSE|CONT)'

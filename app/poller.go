@@ -340,12 +340,19 @@ func (p *StatusPoller) report(e CheckEvent) {
 	}
 }
 
-// Pacer spaces events evenly at a rate: the k-th Wait returns no earlier
-// than k intervals after the first (no bursts, whatever the concurrency).
+// Pacer spaces events evenly at a rate: each Wait returns at least one
+// interval after the previous one returned, by the pacer's clock read as
+// it returns. Waiters take turns (one sleeps toward its release, the
+// others queue behind it), so no slot is handed out ahead of time: a
+// process that stalls past several intervals releases one waiter when it
+// resumes, and the next an interval later — never the backlog at once,
+// whatever the concurrency. (Handing each waiter its slot up front let a
+// stall of a second release Concurrency requests together; the simulator's
+// Gate saw 4 within 5 ms at 5 per second.)
 type Pacer struct {
-	mu       sync.Mutex
+	turn     chan struct{} // held by the waiter whose release is next
 	interval time.Duration
-	next     time.Time
+	next     time.Time // the earliest the next release; guarded by turn
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
 }
@@ -359,23 +366,36 @@ func NewPacer(rate float64, now func() time.Time, sleep func(context.Context, ti
 	if sleep == nil {
 		sleep = sleepCtx
 	}
-	return &Pacer{interval: time.Duration(float64(time.Second) / rate), now: now, sleep: sleep}
+	return &Pacer{turn: make(chan struct{}, 1), interval: time.Duration(float64(time.Second) / rate), now: now, sleep: sleep}
 }
 
-// Wait blocks until the caller's slot, or until ctx ends (its error).
+// Wait blocks until the caller's turn and its release, or until ctx ends
+// (its error).
 func (p *Pacer) Wait(ctx context.Context) error {
-	p.mu.Lock()
-	t := p.now()
-	if p.next.Before(t) {
-		p.next = t
+	_, err := p.wait(ctx)
+	return err
+}
+
+// wait is Wait; it returns the release time (the clock read as it
+// returns).
+func (p *Pacer) wait(ctx context.Context) (time.Time, error) {
+	select {
+	case p.turn <- struct{}{}:
+	case <-ctx.Done():
+		return time.Time{}, ctx.Err()
 	}
-	slot := p.next
-	p.next = p.next.Add(p.interval)
-	p.mu.Unlock()
-	if d := slot.Sub(t); d > 0 {
-		return p.sleep(ctx, d)
+	defer func() { <-p.turn }()
+	if d := p.next.Sub(p.now()); d > 0 {
+		if err := p.sleep(ctx, d); err != nil {
+			return time.Time{}, err
+		}
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	at := p.now()
+	p.next = at.Add(p.interval)
+	return at, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

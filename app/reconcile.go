@@ -19,10 +19,10 @@ import (
 // A run is a record (reconciliation_runs, one running run per day) and
 // works in bounded memory, whatever the size of the day:
 //
-//  1. reading: the source streams its rows; they are staged as the run's
-//     items in pages of reconPage rows, each page one transaction. A row
-//     that cannot be read, or that belongs to another day, is staged as an
-//     unreadable_row item. Nothing else is written yet.
+//  1. reading: the source streams its rows; they are staged
+//     (reconciliation_rows) in pages of reconPage rows, each page one
+//     transaction. A row that cannot be read, or that belongs to another
+//     day, is staged as unreadable_row. Nothing else is written yet.
 //  2. If the source could not be read to its end the run fails; nothing
 //     was applied. If its input hash is the one of the day's latest
 //     finished run, the new run is deleted again and the earlier one
@@ -31,8 +31,8 @@ import (
 //  3. matching: the staged rows are read back in payment order (every
 //     operation of a payment is consecutive), in pages; each payment's
 //     operations and its deposit go to domain.DecideReconciliation, and
-//     the verdict is applied in the transaction that records the items'
-//     classes: a heal, a decline or a mismatch goes through the settle
+//     the verdict is applied in the transaction that stores the items
+//     with their classes: a heal, a decline or a mismatch goes through the settle
 //     path (Service.settle, the function SettleDeposit runs: the
 //     conditional transition, the one-credit-per-deposit index, the inbox
 //     record with source reconciliation and the row as evidence), so a
@@ -41,8 +41,9 @@ import (
 //  4. ledger: every deposit of the provider created or settled within the
 //     day that no operation mentioned is classified by
 //     domain.DecideLedgerOnly and becomes an item.
-//  5. every break gets its exception (found or raised once), and the run
-//     is finished with its counts and sums per class.
+//  5. every break has its exception (found or raised once, in the
+//     transaction that stores its item), and the run is finished with its
+//     counts and sums per class; its staged rows are dropped.
 //
 // While it runs, a heartbeat goroutine marks the run alive every fifth of
 // staleAfter; a run whose heartbeat stopped (its process crashed) is failed
@@ -211,7 +212,10 @@ func (r *reconRun) fail(cause error) {
 	run := r.run
 	run.Status, run.Error, run.FinishedAt = ports.RunFailed, truncateText(cause.Error(), 1000), r.svc.clock.Now()
 	_ = r.svc.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
-		return tx.FinishReconRun(ctx, run)
+		if err := tx.FinishReconRun(ctx, run); err != nil {
+			return err
+		}
+		return tx.DropStagedRows(ctx, run.ID)
 	})
 }
 
@@ -236,9 +240,6 @@ func (r *reconRun) work(ctx context.Context) (ports.ReconRun, error) {
 	if err := r.ledger(ctx); err != nil {
 		return ports.ReconRun{}, err
 	}
-	if err := r.unreadable(ctx); err != nil {
-		return ports.ReconRun{}, err
-	}
 	return r.finish(ctx)
 }
 
@@ -252,7 +253,7 @@ func (r *reconRun) stage(ctx context.Context) (ports.SourceSummary, error) {
 			return nil
 		}
 		err := r.svc.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
-			return tx.InsertReconItems(ctx, page)
+			return tx.StageReconRows(ctx, page)
 		})
 		if err != nil {
 			return fmt.Errorf("stage rows of run %s: %w", r.run.ID, err)
@@ -390,7 +391,10 @@ func (r *reconRun) match(ctx context.Context) error {
 		}
 		for _, it := range rows {
 			if !it.Class.IsZero() {
-				continue // unreadable: classified when staged
+				// Unreadable: classified when staged, a group of its own.
+				groups = append(groups, []ports.ReconItem{it})
+				queued++
+				continue
 			}
 			if len(group) > 0 && (group[0].ProjectID != it.ProjectID || group[0].PaymentID != it.PaymentID) {
 				groups = append(groups, group)
@@ -429,26 +433,21 @@ func (r *reconRun) apply(ctx context.Context, groups [][]ports.ReconItem) error 
 	var out []reconResult
 	err := r.svc.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
 		out = out[:0]
-		for _, g := range groups {
-			res, err := r.reconcilePayment(ctx, tx, g)
-			if err != nil {
-				return err
-			}
-			out = append(out, res)
-		}
-		return nil
+		return r.reconcilePayments(ctx, tx, groups, &out)
 	})
 	if errors.Is(err, ports.ErrConflict) {
 		out = out[:0]
 		for _, g := range groups {
 			res, err := retryOnConflict(ctx, func() (reconResult, error) {
-				var res reconResult
+				var one []reconResult
 				err := r.svc.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
-					var err error
-					res, err = r.reconcilePayment(ctx, tx, g)
-					return err
+					one = one[:0]
+					return r.reconcilePayments(ctx, tx, [][]ports.ReconItem{g}, &one)
 				})
-				return res, err
+				if err != nil {
+					return reconResult{}, err
+				}
+				return one[0], nil
 			})
 			if err != nil {
 				return fmt.Errorf("reconcile payment %q: %w", truncateText(g[0].PaymentID, 64), err)
@@ -489,21 +488,56 @@ func (r *reconRun) count(res reconResult) {
 	}
 }
 
+// reconcilePayments reconciles payments in tx: their deposits in one
+// read, each payment decided and applied, their items stored in one
+// write.
+func (r *reconRun) reconcilePayments(ctx context.Context, tx ports.Tx, groups [][]ports.ReconItem, out *[]reconResult) error {
+	keys := make([]ports.PaymentKey, len(groups))
+	for i, g := range groups {
+		keys[i] = ports.PaymentKey{Project: g[0].ProjectID, PaymentID: g[0].PaymentID}
+	}
+	deps, err := tx.DepositsByPayment(ctx, r.cmd.Provider, keys)
+	if err != nil {
+		return err
+	}
+	byKey := make(map[ports.PaymentKey]domain.Deposit, len(deps))
+	for _, d := range deps {
+		byKey[ports.PaymentKey{Project: d.Channel.Project, PaymentID: d.PaymentID}] = d
+	}
+	var items []ports.ReconItem
+	for i, g := range groups {
+		var (
+			res reconResult
+			err error
+		)
+		if g[0].Class == domain.ClassUnreadableRow {
+			res, err = r.reconcileUnreadable(ctx, tx, g[0])
+		} else {
+			var dep *domain.Deposit
+			if d, ok := byKey[keys[i]]; ok {
+				dep = &d
+			}
+			res, err = r.reconcilePayment(ctx, tx, g, dep)
+		}
+		if err != nil {
+			return err
+		}
+		*out = append(*out, res)
+		items = append(items, res.items...)
+	}
+	return tx.InsertReconItems(ctx, items)
+}
+
 // reconcilePayment decides one payment's operations against its deposit
-// and applies the verdict in tx.
-func (r *reconRun) reconcilePayment(ctx context.Context, tx ports.Tx, items []ports.ReconItem) (reconResult, error) {
+// (nil: none has its payment id) and applies the verdict in tx. It returns
+// the items with their classes; the caller stores them.
+func (r *reconRun) reconcilePayment(ctx context.Context, tx ports.Tx, items []ports.ReconItem, dep *domain.Deposit) (reconResult, error) {
 	s := r.svc
 	now := s.clock.Now()
 	first := items[0]
 	ch := domain.Channel{Provider: r.cmd.Provider, Method: r.cmd.Method, Project: first.ProjectID}
-	var dep *domain.Deposit
-	d, err := tx.DepositByPaymentID(ctx, ch, first.PaymentID)
-	switch {
-	case err == nil:
-		dep = &d
-		ch = d.Channel
-	case !errors.Is(err, ports.ErrNotFound):
-		return reconResult{}, err
+	if dep != nil {
+		ch = dep.Channel
 	}
 	ops := make([]domain.PlatformOperation, len(items))
 	for i, it := range items {
@@ -575,14 +609,15 @@ func (r *reconRun) reconcilePayment(ctx context.Context, tx ports.Tx, items []po
 			it.DepositID, it.DepositStatus, it.Ledger = dep.ID, dep.Status.String(), dep.Amount
 		}
 		if it.Class == domain.ClassDuplicateInSource && it.ExceptionID == "" {
-			id, err := r.raiseDuplicate(ctx, tx, ch, *it, now)
+			accountID := ""
+			if dep != nil {
+				accountID = dep.AccountID
+			}
+			id, err := r.raiseDuplicate(ctx, tx, ch, *it, accountID, now)
 			if err != nil {
 				return reconResult{}, err
 			}
 			it.ExceptionID = id
-		}
-		if err := tx.UpdateReconItem(ctx, *it); err != nil {
-			return reconResult{}, err
 		}
 	}
 	return reconResult{items: out, decider: v.Decider}, nil
@@ -617,20 +652,15 @@ func exceptionOfEvidence(ctx context.Context, tx ports.Tx, paymentID, dedupeKey 
 // raiseDuplicate raises (once per listed operation) the exception of a
 // duplicate_in_source item. Its evidence is the repeated row; it claims no
 // amount, so it justifies no credit.
-func (r *reconRun) raiseDuplicate(ctx context.Context, tx ports.Tx, ch domain.Channel, it ports.ReconItem, now time.Time) (string, error) {
+func (r *reconRun) raiseDuplicate(ctx context.Context, tx ports.Tx, ch domain.Channel, it ports.ReconItem, accountID string, now time.Time) (string, error) {
 	e := domain.Exception{
 		ID: r.svc.ids.NewID("exc"), Reason: domain.ReasonDuplicateInSource,
 		Detail:  fmt.Sprintf("the %s source of %s lists operation %s of payment %s more than once: %s", r.run.Source, r.cmd.Day, it.OperationID, it.PaymentID, it.Note),
 		Channel: ch, PaymentID: it.PaymentID, OperationID: it.OperationID, Status: it.OperationStatus,
 		Outcome: domain.OutcomeIntermediate, Amount: domain.NewAmount(0, it.Platform.Currency()), DepositID: it.DepositID,
-		Evidence:  it.Raw,
+		AccountID: accountID, Evidence: it.Raw,
 		DedupeKey: "recon:duplicate_in_source:" + ch.Provider + ":" + it.ProjectID + ":" + it.PaymentID + ":" + it.OperationID,
 		State:     domain.ExceptionOpen, CreatedAt: now,
-	}
-	if it.DepositID != "" {
-		if d, err := tx.DepositByPaymentID(ctx, ch, it.PaymentID); err == nil {
-			e.AccountID = d.AccountID
-		}
 	}
 	stored, _, err := tx.InsertException(ctx, e)
 	return stored.ID, err
@@ -722,51 +752,24 @@ func (r *reconRun) reconcileDeposit(ctx context.Context, tx ports.Tx, d domain.D
 	return reconResult{items: []ports.ReconItem{it}, decider: 0}, nil
 }
 
-// unreadable raises an exception for each unreadable row (once per input
-// and line) and counts them.
-func (r *reconRun) unreadable(ctx context.Context) error {
-	q := ports.ReconItemQuery{RunID: r.run.ID, Class: domain.ClassUnreadableRow, Limit: reconPage}
-	for {
-		var items []ports.ReconItem
-		err := r.svc.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
-			var err error
-			if items, err = tx.ListReconItems(ctx, q); err != nil {
-				return err
-			}
-			now := r.svc.clock.Now()
-			for i := range items {
-				it := &items[i]
-				e := domain.Exception{
-					ID: r.svc.ids.NewID("exc"), Reason: domain.ReasonUnreadableRow,
-					Detail:    fmt.Sprintf("line %d of the %s source of %s: %s", it.Line, r.run.Source, r.cmd.Day, it.Note),
-					Channel:   domain.Channel{Provider: r.cmd.Provider, Method: r.cmd.Method, Project: it.ProjectID},
-					PaymentID: it.PaymentID, OperationID: it.OperationID, Status: it.OperationStatus,
-					Outcome: domain.OutcomeIntermediate, Amount: domain.NewAmount(0, it.Platform.Currency()), Evidence: it.Raw,
-					DedupeKey: fmt.Sprintf("recon:unreadable_row:%s:%s:%s:%d", r.cmd.Day, r.run.Source, r.run.InputHash, it.Line),
-					State:     domain.ExceptionOpen, CreatedAt: now,
-				}
-				stored, _, err := tx.InsertException(ctx, e)
-				if err != nil {
-					return err
-				}
-				it.ExceptionID = stored.ID
-				if err := tx.UpdateReconItem(ctx, *it); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("unreadable rows of run %s: %w", r.run.ID, err)
-		}
-		for _, it := range items {
-			r.count(reconResult{items: []ports.ReconItem{it}, decider: -1})
-		}
-		if len(items) < q.Limit {
-			return nil
-		}
-		q.AfterSeq = items[len(items)-1].Seq
+// reconcileUnreadable raises the exception of an unreadable row (once per
+// input and line).
+func (r *reconRun) reconcileUnreadable(ctx context.Context, tx ports.Tx, it ports.ReconItem) (reconResult, error) {
+	e := domain.Exception{
+		ID: r.svc.ids.NewID("exc"), Reason: domain.ReasonUnreadableRow,
+		Detail:    fmt.Sprintf("line %d of the %s source of %s: %s", it.Line, r.run.Source, r.cmd.Day, it.Note),
+		Channel:   domain.Channel{Provider: r.cmd.Provider, Method: r.cmd.Method, Project: it.ProjectID},
+		PaymentID: it.PaymentID, OperationID: it.OperationID, Status: it.OperationStatus,
+		Outcome: domain.OutcomeIntermediate, Amount: domain.NewAmount(0, it.Platform.Currency()), Evidence: it.Raw,
+		DedupeKey: fmt.Sprintf("recon:unreadable_row:%s:%s:%s:%d", r.cmd.Day, r.run.Source, r.run.InputHash, it.Line),
+		State:     domain.ExceptionOpen, CreatedAt: r.svc.clock.Now(),
 	}
+	stored, _, err := tx.InsertException(ctx, e)
+	if err != nil {
+		return reconResult{}, err
+	}
+	it.ExceptionID = stored.ID
+	return reconResult{items: []ports.ReconItem{it}, decider: -1}, nil
 }
 
 // finish stores the run's end with its totals.
@@ -782,7 +785,10 @@ func (r *reconRun) finish(ctx context.Context) (ports.ReconRun, error) {
 		run.Classes[c] = ports.ClassTotal{Count: t.count, Platform: new(big.Int).Set(&t.platform), Ledger: new(big.Int).Set(&t.ledger)}
 	}
 	if err := r.svc.store.Update(ctx, func(ctx context.Context, tx ports.Tx) error {
-		return tx.FinishReconRun(ctx, run)
+		if err := tx.FinishReconRun(ctx, run); err != nil {
+			return err
+		}
+		return tx.DropStagedRows(ctx, run.ID)
 	}); err != nil {
 		if errors.Is(err, ports.ErrConflict) {
 			return ports.ReconRun{}, fmt.Errorf("run %s: %w", run.ID, errTakenOver)

@@ -304,6 +304,12 @@ type UnreconciledQuery struct {
 	Limit     int
 }
 
+// PaymentKey names a payment within a provider: its project and id.
+type PaymentKey struct {
+	Project   string
+	PaymentID string
+}
+
 // StagedQuery pages through a run's staged source rows in payment order:
 // by (project, payment id, seq), after the cursor.
 type StagedQuery struct {

@@ -142,10 +142,13 @@ type Reader interface {
 	// ListReconItems returns a run's items ordered by seq, optionally of
 	// one class.
 	ListReconItems(ctx context.Context, q ReconItemQuery) ([]ReconItem, error)
-	// ListStagedRows returns a run's items that came from the source (Line
-	// > 0 or staged as rows) ordered by (project id, payment id, seq):
-	// all operations of one payment are consecutive.
+	// ListStagedRows returns a run's staged source rows (StageReconRows)
+	// ordered by (project id, payment id, seq): all operations of one
+	// payment are consecutive.
 	ListStagedRows(ctx context.Context, q StagedQuery) ([]ReconItem, error)
+	// DepositsByPayment returns the deposits of the provider with these
+	// (project, payment id) pairs, in any order; unknown ones are missing.
+	DepositsByPayment(ctx context.Context, provider string, keys []PaymentKey) ([]domain.Deposit, error)
 	// ListUnreconciled returns the deposits of the query's provider (and
 	// projects) created (or settled) within [From, To) that have no item
 	// in the run, ordered by that time and id.
@@ -257,15 +260,19 @@ type Tx interface {
 	// failed), error, hash, row counts, class totals and finish time.
 	// ErrConflict when the run is no longer running.
 	FinishReconRun(ctx context.Context, r ReconRun) error
-	// DeleteReconRun removes a run and its items (a rerun found unchanged,
-	// or a run that failed before it classified anything).
+	// DeleteReconRun removes a run, its items and its staged rows (a
+	// rerun found unchanged).
 	DeleteReconRun(ctx context.Context, id string) error
-	// InsertReconItems stores items of a run (the staged source rows, or
-	// ledger-only items). ErrConflict when a (run, seq) is taken.
+	// StageReconRows stores source rows of a running run as read, for its
+	// matching pass (ListStagedRows). ErrConflict when a (run, seq) is
+	// taken.
+	StageReconRows(ctx context.Context, rows []ReconItem) error
+	// DropStagedRows removes a run's staged rows (once it is finished or
+	// failed).
+	DropStagedRows(ctx context.Context, runID string) error
+	// InsertReconItems stores classified items of a run. ErrConflict when
+	// a (run, seq) is taken.
 	InsertReconItems(ctx context.Context, items []ReconItem) error
-	// UpdateReconItem stores an item's class, deposit, deposit status,
-	// ledger amount, exception and note. ErrNotFound for an unknown item.
-	UpdateReconItem(ctx context.Context, it ReconItem) error
 	// CloseDay closes a business day: it keeps every other writer from
 	// inserting ledger rows until the transaction ends, stores the day's
 	// statement (per account: opening = closing of the latest closed day

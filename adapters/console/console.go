@@ -57,8 +57,8 @@ const maxFormBytes = 64 << 10
 type Options struct {
 	// Tokens are the API tokens one may log in with (TIYN_API_TOKENS).
 	Tokens []rest.Token
-	// Zone is the business time zone every time is shown in
-	// (domain.DefaultBusinessZone when nil).
+	// Zone is the business time zone every time is shown in (the
+	// ledger's BusinessZone when nil: the zone its business days are in).
 	Zone *time.Location
 	// FourEyes says that an operator's credit is a proposal another
 	// operator approves (TIYN_FOUR_EYES); the ledger enforces it, the
@@ -79,6 +79,12 @@ type Options struct {
 	// LedgerCheckTTL is how long the overview reuses one ledger check
 	// (DefaultLedgerCheckTTL when <= 0): the check reads every row.
 	LedgerCheckTTL time.Duration
+	// Reconciliation is what an uploaded report is reconciled with: the
+	// same settings as the REST API's POST /v1/reconciliations (its
+	// Template, the CSV source, the body and time bounds). Without a CSV
+	// source the console offers no upload; runs and days are shown either
+	// way.
+	Reconciliation rest.Reconciliation
 }
 
 // Console serves the operator console. Build one with New and mount it
@@ -97,6 +103,8 @@ type Console struct {
 	mux        *http.ServeMux
 	health     *healthCache
 	exports    chan struct{}
+	recon      rest.Reconciliation
+	uploads    chan struct{}
 }
 
 // New builds the console over ledger. It fails only when its embedded
@@ -114,6 +122,17 @@ func New(ledger ports.Ledger, opts Options) (*Console, error) {
 		log:        cmp.Or(opts.Logger, slog.Default()),
 		now:        opts.Now,
 		exports:    make(chan struct{}, maxConcurrentExports),
+		recon:      opts.Reconciliation,
+		uploads:    make(chan struct{}, maxConcurrentUploads),
+	}
+	if c.recon.MaxCSVBytes <= 0 {
+		c.recon.MaxCSVBytes = rest.DefaultMaxReconcileCSVBytes
+	}
+	if c.recon.Timeout <= 0 {
+		c.recon.Timeout = rest.DefaultReconcileTimeout
+	}
+	if c.zone == nil {
+		c.zone = ledger.BusinessZone() // the ledger's business days
 	}
 	if c.zone == nil {
 		zone, err := domain.LoadBusinessZone("")
@@ -179,6 +198,11 @@ func (c *Console) routes() {
 	m.Handle("POST "+Prefix+"/exceptions/{id}/resolve", c.action(rest.RoleOperator, c.resolve))
 	m.Handle("POST "+Prefix+"/exceptions/{id}/approve", c.action(rest.RoleOperator, c.approve))
 	m.Handle("POST "+Prefix+"/exceptions/{id}/reject", c.action(rest.RoleOperator, c.reject))
+	m.Handle("GET "+Prefix+"/reconciliations", c.page(c.reconciliations))
+	m.HandleFunc("POST "+Prefix+"/reconciliations", c.upload)
+	m.Handle("GET "+Prefix+"/reconciliations/{id}", c.page(c.reconciliation))
+	m.Handle("GET "+Prefix+"/days/{date}", c.page(c.day))
+	m.Handle("POST "+Prefix+"/days/{date}/close", c.action(rest.RoleOperator, c.closeDay))
 	m.Handle("GET "+Prefix+"/", c.page(func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 		return errPageNotFound
 	}))
@@ -427,6 +451,18 @@ func (c *Console) classify(rc *reqCtx, err error) (status int, key string, args 
 		return http.StatusConflict, "err.conflict", nil, ""
 	case errors.Is(err, errExportsBusy):
 		return http.StatusServiceUnavailable, "err.exports_busy", nil, ""
+	case errors.Is(err, ports.ErrRunInProgress):
+		return http.StatusConflict, "err.run_in_progress", nil, ""
+	case errors.Is(err, ports.ErrDayClosed):
+		return http.StatusConflict, "err.day_closed", nil, err.Error()
+	case errors.Is(err, ports.ErrDayNotEnded):
+		return http.StatusConflict, "err.day_not_ended", nil, err.Error()
+	case errors.Is(err, ports.ErrOpenBreaks):
+		return http.StatusConflict, "err.open_breaks", nil, err.Error()
+	case errors.Is(err, errSourceFailed):
+		return http.StatusBadRequest, "err.source_failed", nil, err.Error()
+	case errors.Is(err, errUploadTooLarge):
+		return http.StatusRequestEntityTooLarge, "err.too_large", nil, ""
 	}
 	return http.StatusInternalServerError, "err.internal", nil, ""
 }

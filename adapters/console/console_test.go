@@ -162,7 +162,7 @@ func TestSecurityHeaders(t *testing.T) {
 				t.Fatalf("%s: CSP %q lacks %q", path, csp, want)
 			}
 		}
-		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" || h.Get("X-Frame-Options") != "DENY" {
+		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "same-origin" || h.Get("X-Frame-Options") != "DENY" {
 			t.Fatalf("%s: headers %v", path, h)
 		}
 	}
@@ -674,7 +674,7 @@ func TestOverview(t *testing.T) {
 	b := e.browser()
 	b.login(viewerSecret)
 	p := b.get("/console/")
-	must(t, p, http.StatusOK, "2,000.00\u00a0KZT", "in 2 credits", "Pending deposits", "The oldest was opened",
+	must(t, p, http.StatusOK, "2,000.00\u00a0KZT", "credits: 2", "Pending deposits", "The oldest was opened",
 		"amount mismatch", "Healthy", "under an hour")
 }
 

@@ -1,17 +1,20 @@
 package console
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
 	"maps"
+	"math/big"
 	"net/http/httptest"
 	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,8 +53,9 @@ func TestCatalogsHaveTheSameKeysAndVerbs(t *testing.T) {
 	}
 	// Russian is Russian: a message with letters has Cyrillic ones, except
 	// for protocol words kept as the platform spells them.
-	latinOnly := map[string]bool{"timeline.check_deposit": true, "nav.user": true}
+	latinOnly := map[string]bool{"timeline.check_deposit": true, "run_source.data_api": true}
 	for k, v := range ru {
+		v = verbRE.ReplaceAllString(v, "")
 		letters := strings.IndexFunc(v, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) >= 0
 		cyrillic := strings.IndexFunc(v, func(r rune) bool { return r >= 'а' && r <= 'я' || r >= 'А' && r <= 'Я' || r == 'ё' }) >= 0
 		if letters && !cyrillic && !latinOnly[k] && v != "CSV" {
@@ -133,6 +137,9 @@ var enumValues = map[string][]string{
 	"source":           names(ports.Sources()),
 	"outcome":          names([]domain.Effect{domain.EffectCredit, domain.EffectDecline, domain.EffectReplay, domain.EffectRecord, domain.EffectException}),
 	"transfer_kind":    names([]domain.TransferKind{domain.TransferDepositCredit, domain.TransferDebit, domain.TransferExceptionCredit}),
+	"recon_class":      names(domain.ReconClasses()),
+	"run_status":       names([]ports.RunStatus{ports.RunRunning, ports.RunFinished, ports.RunFailed}),
+	"run_source":       {"csv", "data_api"},
 }
 
 func names[T interface{ String() string }](vs []T) []string {
@@ -368,5 +375,65 @@ func TestPrettyEvidence(t *testing.T) {
 	big := "[" + strings.Repeat("1,", 5000) + "1]"
 	if got := prettyEvidence(big, nil); len(got) > maxEvidenceLines {
 		t.Fatalf("%d lines", len(got))
+	}
+}
+
+// slowLedger's ledger check waits for release and counts its runs.
+type slowLedger struct {
+	ports.Ledger
+	release chan struct{}
+	runs    atomic.Int64
+}
+
+func (l *slowLedger) CheckLedger(ctx context.Context) (ports.LedgerCheck, error) {
+	l.runs.Add(1)
+	select {
+	case <-l.release:
+	case <-ctx.Done():
+		return ports.LedgerCheck{}, ctx.Err()
+	}
+	return ports.LedgerCheck{Transfers: 7, CustomerBalanceTotal: big.NewInt(5), SystemBalanceTotal: big.NewInt(-5)}, nil
+}
+
+func TestHealthNeverHoldsAPage(t *testing.T) {
+	t.Parallel()
+	l := &slowLedger{release: make(chan struct{})}
+	h := &healthCache{ttl: time.Minute, wait: 20 * time.Millisecond}
+	now := time.Now()
+	// A slow check: the page gets "running" after the wait, and a second
+	// page does not start another check.
+	for range 3 {
+		start := time.Now()
+		if v := h.get(context.Background(), l, now); !v.Running || v.Known {
+			t.Fatalf("while the first check runs: %+v", v)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("a page waited %s for the check", d)
+		}
+	}
+	close(l.release)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v := h.get(context.Background(), l, now)
+		if v.Known {
+			if !v.Healthy || v.Transfers != 7 || v.Running {
+				t.Fatalf("after the check: %+v", v)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the check never finished")
+		}
+	}
+	// Fresh for the TTL: no new run; stale: one more.
+	h.get(context.Background(), l, now.Add(30*time.Second))
+	if n := l.runs.Load(); n != 1 {
+		t.Fatalf("%d checks within the TTL", n)
+	}
+	if v := h.get(context.Background(), l, now.Add(2*time.Minute)); !v.Known {
+		t.Fatalf("a stale result is still shown while the next check runs: %+v", v)
+	}
+	if n := l.runs.Load(); n != 2 {
+		t.Fatalf("%d checks after the TTL, want 2", n)
 	}
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"net/url"
@@ -33,7 +34,9 @@ var healthKeys = []string{"health.unbalanced_transfers", "health.balance_mismatc
 // last result and its time) and gives up after ledgerCheckTimeout.
 const (
 	DefaultLedgerCheckTTL = 5 * time.Minute
-	ledgerCheckTimeout    = 20 * time.Second
+	ledgerCheckTimeout    = 2 * time.Minute
+	// healthWait is how long a page waits for a check it started.
+	healthWait = 3 * time.Second
 )
 
 type overviewData struct {
@@ -46,6 +49,7 @@ type overviewData struct {
 	Exceptions      []exceptionCountRow
 	ExceptionsTotal int64
 	Health          healthView
+	Recon           reconOverview
 }
 
 type countRow struct {
@@ -82,6 +86,9 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		data.Exceptions = append(data.Exceptions, exceptionCountRow{State: e.State.String(), Reason: e.Reason.String(), Count: e.Count,
 			Href: withQuery(Prefix+"/exceptions", url.Values{"status": {e.State.String()}, "reason": {e.Reason.String()}})})
 	}
+	if data.Recon, err = c.reconOverview(r.Context()); err != nil {
+		return err
+	}
 	data.Health = c.health.get(r.Context(), c.ledger, now)
 	c.render(w, r, rc, http.StatusOK, "overview", rc.loc.T("overview.title"), "overview", data)
 	return nil
@@ -89,10 +96,11 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 
 // healthCache keeps the last ledger check.
 type healthCache struct {
-	ttl     time.Duration
-	mu      sync.Mutex
-	running bool
-	last    healthView
+	ttl  time.Duration
+	wait time.Duration // healthWait; shorter in tests
+	mu   sync.Mutex
+	done chan struct{} // closed when the running check ends; nil when none runs
+	last healthView
 }
 
 // healthView is a ledger check as the overview shows it.
@@ -106,20 +114,43 @@ type healthView struct {
 	Running   bool // a check is running and none finished yet
 }
 
-// get returns the last check when fresh, else runs one (one at a time:
-// while it runs, others get the last result).
+// get returns the last check when fresh; otherwise it starts one (one at
+// a time) and waits for it at most healthWait, so that a page is never
+// held by a check of a large ledger: it then shows the last result, or
+// that the check is running.
 func (h *healthCache) get(ctx context.Context, ledger ports.Ledger, now time.Time) healthView {
 	h.mu.Lock()
-	if h.last.Known && now.Sub(h.last.CheckedAt) < h.ttl || h.running {
+	if h.last.Known && now.Sub(h.last.CheckedAt) < h.ttl {
 		v := h.last
-		v.Running = h.running && !v.Known
 		h.mu.Unlock()
 		return v
 	}
-	h.running = true
+	if h.done == nil {
+		done := make(chan struct{})
+		h.done = done
+		go h.run(ledger, now, done)
+	}
+	done := h.done
 	h.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerCheckTimeout)
+	timer := time.NewTimer(cmp.Or(h.wait, healthWait))
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v := h.last
+	v.Running = h.done != nil && !v.Known
+	return v
+}
+
+// run checks the ledger and keeps the result; it is bounded by
+// ledgerCheckTimeout, not by any request.
+func (h *healthCache) run(ledger ports.Ledger, now time.Time, done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), ledgerCheckTimeout)
 	defer cancel()
 	chk, err := ledger.CheckLedger(ctx)
 	v := healthView{Known: true, CheckedAt: now}
@@ -136,8 +167,7 @@ func (h *healthCache) get(ctx context.Context, ledger ports.Ledger, now time.Tim
 		}
 	}
 	h.mu.Lock()
-	h.running = false
-	h.last = v
+	h.last, h.done = v, nil
 	h.mu.Unlock()
-	return v
+	close(done)
 }

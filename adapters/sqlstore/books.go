@@ -230,12 +230,12 @@ func (r reader) ListReconItems(ctx context.Context, q ports.ReconItemQuery) ([]p
 }
 
 func (r reader) ListStagedRows(ctx context.Context, q ports.StagedQuery) ([]ports.ReconItem, error) {
-	// The row-value comparison (a, b, c) > (?, ?, ?), spelled out: both
-	// dialects walk the (run_id, project_id, payment_id, seq) index.
-	return r.queryItems(ctx, `SELECT `+itemColumns+` FROM reconciliation_items
-		WHERE run_id = ? AND (project_id > ? OR (project_id = ? AND (payment_id > ? OR (payment_id = ? AND seq > ?))))
+	// A row-value comparison: both dialects start the range scan of the
+	// (run_id, project_id, payment_id, seq) index at the cursor.
+	return r.queryItems(ctx, `SELECT `+itemColumns+` FROM reconciliation_rows
+		WHERE run_id = ? AND (project_id, payment_id, seq) > (?, ?, ?)
 		ORDER BY project_id, payment_id, seq LIMIT ?`,
-		q.RunID, q.AfterProject, q.AfterProject, q.AfterPayment, q.AfterPayment, q.AfterSeq, ports.ClampLimit(q.Limit, 100))
+		q.RunID, q.AfterProject, q.AfterPayment, q.AfterSeq, ports.ClampLimit(q.Limit, 100))
 }
 
 func (r reader) ListUnreconciled(ctx context.Context, q ports.UnreconciledQuery) ([]domain.Deposit, error) {
@@ -247,7 +247,7 @@ func (r reader) ListUnreconciled(ctx context.Context, q ports.UnreconciledQuery)
 	w.add(col+" >= ?", us(q.From))
 	w.add(col+" < ?", us(q.To))
 	if q.AfterID != "" || !q.AfterAt.IsZero() {
-		w.add("("+col+" > ? OR ("+col+" = ? AND id > ?))", us(q.AfterAt), us(q.AfterAt), q.AfterID)
+		w.add("("+col+", id) > (?, ?)", us(q.AfterAt), q.AfterID)
 	}
 	w.add("provider = ?", q.Provider)
 	if len(q.Projects) > 0 {
@@ -269,6 +269,58 @@ func (r reader) ListUnreconciled(ctx context.Context, q ports.UnreconciledQuery)
 		out = append(out, d)
 	}
 	return out, classify(rows.Err())
+}
+
+func (r reader) DepositsByPayment(ctx context.Context, provider string, keys []ports.PaymentKey) ([]domain.Deposit, error) {
+	want := make(map[ports.PaymentKey]bool, len(keys))
+	for _, k := range keys {
+		want[k] = true
+	}
+	var out []domain.Deposit
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		var err error
+		if out, err = r.depositsByPaymentID(ctx, provider, want, keys[:n], out); err != nil {
+			return nil, err
+		}
+		keys = keys[n:]
+	}
+	return out, nil
+}
+
+// depositsByPaymentID appends to out the deposits of keys' payment ids
+// that the provider and want name.
+func (r reader) depositsByPaymentID(ctx context.Context, provider string, want map[ports.PaymentKey]bool, keys []ports.PaymentKey,
+	out []domain.Deposit) ([]domain.Deposit, error) {
+	args := make([]any, 0, len(keys))
+	for _, k := range keys {
+		args = append(args, k.PaymentID)
+	}
+	// By payment id alone, so that only its own index applies: the
+	// provider and (project, payment id) pairs are picked here.
+	rows, err := r.db.QueryContext(ctx, `SELECT `+depositColumns+` FROM deposits WHERE payment_id IN (?`+
+		strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDeposit(rows)
+		if err != nil {
+			return nil, err
+		}
+		if d.Channel.Provider == provider && want[ports.PaymentKey{Project: d.Channel.Project, PaymentID: d.PaymentID}] {
+			out = append(out, d)
+		}
+	}
+	return out, classify(rows.Err())
+}
+
+func (t *tx) DepositsByPayment(ctx context.Context, provider string, keys []ports.PaymentKey) ([]domain.Deposit, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.reader.DepositsByPayment(ctx, provider, keys)
 }
 
 func anySlice(ss []string) []any {
@@ -465,25 +517,40 @@ func (t *tx) FinishReconRun(ctx context.Context, r ports.ReconRun) error {
 }
 
 func (t *tx) DeleteReconRun(ctx context.Context, id string) error {
-	if _, err := t.exec(ctx, `DELETE FROM reconciliation_items WHERE run_id = ?`, id); err != nil {
-		return err
+	for _, q := range []string{`DELETE FROM reconciliation_rows WHERE run_id = ?`, `DELETE FROM reconciliation_items WHERE run_id = ?`,
+		`DELETE FROM reconciliation_runs WHERE id = ?`} {
+		if _, err := t.exec(ctx, q, id); err != nil {
+			return err
+		}
 	}
-	_, err := t.exec(ctx, `DELETE FROM reconciliation_runs WHERE id = ?`, id)
+	return nil
+}
+
+func (t *tx) DropStagedRows(ctx context.Context, runID string) error {
+	_, err := t.exec(ctx, `DELETE FROM reconciliation_rows WHERE run_id = ?`, runID)
 	return err
+}
+
+func (t *tx) StageReconRows(ctx context.Context, rows []ports.ReconItem) error {
+	return t.insertItems(ctx, "reconciliation_rows", rows)
+}
+
+func (t *tx) InsertReconItems(ctx context.Context, items []ports.ReconItem) error {
+	return t.insertItems(ctx, "reconciliation_items", items)
 }
 
 // itemsPerInsert bounds the rows of one multi-row INSERT (19 values each:
 // SQLite allows 32766 parameters).
 const itemsPerInsert = 200
 
-func (t *tx) InsertReconItems(ctx context.Context, items []ports.ReconItem) error {
+func (t *tx) insertItems(ctx context.Context, table string, items []ports.ReconItem) error {
 	for len(items) > 0 {
 		n := min(len(items), itemsPerInsert)
 		var (
 			b    strings.Builder
 			args = make([]any, 0, n*19)
 		)
-		b.WriteString(`INSERT INTO reconciliation_items (` + itemColumns + `) VALUES `)
+		b.WriteString(`INSERT INTO ` + table + ` (` + itemColumns + `) VALUES `)
 		for i, it := range items[:n] {
 			if i > 0 {
 				b.WriteString(", ")
@@ -494,23 +561,9 @@ func (t *tx) InsertReconItems(ctx context.Context, items []ports.ReconItem) erro
 				it.Ledger.Minor(), it.Ledger.Currency().Code(), it.DepositID, it.DepositStatus, it.ExceptionID, []byte(it.Raw), it.Note)
 		}
 		if _, err := t.exec(ctx, b.String(), args...); err != nil {
-			return fmt.Errorf("insert %d reconciliation items: %w", n, err)
+			return fmt.Errorf("insert %d rows into %s: %w", n, table, err)
 		}
 		items = items[n:]
-	}
-	return nil
-}
-
-func (t *tx) UpdateReconItem(ctx context.Context, it ports.ReconItem) error {
-	n, err := t.exec(ctx, `UPDATE reconciliation_items SET class = ?, deposit_id = ?, deposit_status = ?, ledger_minor = ?,
-		ledger_currency = ?, exception_id = ?, note = ? WHERE run_id = ? AND seq = ?`,
-		it.Class.String(), it.DepositID, it.DepositStatus, it.Ledger.Minor(), it.Ledger.Currency().Code(), it.ExceptionID,
-		it.Note, it.RunID, it.Seq)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("reconciliation item %s/%d: %w", it.RunID, it.Seq, ports.ErrNotFound)
 	}
 	return nil
 }

@@ -111,11 +111,12 @@ type server struct {
 	logs   *logSink
 }
 
-// startServer starts `tiyn serve` on 127.0.0.1:0 over dbURL, waits for
-// its "listening" log line and for /readyz, and stops it when the test
-// ends: SIGTERM, then SIGKILL after StopTimeout. The server's log goes to
-// a file; its tail is shown when the test fails.
-func startServer(t *testing.T, dbURL string) *server {
+// startServer starts `tiyn serve` on 127.0.0.1:0 over dbURL (with extra
+// settings NAME=VALUE, if any), waits for its "listening" log line and for
+// /readyz, and stops it when the test ends: SIGTERM, then SIGKILL after
+// StopTimeout. The server's log goes to a file; its tail is shown when the
+// test fails.
+func startServer(t *testing.T, dbURL string, extraEnv ...string) *server {
 	t.Helper()
 	logs, err := newLogSink(filepath.Join(t.TempDir(), "serve.log"))
 	if err != nil {
@@ -131,6 +132,7 @@ func startServer(t *testing.T, dbURL string) *server {
 		"TIYN_LOG_LEVEL=info",
 		"TIYN_SHUTDOWN_TIMEOUT="+ShutdownTimeout,
 	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdout = logs
 	cmd.Stderr = logs
 	cmd.Dir = t.TempDir()
@@ -391,6 +393,7 @@ type callbackJSON struct {
 	OperationID *string `json:"operation_id"`
 	Status      string  `json:"status"`
 	Outcome     string  `json:"outcome"`
+	Source      string  `json:"source"`
 	ExceptionID *string `json:"exception_id"`
 	Body        string  `json:"body"`
 }

@@ -109,7 +109,13 @@ func TestSimulate(t *testing.T) {
 // report. A non-zero exit fails the test.
 func runSimulate(t *testing.T, s *server, args ...string) platformsim.Report {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), SimTimeout)
+	return runSimulateFor(t, s, SimTimeout, args...)
+}
+
+// runSimulateFor is runSimulate with its own bound on the process.
+func runSimulateFor(t *testing.T, s *server, timeout time.Duration, args ...string) platformsim.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	args = append([]string{"simulate", "--url", s.base, "--project", projectPlain, "--json", "--no-progress"}, args...)
 	cmd := exec.CommandContext(ctx, tiynBin, args...)

@@ -9,6 +9,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tiyn/tiyn/adapters/monetix"
+	"github.com/tiyn/tiyn/domain"
 )
 
 // ErrConfig is wrapped by every error Run returns for a Config it refuses,
@@ -143,6 +146,36 @@ type Config struct {
 	// REST API (default DefaultRecoveryTimeout). A payment not settled by
 	// then is lost and fails the run.
 	RecoveryTimeout time.Duration
+
+	// DataToken and DataSecret, with GateListeners, make each listener
+	// serve the platform's Data API too: POST /v1/operations/get from the
+	// record (platform.DataAPI), for requests carrying this token and
+	// signed with this secret — point TIYN_MONETIX_DATA_URL at the Gate's
+	// address with TIYN_MONETIX_DATA_TOKEN and _SECRET the same pair.
+	// DataMapping names the members the reference does not show (zero:
+	// monetix.DefaultDataMapping).
+	DataToken   string
+	DataSecret  []byte
+	DataMapping monetix.DataMapping
+	// ReportCSV, when set, is the file the CSV report of the run's
+	// business day is written to at the end of the run, in the default
+	// header, amounts in major units, times in BusinessZone; a run whose
+	// operations complete on several days writes one file per day, the
+	// day inserted before the extension (Report.ReportFiles).
+	ReportCSV string
+	// BusinessZone is the time zone of business days (nil:
+	// domain.DefaultBusinessZone, Asia/Almaty).
+	BusinessZone *time.Location
+	// ReconFaults injects 2–3 payments (drawn from Seed) of every class of
+	// reconciliation break into the platform's record (recon.go,
+	// platform.Fault); needs at least MinFaultPayments payments.
+	ReconFaults bool
+	// ServeFor keeps the Gate (and the Data API) serving for this long
+	// after the run, or until ctx ends, so the day can be reconciled
+	// against it; Served is called with the report when that begins.
+	// Needs GateListeners.
+	ServeFor time.Duration
+	Served   func(Report)
 }
 
 // withDefaults fills the zero values.
@@ -165,6 +198,11 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RecoveryTimeout == 0 {
 		c.RecoveryTimeout = DefaultRecoveryTimeout
+	}
+	if c.BusinessZone == nil {
+		if loc, err := domain.LoadBusinessZone(""); err == nil {
+			c.BusinessZone = loc
+		}
 	}
 	if c.AmountMinMinor == 0 {
 		c.AmountMinMinor = simMethod.Limits.MinMinor
@@ -216,6 +254,18 @@ func (c Config) validate() error {
 		return bad("at most %d gate listeners, got %d", MaxGateListeners, len(c.GateListeners))
 	case c.DropShare > 0 && len(c.GateListeners) == 0:
 		return bad("dropped callbacks need the Gate (a gate listener): nothing else could tell Tiyn about those payments")
+	case c.ReconFaults && c.Payments < MinFaultPayments:
+		return bad("reconciliation faults need a payment count of at least %d (the faulty payments are drawn among them), got %d", MinFaultPayments, c.Payments)
+	case c.ServeFor < 0 || c.ServeFor > MaxDuration:
+		return bad("serve-for must be between 0 and %s, got %s", MaxDuration, c.ServeFor)
+	case c.ServeFor > 0 && len(c.GateListeners) == 0:
+		return bad("serving after the run needs a gate listener")
+	case (c.DataToken == "") != (len(c.DataSecret) == 0):
+		return bad("the Data API needs both a token and its secret")
+	case c.DataToken != "" && len(c.GateListeners) == 0:
+		return bad("the Data API is served on the gate listeners: give one")
+	case c.BusinessZone == nil:
+		return bad("no business time zone")
 	case c.AmountMinMinor < simMethod.Limits.MinMinor || c.AmountMaxMinor > simMethod.Limits.MaxMinor || c.AmountMinMinor > c.AmountMaxMinor:
 		return bad("amounts must lie within %s–%s KZT with min <= max, got %s–%s KZT", kzt(simMethod.Limits.MinMinor), kzt(simMethod.Limits.MaxMinor),
 			kzt(c.AmountMinMinor), kzt(c.AmountMaxMinor))

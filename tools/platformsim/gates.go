@@ -38,7 +38,6 @@ type gateServer struct {
 
 // newGates makes the record and a Gate per listener (Config.GateListeners).
 func (s *sim) newGates() error {
-	s.record = platform.NewPayments()
 	secrets := map[string][]byte{strconv.FormatInt(s.cfg.ProjectID, 10): s.cfg.Secret}
 	for _, ln := range s.cfg.GateListeners {
 		g, err := platform.NewGate(platform.GateConfig{Payments: s.record, Secrets: secrets, Method: simMethod.Name})
@@ -48,7 +47,7 @@ func (s *sim) newGates() error {
 		s.gates = append(s.gates, &gateServer{
 			addr: ln.Addr().String(), gate: g, ln: ln, done: make(chan struct{}),
 			srv: &http.Server{
-				Handler: g, ReadHeaderTimeout: gateReadTimeout, ReadTimeout: gateReadTimeout, WriteTimeout: gateReadTimeout,
+				Handler: s.platformHandler(g), ReadHeaderTimeout: gateReadTimeout, ReadTimeout: gateReadTimeout, WriteTimeout: gateReadTimeout,
 				IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, ErrorLog: log.New(io.Discard, "", 0),
 			},
 		})

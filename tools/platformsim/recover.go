@@ -3,11 +3,13 @@ package platformsim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,8 +22,14 @@ import (
 // platform did, reading the deposits back through the REST API.
 
 // recoveryPoll is how often the dropped payments still unsettled are read
-// again.
-const recoveryPoll = 500 * time.Millisecond
+// again: one page of the pending deposits (maxPendingPages at most), then
+// each dropped payment no longer among them — little load on the server
+// while its poller works.
+const (
+	recoveryPoll    = 500 * time.Millisecond
+	pendingPageSize = 1000
+	maxPendingPages = 50
+)
 
 // droppedPayment is a payment whose callbacks were never delivered.
 type droppedPayment struct {
@@ -137,11 +145,25 @@ func (s *sim) recoverDropped(ctx context.Context) {
 	deadline := start.Add(s.cfg.RecoveryTimeout)
 	why := make(map[string]string) // payment id → why it is not recovered yet
 	for {
-		states, fails := s.readDeposits(ctx, pending)
-		now := time.Now()
+		// Those still in the pending list need no reading of their own.
+		var toRead []droppedPayment
 		still := pending[:0:0]
-		for i := range pending {
-			d := &pending[i]
+		if open, err := s.pendingPayments(ctx, s.started.Add(-time.Minute)); err == nil {
+			for _, d := range pending {
+				if open[d.paymentID] {
+					why[d.paymentID] = "still pending"
+					still = append(still, d)
+				} else {
+					toRead = append(toRead, d)
+				}
+			}
+		} else {
+			toRead = pending
+		}
+		states, fails := s.readDeposits(ctx, toRead)
+		now := time.Now()
+		for i := range toRead {
+			d := &toRead[i]
 			if fails[i] != "" {
 				why[d.paymentID] = fails[i]
 				still = append(still, *d)
@@ -190,6 +212,47 @@ func (s *sim) recoverDropped(ctx context.Context) {
 		s.errs.add(fmt.Sprintf("dropped payment %s (%s): not settled by Tiyn within %s of the end of the load (%s)",
 			d.paymentID, outcome, s.cfg.RecoveryTimeout, state))
 	}
+}
+
+// pendingPayments lists the payment ids of the deposits pending that were
+// opened since from (GET /v1/deposits?status=pending&from=…, paged).
+func (s *sim) pendingPayments(ctx context.Context, from time.Time) (map[string]bool, error) {
+	snd := newSender(s)
+	open := map[string]bool{}
+	cursor := ""
+	for range maxPendingPages {
+		q := url.Values{"status": {"pending"}, "from": {from.UTC().Format(time.RFC3339Nano)},
+			"limit": {strconv.Itoa(pendingPageSize)}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		u, err := url.Parse(s.cfg.BaseURL + strings.TrimSuffix(depositsPath, "/") + "?" + q.Encode())
+		if err != nil {
+			return nil, err
+		}
+		status, ans, err := snd.do(ctx, -1, http.MethodGet, u, s.restHdr, nil)
+		if err != nil || status != http.StatusOK {
+			msg, _ := httpFailure("GET "+depositsPath, status, ans, err)
+			return nil, errors.New(msg)
+		}
+		var page struct {
+			Items []struct {
+				PaymentID string `json:"payment_id"`
+			} `json:"items"`
+			NextCursor *string `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(ans, &page); err != nil {
+			return nil, fmt.Errorf("GET %s: unreadable page %s", depositsPath, snippet(ans))
+		}
+		for _, it := range page.Items {
+			open[it.PaymentID] = true
+		}
+		if page.NextCursor == nil {
+			return open, nil
+		}
+		cursor = *page.NextCursor
+	}
+	return nil, fmt.Errorf("more than %d pending deposits", maxPendingPages*pendingPageSize)
 }
 
 // readDeposits reads the deposit of every payment in list, Concurrency at

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/tiyn/tiyn/tools/platformsim/platform"
 )
 
 // Report is the outcome of a run. Its JSON form (encoding/json) is what
@@ -73,6 +75,24 @@ type Report struct {
 	LongestRecoverySeconds  float64 `json:"longest_recovery_seconds"`
 	// Gate has one entry per Gate listener (Config.GateListeners).
 	Gate []GateReport `json:"gate,omitempty"`
+	// GateSilenced counts the status requests answered 503 because the
+	// payment's fault keeps the Gate silent (Config.ReconFaults).
+	GateSilenced int64 `json:"gate_silenced,omitempty"`
+	// DataAPI is what the Data API served (Config.DataToken), up to the
+	// report (requests made while serving after the run are not in it).
+	DataAPI *DataAPIReport `json:"data_api,omitempty"`
+	// ReportFiles are the CSV reports written (Config.ReportCSV).
+	ReportFiles []ReportFile `json:"report_files,omitempty"`
+	// ReconFaults lists the breaks injected into the platform's record
+	// (Config.ReconFaults); ReconFaultCounts counts them by the class a
+	// reconciliation must put them in (every class, 0 included).
+	// HealedAtReconciliationMinor is what a reconciliation of the day
+	// credits (the healed payments): the balances then exceed
+	// ExpectedMinor by exactly that. Mismatched, pending and orphan
+	// payments are never credited.
+	ReconFaults                 []InjectedFault `json:"recon_faults,omitempty"`
+	ReconFaultCounts            map[string]int  `json:"recon_fault_counts,omitempty"`
+	HealedAtReconciliationMinor int64           `json:"healed_at_reconciliation_minor,omitempty"`
 
 	// Elapsed is the timed phase's wall time (the callbacks alone in
 	// ModeCallbacks).
@@ -117,6 +137,12 @@ func (s *sim) report(elapsed time.Duration, mismatches []Mismatch) Report {
 	if len(s.gates) > 0 {
 		r.Gate = s.gateReports()
 	}
+	if s.dataAPI != nil {
+		st := s.dataAPI.Stats()
+		r.DataAPI = &DataAPIReport{Requests: st.Requests, Answered: st.Answered, Refused: st.Refused}
+	}
+	r.ReportFiles = s.reports
+	s.faultReport(&r)
 	if r.Mismatches == nil {
 		r.Mismatches = []Mismatch{}
 	}
@@ -229,6 +255,7 @@ func (r Report) WriteText(w io.Writer) error {
 		}
 	}
 	r.writeRecovery(&b, bold)
+	r.writeRecon(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -287,4 +314,29 @@ func FormatKZT(minor int64) string {
 	}
 	fmt.Fprintf(&b, ".%02d %s", u%100, simCurrency)
 	return b.String()
+}
+
+// writeRecon ends the text with the CSV reports written and the faults
+// injected, per class.
+func (r Report) writeRecon(b *strings.Builder) {
+	if len(r.ReportFiles) == 0 && r.ReconFaultCounts == nil {
+		return
+	}
+	b.WriteString("\n")
+	for _, f := range r.ReportFiles {
+		fmt.Fprintf(b, "  report csv    %s · business day %s · %d rows\n", f.Path, f.Day, f.Rows)
+	}
+	if r.ReconFaultCounts == nil {
+		return
+	}
+	var parts []string
+	total := 0
+	for _, f := range platform.Faults() {
+		n := r.ReconFaultCounts[f.String()]
+		total += n
+		parts = append(parts, fmt.Sprintf("%s %d", f, n))
+	}
+	fmt.Fprintf(b, "  recon faults  %d injected: %s\n", total, strings.Join(parts, " · "))
+	fmt.Fprintf(b, "                a reconciliation of the day heals %s; mismatched, pending and orphan payments stay uncredited\n",
+		FormatKZT(r.HealedAtReconciliationMinor))
 }

@@ -77,6 +77,8 @@ type sim struct {
 
 	logMinAmount, logMaxAmount float64 // of the amounts drawn
 
+	started time.Time // when the run began
+
 	prefix string // customer id prefix, unique per run
 	runTag string
 	opBase int64
@@ -102,6 +104,12 @@ type sim struct {
 	gates    []*gateServer
 	drops    dropLog
 	recovery recoveryResult
+
+	// The platform's record of the day (recon.go): the Data API served
+	// from it, the injected faults, the CSV reports written.
+	dataAPI *platform.DataAPI
+	faults  faultState
+	reports []ReportFile
 }
 
 // customer is one account opened for the run.
@@ -167,6 +175,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 
 	s.recoverDropped(ctx)
+	if cfg.ReconFaults {
+		s.injectOrphans()
+	}
 
 	checkCtx := ctx
 	if ctx.Err() != nil {
@@ -175,7 +186,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		defer cancel()
 	}
 	mismatches := s.checkBalances(checkCtx)
-	return s.report(elapsed, mismatches), ctx.Err()
+	var reportErr error
+	s.reports, reportErr = s.writeReports()
+	if reportErr != nil {
+		s.errs.add(reportErr.Error())
+	}
+	r, runErr := s.report(elapsed, mismatches), ctx.Err()
+	s.serveAfter(ctx, r)
+	return r, runErr
 }
 
 func newSim(cfg Config) (*sim, error) {
@@ -186,7 +204,7 @@ func newSim(cfg Config) (*sim, error) {
 		}
 		return u, nil
 	}
-	s := &sim{cfg: cfg, http: newHTTPClient(cfg.Concurrency, cfg.RequestTimeout),
+	s := &sim{cfg: cfg, http: newHTTPClient(cfg.Concurrency, cfg.RequestTimeout), started: time.Now(),
 		logMinAmount: math.Log(float64(cfg.AmountMinMinor)), logMaxAmount: math.Log(float64(cfg.AmountMaxMinor))}
 	var err error
 	if s.requestsURL, err = parse(monetix.RequestsPath); err != nil {
@@ -222,7 +240,16 @@ func newSim(cfg Config) (*sim, error) {
 	if _, err := newSigner(cfg.Secret, cfg.ProjectID, s.runTag); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	if len(cfg.GateListeners) > 0 || cfg.ReportCSV != "" || cfg.ReconFaults {
+		s.record = platform.NewPayments()
+	}
+	if cfg.ReconFaults {
+		s.planFaults()
+	}
 	if len(cfg.GateListeners) > 0 {
+		if err := s.newDataAPI(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
 		if err := s.newGates(); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 		}
@@ -247,6 +274,9 @@ type plan struct {
 	concurrent    bool // final callback delivered twice at once
 	unknownVerify bool // an extra verify for an unknown customer
 	drop          bool // no callback delivered: the platform's record (the Gate) alone knows the outcome
+	// fault is the reconciliation break injected into the payment's
+	// record (Config.ReconFaults; recon.go).
+	fault platform.Fault
 }
 
 // makePlan draws the plan of payment i from a generator reseeded with
@@ -271,6 +301,7 @@ func (s *sim) makePlan(pcg *mrand.PCG, rng *mrand.Rand, i int64) plan {
 	p.concurrent = rng.Float64() < c.ConcurrentDupShare
 	p.unknownVerify = rng.Float64() < c.UnknownVerifyShare
 	p.drop = rng.Float64() < c.DropShare // drawn last: the other draws of a seed stay as they were
+	s.applyFault(&p)
 	return p
 }
 
@@ -508,6 +539,10 @@ func (w *worker) buildSteps(p *plan, paymentID string) int {
 // dropped payment, does not (dropPayment).
 func (w *worker) deliver(ctx context.Context, p *plan, paymentID string, bodies []byte, steps []step) {
 	s := w.sim
+	if p.fault != platform.FaultNone {
+		w.deliverFault(ctx, p, paymentID, bodies, steps)
+		return
+	}
 	if p.drop {
 		for _, st := range steps {
 			s.recordStep(paymentID, st)

@@ -110,7 +110,7 @@ func (m *Main) cliLedger(ctx context.Context, cfg Config) (*app.Service, error) 
 		}
 		return nil, sqlstore.RedactError(fmt.Errorf("database %s: %w", sqlstore.RedactURL(cfg.DatabaseURL), err), cfg.DatabaseURL)
 	}
-	return app.NewService(store, system.Clock{}, &system.IDs{}), nil
+	return app.NewService(store, system.Clock{}, &system.IDs{}, app.WithBusinessZone(cfg.BusinessZone)), nil
 }
 
 // cliActor names the operator in the audit trail.

@@ -58,6 +58,8 @@ const (
 	groupPoll
 	// groupData: the Monetix Data API (datasettings.go).
 	groupData
+	// groupBooks: the business day (books.go).
+	groupBooks
 )
 
 // setting is one configuration knob, read from its environment variable
@@ -108,6 +110,9 @@ type Config struct {
 	PendingExpiry         time.Duration
 	// Data is the Monetix Data API (groupData).
 	Data dataSettings
+	// BusinessZone is the time zone of business days (groupBooks; nil
+	// when the command does not read it: the default).
+	BusinessZone *time.Location
 
 	DBMaxConns          int
 	GroupCommit         bool

@@ -46,6 +46,7 @@ const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 2 // bad command line or configuration
+	// exitBreaks (3, reconday.go): tiyn reconcile day finished with breaks.
 )
 
 func main() {
@@ -176,10 +177,16 @@ func (m *Main) Close() error {
 
 // exitCode reports err on stderr and picks the exit code.
 func (m *Main) exitCode(err error) int {
-	var ue *usageError
+	var (
+		ue *usageError
+		be *breaksError
+	)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
+	case errors.As(err, &be):
+		fmt.Fprintf(m.Stderr, "tiyn: %v\n", err)
+		return exitBreaks
 	case errors.As(err, &ue):
 		fmt.Fprintf(m.Stderr, "tiyn: %v\n", err)
 		return exitUsage

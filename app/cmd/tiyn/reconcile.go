@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	registerCommand("reconcile", Command{Summary: "ask the platform about pending deposits now (reconcile pending --help)", Run: runReconcile})
+	registerCommand("reconcile", Command{Summary: "reconcile a business day, or ask the platform about pending deposits now (reconcile day|pending --help)", Run: runReconcile})
 }
 
 var reconcilePendingSpec = cmdSpec{
@@ -32,16 +32,19 @@ func runReconcile(ctx context.Context, m *Main, args []string) error {
 		sub, rest = args[0], args[1:]
 	}
 	switch sub {
+	case "day":
+		return runReconcileDay(ctx, m, rest)
 	case "pending":
 		return runReconcilePending(ctx, m, rest)
 	case "", "-h", "-help", "--help", "help":
-		fmt.Fprintf(m.Stdout, "Usage:\n  tiyn reconcile pending [--limit N]\n\nRun 'tiyn reconcile pending --help' for the settings.\n")
+		fmt.Fprintf(m.Stdout, "Usage:\n  tiyn reconcile day DATE [--csv FILE|-] [--columns FIELD=HEADER,…] [--amount-units major|minor]\n"+
+			"  tiyn reconcile pending [--limit N]\n\nRun 'tiyn reconcile day --help' or 'tiyn reconcile pending --help' for the settings.\n")
 		if sub == "" {
-			return usagef("reconcile needs a subcommand: pending")
+			return usagef("reconcile needs a subcommand: day or pending")
 		}
 		return nil
 	}
-	return usagef("unknown reconcile subcommand %q: want pending", sub)
+	return usagef("unknown reconcile subcommand %q: want day or pending", sub)
 }
 
 func runReconcilePending(ctx context.Context, m *Main, args []string) error {

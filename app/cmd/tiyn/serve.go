@@ -43,15 +43,16 @@ var serveSpec = cmdSpec{
 	Name: "serve",
 	Args: "[flags]",
 	Description: `Serves the Monetix platform endpoints (POST /v1/monetix/requests, /v1/monetix/callbacks),
-the merchant REST API under /v1, and /healthz, /readyz, /metrics (process, HTTP and pool metrics
-only) — over HTTPS with TIYN_TLS_CERT_FILE and TIYN_TLS_KEY_FILE, else plain HTTP (off loopback,
-put a TLS proxy in front). The ledger's business metrics are served on TIYN_METRICS_LISTEN only,
-profiles on the loopback TIYN_PPROF_LISTEN only. Migrates the database at start. Stops gracefully
-on SIGTERM or SIGINT.
+the merchant REST API under /v1, the operator console at /console (log in with an API token), and
+/healthz, /readyz, /metrics (process, HTTP and pool metrics only) — over HTTPS with
+TIYN_TLS_CERT_FILE and TIYN_TLS_KEY_FILE, else plain HTTP (off loopback, put a TLS proxy in
+front). The ledger's business metrics are served on TIYN_METRICS_LISTEN only, profiles on the
+loopback TIYN_PPROF_LISTEN only. Migrates the database at start. Stops gracefully on SIGTERM or
+SIGINT.
 
 With no API token and no Monetix project configured and a loopback listen address, it
 makes up demo credentials and prints them (not for production).`,
-	Groups: groupDB | groupLog | groupServe | groupMonetix | groupPoll | groupData,
+	Groups: groupDB | groupLog | groupServe | groupMonetix | groupPoll | groupData | groupBooks,
 }
 
 func runServe(ctx context.Context, m *Main, args []string) error {
@@ -115,7 +116,8 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err := store.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	ledger := app.NewService(store, system.Clock{}, &system.IDs{}, app.WithFourEyes(cfg.FourEyes))
+	svc := app.NewService(store, system.Clock{}, &system.IDs{}, app.WithFourEyes(cfg.FourEyes),
+		app.WithBusinessZone(cfg.BusinessZone))
 
 	// Two registries: reg is served on the main listener's /metrics without
 	// credentials (process, Go, HTTP, pool, group commit); private holds
@@ -134,6 +136,11 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		PrepareContext: rest.ContextWithActorSlot,
 		Actor:          rest.ActorFrom,
 	})
+	recon, err := newReconMetrics(private)
+	if err != nil {
+		return err
+	}
+	ledger := countingLedger{Ledger: svc, metrics: recon}
 	if err := mount(srv.Mux(), ledger, cfg, logger, private); err != nil {
 		return err
 	}
@@ -174,7 +181,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	case demo != nil && !cfg.GateURLSet:
 		logger.Info("status poller off in the demo setup: set " + envGateURL + " to a Gate (tiyn simulate --platform serves one)")
 	default:
-		waitPoller, err := startPoller(ctx, ledger, store, cfg, logger, private)
+		waitPoller, err := startPoller(ctx, svc, store, cfg, logger, private)
 		if err != nil {
 			return err
 		}
@@ -256,12 +263,16 @@ func mount(mux *http.ServeMux, ledger ports.Ledger, cfg Config, logger *slog.Log
 	} else {
 		mountNoMonetix(mux)
 	}
-	rest.Register(mux, ledger, rest.Options{Tokens: cfg.APITokens, Logger: logger})
-	zone, err := domain.LoadBusinessZone("")
-	if err != nil {
-		return err
+	rc := rest.Reconciliation{Template: reconTemplate(cfg), CSV: reportSource}
+	if cfg.Data.URL != "" {
+		data, err := cfg.DataSource()
+		if err != nil {
+			return usagef("%s: %v", envDataURL, err)
+		}
+		rc.DataAPI = data
 	}
-	con, err := console.New(ledger, console.Options{Tokens: cfg.APITokens, Zone: zone, FourEyes: cfg.FourEyes, Logger: logger})
+	rest.Register(mux, ledger, rest.Options{Tokens: cfg.APITokens, Logger: logger, Reconciliation: rc})
+	con, err := console.New(ledger, console.Options{Tokens: cfg.APITokens, Zone: cfg.businessZone(), FourEyes: cfg.FourEyes, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -323,6 +334,9 @@ func logConfig(logger *slog.Logger, cfg Config, demo bool) {
 		slog.Bool("demo", demo),
 		slog.Bool("four_eyes", cfg.FourEyes),
 		slog.Bool("tls", cfg.TLSCertFile != ""),
+		slog.String("business_tz", cfg.businessZone().String()),
+		slog.String("monetix_data_url", cfg.Data.URL),
+		slog.String("monetix_data_token_from", cfg.Data.TokenFrom),
 		slog.String("metrics_listen", cfg.MetricsListen),
 		slog.String("pprof_listen", cfg.PprofListen))
 	switch {

@@ -44,7 +44,8 @@ func TestDemoSetup(t *testing.T) {
 		var out bytes.Buffer
 		d.print(&out, "127.0.0.1:8080", false)
 		for _, want := range []string{"DEMO SETUP — not for production", "Authorization: Bearer " + d.token,
-			`-d '{"customer_id":"6552"}' http://127.0.0.1:8080/v1/accounts`, "Monetix project id:        1234", "REST API token (operator): " + d.token, d.secret} {
+			`-d '{"customer_id":"6552"}' http://127.0.0.1:8080/v1/accounts`, "Monetix project id:        1234", "REST API token (operator): " + d.token, d.secret,
+			"Operator console:          http://127.0.0.1:8080/console/  (log in with the token above)"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("demo block lacks %q:\n%s", want, out.String())
 			}
@@ -238,6 +239,10 @@ func TestServeInProcessDemo(t *testing.T) {
 	}
 	if code, _ := s.do(t, http.MethodGet, "/v1/accounts?customer_id=6552", "wrong-token-0123456789", ""); code != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d", code)
+	}
+	// The console is served, and asks for the token.
+	if code, body := s.do(t, http.MethodGet, "/console/login", "", ""); code != http.StatusOK || !strings.Contains(body, `name="token"`) {
+		t.Fatalf("console login page: %d %s", code, body)
 	}
 	// The Monetix endpoints know the demo project, and nothing else.
 	if code, body := s.do(t, http.MethodPost, "/v1/monetix/requests", "", `{"type":"verify","project_id":999,"customer_id":"6552","signature":"x"}`); code != http.StatusOK ||

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/tiyn/tiyn/adapters/monetix"
 	"github.com/tiyn/tiyn/adapters/rest"
 	"github.com/tiyn/tiyn/domain"
 	"github.com/tiyn/tiyn/tools/platformsim"
@@ -64,6 +65,12 @@ var simulateSpec = cmdSpec{
 		"--drop-callbacks FRACTION never delivers the callbacks of that fraction of payments; the Gate still answers\n" +
 		"their status truthfully, and at the end the run waits up to --recovery-timeout for tiyn's status poller to\n" +
 		"settle each as the platform did (read through the REST API). A payment not settled by then fails the run.\n\n" +
+		"Reconciliation: with " + envDataToken + " and " + envDataSecret + " (or their _FILE) set, each --gate-listen\n" +
+		"address serves the platform's Data API too (POST /v1/operations/get, the default mapping or " + envDataMapping + ")\n" +
+		"from the same record — point TIYN_MONETIX_DATA_URL at http://ADDR. --report-csv FILE writes the CSV report of\n" +
+		"the run's business day (" + envBusinessTZ + ", default Asia/Almaty) at the end. --recon-faults injects 2–3 payments\n" +
+		"of every class of break into the platform's record (needs --payments >= 100) and prints them per class.\n" +
+		"--serve-for DURATION keeps the Gate and the Data API up after the report, until then or an interrupt.\n\n" +
 		"Exit status: 0 all balances as expected and nothing unexpected, 1 mismatches or errors, 2 bad usage.",
 }
 
@@ -82,6 +89,9 @@ type simFlags struct {
 	gateListen                    listFlag
 	dropCallbacks                 float64
 	recoveryTimeout               time.Duration
+	reportCSV                     string
+	reconFaults                   bool
+	serveFor                      time.Duration
 }
 
 // listFlag is a flag that may be repeated, each value a comma-separated
@@ -125,6 +135,9 @@ func (f *simFlags) define(fs *flag.FlagSet) {
 	fs.Var(&f.gateListen, "gate-listen", "serve the platform's Gate (POST /v2/payment/status) on this loopback address; repeat for one per instance")
 	fs.Float64Var(&f.dropCallbacks, "drop-callbacks", 0, "share of payments whose callbacks are never delivered (needs --gate-listen; the poller must recover them)")
 	fs.DurationVar(&f.recoveryTimeout, "recovery-timeout", platformsim.DefaultRecoveryTimeout, "how long to wait at the end for tiyn's status poller to settle the dropped payments")
+	fs.StringVar(&f.reportCSV, "report-csv", "", "write the CSV report of the run's business day to this file at the end")
+	fs.BoolVar(&f.reconFaults, "recon-faults", false, "inject 2–3 payments of every class of reconciliation break into the platform's record")
+	fs.DurationVar(&f.serveFor, "serve-for", 0, "keep serving the Gate and the Data API this long after the run (needs --gate-listen)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write the simulator's own CPU profile to this file (what the load generator costs)")
 }
 
@@ -160,6 +173,12 @@ func runSimulate(ctx context.Context, m *Main, args []string) error {
 		}
 		defer stop()
 	}
+	var printed bool
+	var printErr error
+	cfg.Served = func(r platformsim.Report) {
+		printed, printErr = true, printReport(m.Stdout, r, f.jsonOut)
+		fmt.Fprintf(m.Stderr, "serving the Gate and the Data API on %s for %s (until interrupted)\n", f.gateListen.String(), f.serveFor)
+	}
 	report, runErr := platformsim.Run(ctx, cfg)
 	switch {
 	case errors.Is(runErr, platformsim.ErrConfig):
@@ -167,8 +186,11 @@ func runSimulate(ctx context.Context, m *Main, args []string) error {
 	case errors.Is(runErr, platformsim.ErrSetup):
 		return runErr
 	}
-	if err := printReport(m.Stdout, report, f.jsonOut); err != nil {
-		return err
+	if !printed {
+		printErr = printReport(m.Stdout, report, f.jsonOut)
+	}
+	if printErr != nil {
+		return printErr
 	}
 	switch {
 	case runErr != nil:
@@ -227,6 +249,7 @@ func (f *simFlags) config(m *Main, set map[string]bool) (platformsim.Config, err
 		LateSuccessShare: f.late, IntermediateShare: f.intermediate, UnknownVerifyShare: f.unknown,
 		Platform: f.platform, RetryFor: f.retryFor, RequestTimeout: f.timeout, Seed: f.seed,
 		DropShare: f.dropCallbacks, RecoveryTimeout: f.recoveryTimeout,
+		ReportCSV: f.reportCSV, ReconFaults: f.reconFaults, ServeFor: f.serveFor,
 	}
 	if f.duration > 0 && !set["payments"] {
 		cfg.Payments = 0 // a fixed-time run: until the duration is up
@@ -252,11 +275,45 @@ func (f *simFlags) config(m *Main, set map[string]bool) (platformsim.Config, err
 		return cfg, err
 	}
 	cfg.Secret = []byte(secret)
+	if err := simulateRecon(&cfg, env); err != nil {
+		return cfg, err
+	}
 	if limits != nil {
 		// Draw within the project's own limits: Tiyn refuses the others.
 		cfg.AmountMinMinor, cfg.AmountMaxMinor = limits.MinMinor, limits.MaxMinor
 	}
 	return cfg, nil
+}
+
+// simulateRecon reads what the platform's side of a reconciliation needs
+// from the settings serve reads: the business zone (TIYN_BUSINESS_TZ), and
+// the Data API's token, secret and mapping (TIYN_MONETIX_DATA_TOKEN,
+// _SECRET, each with _FILE, and _MAPPING) — the Data API is served only
+// when the token and secret are both set.
+func simulateRecon(cfg *platformsim.Config, env func(string) string) error {
+	zone, err := domain.LoadBusinessZone(env(envBusinessTZ))
+	if err != nil {
+		return usagef("%s: %v", envBusinessTZ, err)
+	}
+	cfg.BusinessZone = zone
+	token, _, _, err := inlineOrFile(env, envDataToken, envDataTokenFile)
+	if err != nil {
+		return err
+	}
+	secret, _, _, err := inlineOrFile(env, envDataSecret, envDataSecretFile)
+	if err != nil {
+		return err
+	}
+	token, secret = strings.TrimSpace(token), strings.TrimSpace(secret)
+	if token == "" || secret == "" {
+		return nil
+	}
+	mapping, err := monetix.ParseDataMapping(env(envDataMapping))
+	if err != nil {
+		return usagef("%s: %v", envDataMapping, err)
+	}
+	cfg.DataToken, cfg.DataSecret, cfg.DataMapping = token, []byte(secret), mapping
+	return nil
 }
 
 // simulateURL picks the base URL: --url, else the address serve listens

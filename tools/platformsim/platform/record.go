@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tiyn/tiyn/adapters/monetix"
@@ -79,6 +80,22 @@ type Payment struct {
 	ID        string
 	ops       [MaxOperations]Operation
 	n         uint8
+	// fault is the reconciliation break injected into this record
+	// (FaultNone for a truthful one).
+	fault Fault
+}
+
+// Fault returns the break injected into the payment's record.
+func (p *Payment) Fault() Fault { return p.fault }
+
+// Listings is how many times the platform's operation lists (the Data
+// API, the CSV report) show each operation of the payment: twice for a
+// FaultDuplicate, once otherwise.
+func (p *Payment) Listings() int {
+	if p.fault == FaultDuplicate {
+		return 2
+	}
+	return 1
 }
 
 // Operations returns the payment's operations, oldest first.
@@ -105,7 +122,12 @@ var (
 type Payments struct {
 	seed   maphash.Seed
 	shards [numShards]shard
+	// gen counts changes, so a reader can tell a snapshot is stale.
+	gen atomic.Int64
 }
+
+// Generation changes whenever the record does.
+func (ps *Payments) Generation() int64 { return ps.gen.Load() }
 
 type shard struct {
 	mu sync.Mutex
@@ -140,6 +162,7 @@ func (ps *Payments) Open(projectID int64, paymentID string, operationID, amountM
 	p := Payment{ProjectID: projectID, ID: paymentID, n: 1}
 	p.ops[0] = Operation{ID: operationID, Status: StatusProcessing, AmountMinor: amountMinor, Currency: currency, Created: at}
 	sh.m[paymentID] = p
+	ps.gen.Add(1)
 	return nil
 }
 
@@ -186,6 +209,7 @@ func (ps *Payments) Update(paymentID string, operationID int64, status Status, a
 		op.Completed = at
 	}
 	sh.m[paymentID] = p
+	ps.gen.Add(1)
 	return nil
 }
 
@@ -208,4 +232,26 @@ func (ps *Payments) Len() int {
 		sh.mu.Unlock()
 	}
 	return n
+}
+
+// Each calls fn with a copy of every payment on record, one shard at a
+// time (fn runs without the shard's lock; buf is reused between shards).
+// A payment changed while Each runs may be seen before or after.
+func (ps *Payments) Each(fn func(p *Payment) error) error {
+	var buf []Payment
+	for i := range ps.shards {
+		sh := &ps.shards[i]
+		sh.mu.Lock()
+		buf = buf[:0]
+		for _, p := range sh.m {
+			buf = append(buf, p)
+		}
+		sh.mu.Unlock()
+		for j := range buf {
+			if err := fn(&buf[j]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -5,7 +5,7 @@
 -- counts and sums per class (classes, JSON). One run per day is running at
 -- a time (a unique partial index); one whose heartbeat stopped is failed
 -- and replaced. Its items are the source's rows (staged while the source
--- is read, classified afterwards, in payment order) and the day's ledger
+-- is read, classified afterwards in payment order) and the day's ledger
 -- deposits the source does not mention.
 
 CREATE TABLE reconciliation_runs (
@@ -51,8 +51,32 @@ CREATE TABLE reconciliation_items (
     note              TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (run_id, seq)
 );
--- The matching pass reads a run's rows payment by payment.
-CREATE INDEX reconciliation_items_payment_idx ON reconciliation_items (run_id, project_id, payment_id, seq);
+-- A running run's source rows as read, staged for its matching pass,
+-- which reads them back payment by payment; dropped when the run ends.
+CREATE TABLE reconciliation_rows (
+    run_id            TEXT NOT NULL REFERENCES reconciliation_runs (id) ON DELETE CASCADE,
+    seq               BIGINT NOT NULL,
+    class             TEXT NOT NULL DEFAULT '',
+    line              BIGINT NOT NULL DEFAULT 0,
+    project_id        TEXT NOT NULL DEFAULT '',
+    payment_id        TEXT NOT NULL DEFAULT '',
+    operation_id      TEXT NOT NULL DEFAULT '',
+    operation_type    TEXT NOT NULL DEFAULT '',
+    operation_status  TEXT NOT NULL DEFAULT '',
+    completed_at_us   BIGINT NOT NULL DEFAULT 0,
+    platform_minor    BIGINT NOT NULL DEFAULT 0,
+    platform_currency TEXT NOT NULL DEFAULT '',
+    ledger_minor      BIGINT NOT NULL DEFAULT 0,
+    ledger_currency   TEXT NOT NULL DEFAULT '',
+    deposit_id        TEXT NOT NULL DEFAULT '',
+    deposit_status    TEXT NOT NULL DEFAULT '',
+    exception_id      TEXT NOT NULL DEFAULT '',
+    raw               BYTEA NOT NULL DEFAULT '',
+    note              TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX reconciliation_rows_payment_idx ON reconciliation_rows (run_id, project_id, payment_id, seq);
+
 CREATE INDEX reconciliation_items_class_idx ON reconciliation_items (run_id, class, seq);
 -- The ledger pass skips deposits an operation already mentioned.
 CREATE INDEX reconciliation_items_deposit_idx ON reconciliation_items (run_id, deposit_id);

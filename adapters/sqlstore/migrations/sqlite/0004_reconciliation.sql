@@ -43,7 +43,32 @@ CREATE TABLE reconciliation_items (
     note              TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (run_id, seq)
 );
-CREATE INDEX reconciliation_items_payment_idx ON reconciliation_items (run_id, project_id, payment_id, seq);
+-- A running run's source rows as read, staged for its matching pass,
+-- which reads them back payment by payment; dropped when the run ends.
+CREATE TABLE reconciliation_rows (
+    run_id            TEXT NOT NULL REFERENCES reconciliation_runs (id) ON DELETE CASCADE,
+    seq               BIGINT NOT NULL,
+    class             TEXT NOT NULL DEFAULT '',
+    line              BIGINT NOT NULL DEFAULT 0,
+    project_id        TEXT NOT NULL DEFAULT '',
+    payment_id        TEXT NOT NULL DEFAULT '',
+    operation_id      TEXT NOT NULL DEFAULT '',
+    operation_type    TEXT NOT NULL DEFAULT '',
+    operation_status  TEXT NOT NULL DEFAULT '',
+    completed_at_us   BIGINT NOT NULL DEFAULT 0,
+    platform_minor    BIGINT NOT NULL DEFAULT 0,
+    platform_currency TEXT NOT NULL DEFAULT '',
+    ledger_minor      BIGINT NOT NULL DEFAULT 0,
+    ledger_currency   TEXT NOT NULL DEFAULT '',
+    deposit_id        TEXT NOT NULL DEFAULT '',
+    deposit_status    TEXT NOT NULL DEFAULT '',
+    exception_id      TEXT NOT NULL DEFAULT '',
+    raw               BLOB NOT NULL DEFAULT '',
+    note              TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX reconciliation_rows_payment_idx ON reconciliation_rows (run_id, project_id, payment_id, seq);
+
 CREATE INDEX reconciliation_items_class_idx ON reconciliation_items (run_id, class, seq);
 CREATE INDEX reconciliation_items_deposit_idx ON reconciliation_items (run_id, deposit_id);
 CREATE INDEX reconciliation_items_success_idx ON reconciliation_items (payment_id, operation_id)
