@@ -285,6 +285,16 @@ func (s *server) openAccount(t *testing.T, customer string) account {
 	return a
 }
 
+// accountOf finds a customer's account.
+func (s *server) accountOf(t *testing.T, customer string) account {
+	t.Helper()
+	var a account
+	if st := s.do(t, http.MethodGet, "/v1/accounts?customer_id="+customer, viewerToken, "", nil, nil, &a); st != http.StatusOK {
+		t.Fatalf("account of %s: %d", customer, st)
+	}
+	return a
+}
+
 func (s *server) account(t *testing.T, id string) account {
 	t.Helper()
 	var a account
