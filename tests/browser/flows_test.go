@@ -1,12 +1,21 @@
 package browser_test
 
 import (
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/tiyn/tiyn/adapters/monetix"
 )
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
 
 // world is the data every flow starts from: customer 7001 with a credited
 // deposit of 15,000.00 and a debit of 250.00, and an amount mismatch (a
@@ -15,6 +24,8 @@ type world struct {
 	s         *server
 	account   account
 	paymentID string // the mismatched payment
+	paidID    string // 7001's credited payment
+	pendingID string // 7002's pending payment
 }
 
 func seed(t *testing.T, s *server) world {
@@ -26,11 +37,11 @@ func seed(t *testing.T, s *server) world {
 	s.debit(t, acc.ID, "250.00", "Coffee <b>bar</b> & co", "debit-1")
 	odd := s.checkDeposit(t, "7001", 50_000)
 	s.callback(t, odd, "7001", 91_000_002, 60_000) // claims 600.00: an amount_mismatch
-	s.checkDeposit(t, "7002", 10_000)              // stays pending
+	pending := s.checkDeposit(t, "7002", 10_000)   // stays pending
 	if got := s.account(t, acc.ID).BalanceMinor; got != 1_475_000 {
 		t.Fatalf("seeded balance %d, want 1475000", got)
 	}
-	return world{s: s, account: acc, paymentID: odd}
+	return world{s: s, account: acc, paymentID: odd, paidID: paid, pendingID: pending}
 }
 
 // TestConsoleInTheBrowser runs the operator's flows in chromium against
@@ -164,6 +175,80 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		if got := s.account(t, w.account.ID).BalanceMinor; got != before+50_000 {
 			t.Fatalf("a late callback moved the balance to %d", got)
 		}
+	})
+
+	t.Run("ReconcileADayFromACSV", func(t *testing.T) {
+		// The platform's report of today: 7001's credited payment
+		// (matched), 7002's pending one (healed: credited now), one of
+		// 7002's with another amount, and one Tiyn never issued.
+		other := s.accountOf(t, "7002")
+		odd := s.checkDeposit(t, "7002", 20_000)
+		zone, err := time.LoadLocation("Asia/Almaty")
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().In(zone)
+		at := now.Format(time.DateTime)
+		report := monetix.DefaultReportHeader + "\n" + strings.Join([]string{
+			fmt.Sprintf("%s,%s,91000001,sale,success,15000.00,KZT,%s", project, w.paidID, at),
+			fmt.Sprintf("%s,%s,92000001,sale,success,100.00,KZT,%s", project, w.pendingID, at),
+			fmt.Sprintf("%s,%s,92000002,sale,success,250.00,KZT,%s", project, odd, at),
+			fmt.Sprintf("%s,never-issued-1,92000003,sale,success,10.00,KZT,%s", project, at),
+		}, "\n") + "\n"
+		file := filepath.Join(t.TempDir(), "report-"+now.Format(time.DateOnly)+".csv")
+		if err := os.WriteFile(file, []byte(report), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		before := s.account(t, other.ID).BalanceMinor
+
+		tb := newTab(t, s)
+		tb.login(annaToken)
+		tb.click(`a[href="/console/reconciliations"]`)
+		tb.mainHas("runs", "Reconciliation with the platform", "Reconcile a day from a report")
+		tb.do("fill the form",
+			chromedp.SetValue(chromedp.CSS("#recon-day"), now.Format(time.DateOnly)),
+			chromedp.SetUploadFiles(chromedp.CSS("#recon-report"), []string{file}))
+		tb.click(`form[action="/console/reconciliations"] button[type=submit]`)
+		if loc := tb.location(); !strings.HasPrefix(loc, "/console/reconciliations/rcn_") {
+			t.Fatalf("after the upload at %s:\n%s", loc, tb.text("main"))
+		}
+		tb.mainHas("run", "reconciled: 4 rows", "Counts per class", "healed (credited now)", "amount mismatch",
+			"operation of an unknown payment", "Open the exception")
+		classCount := func(class string) int {
+			return eval[int](tb, `(() => { for (const r of document.querySelectorAll("table.compact tbody tr")) {
+				if (r.querySelector("th").innerText.startsWith(`+strconvQuote(class)+`)) return parseInt(r.querySelector("td").innerText.replace(/\D/g, "")); }
+				return -1; })()`)
+		}
+		for class, want := range map[string]int{"matched": 1, "healed (credited now)": 1, "amount mismatch": 1, "operation of an unknown payment": 1} {
+			if got := classCount(class); got != want {
+				t.Fatalf("class %q: %d, want %d", class, got, want)
+			}
+		}
+		if n := eval[int](tb, `document.querySelectorAll("table tbody tr.differs a[href^='/console/exceptions/']").length`); n < 2 {
+			t.Fatalf("the breaks do not link their exceptions (%d links)", n)
+		}
+		if got := s.account(t, other.ID).BalanceMinor; got != before+10_000 {
+			t.Fatalf("the heal moved 7002's balance from %d to %d, want +10000", before, got)
+		}
+		tb.shot("reconciliation")
+		// A break leads to its exception, and its deposit.
+		tb.click(`table tbody tr.differs a[href^="/console/exceptions/"]`)
+		tb.mainHas("break's exception", "Exception:")
+		tb.open("/console/reconciliations")
+		tb.do("fill the form again",
+			chromedp.SetValue(chromedp.CSS("#recon-day"), now.Format(time.DateOnly)),
+			chromedp.SetUploadFiles(chromedp.CSS("#recon-report"), []string{file}))
+		tb.click(`form[action="/console/reconciliations"] button[type=submit]`)
+		tb.mainHas("rerun", "already reconciled with this very file", "nothing changed")
+		if got := s.account(t, other.ID).BalanceMinor; got != before+10_000 {
+			t.Fatalf("the same report twice moved the balance to %d", got)
+		}
+		tb.open("/console/reconciliations")
+		tb.shot("reconciliations")
+		// Today cannot be closed yet; the day page says so.
+		tb.open("/console/days/" + now.Format(time.DateOnly))
+		tb.mainHas("day", "Open", "The day has not ended yet")
+		tb.shot("day")
 	})
 
 	t.Run("SwitchToRussian", func(t *testing.T) {

@@ -255,7 +255,7 @@ func (s *server) do(t *testing.T, method, path, token, contentType string, body 
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
@@ -281,6 +281,16 @@ func (s *server) openAccount(t *testing.T, customer string) account {
 	if st := s.do(t, http.MethodPost, "/v1/accounts", annaToken, "application/json",
 		[]byte(fmt.Sprintf(`{"customer_id":%q}`, customer)), nil, &a); st != http.StatusCreated {
 		t.Fatalf("open account %s: %d", customer, st)
+	}
+	return a
+}
+
+// accountOf finds a customer's account.
+func (s *server) accountOf(t *testing.T, customer string) account {
+	t.Helper()
+	var a account
+	if st := s.do(t, http.MethodGet, "/v1/accounts?customer_id="+customer, viewerToken, "", nil, nil, &a); st != http.StatusOK {
+		t.Fatalf("account of %s: %d", customer, st)
 	}
 	return a
 }

@@ -272,7 +272,10 @@ func mount(mux *http.ServeMux, ledger ports.Ledger, cfg Config, logger *slog.Log
 		rc.DataAPI = data
 	}
 	rest.Register(mux, ledger, rest.Options{Tokens: cfg.APITokens, Logger: logger, Reconciliation: rc})
-	con, err := console.New(ledger, console.Options{Tokens: cfg.APITokens, Zone: cfg.businessZone(), FourEyes: cfg.FourEyes, Logger: logger})
+	// The console reconciles uploaded reports as REST does, with the same
+	// settings; it offers no Data API run (a report upload only).
+	con, err := console.New(ledger, console.Options{Tokens: cfg.APITokens, Zone: cfg.businessZone(), FourEyes: cfg.FourEyes,
+		Logger: logger, Reconciliation: rc})
 	if err != nil {
 		return err
 	}
