@@ -445,6 +445,9 @@ func (s *machine) settle(t *rapid.T, d *mDeposit, status string, op, amount int6
 }
 
 func (s *machine) settleFor(t *rapid.T, d *mDeposit, status string, op, amount int64, currency, method string) {
+	if d.direct {
+		t.Fatalf("harness: deposit %s of the check's own project sent over HTTP (project %s would not know it)", d.paymentID, projectID)
+	}
 	cb := s.newCallbackFor(t, d.paymentID, status, op, amount, currency, method)
 	want := s.m.expectFor(d.paymentID, op, status, amount, currency, method)
 	s.deliver(t, cb, want, s.pick(t))
@@ -1117,6 +1120,10 @@ func (s *machine) lateCallbackOn(t *rapid.T, d *mDeposit) {
 		op = s.ops.Add(1)
 	}
 	amount := rapid.SampledFrom([]int64{d.amount, d.creditedAmount}).Draw(t, "amount")
+	if d.direct {
+		s.deliverDirect(t, s.direct(d.paymentID, op, status, amount))
+		return
+	}
 	s.settle(t, d, status, op, amount, "KZT")
 }
 

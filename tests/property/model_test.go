@@ -49,6 +49,10 @@ type mDeposit struct {
 	// status answer, however late — is a replay of what it did, even after
 	// a later operation moved the deposit on (a decline, then a success).
 	settled map[string]bool
+	// direct: a deposit of the check's own project (the reconciliation's
+	// ledger side), which no Monetix handler serves: the platform's word
+	// about it reaches the service through the app, never over HTTP.
+	direct bool
 }
 
 func settledKey(op int64, status string) string { return fmt.Sprintf("%d|%s", op, status) }

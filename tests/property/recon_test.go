@@ -205,7 +205,7 @@ func (s *machine) reconcileRace(t *rapid.T) {
 			t.Fatalf("open deposit for reconciliation: %v", err)
 		}
 		p := dep.PaymentID
-		s.m.deposits[p] = &mDeposit{paymentID: p, customerID: acc.customerID, amount: amount, state: "pending"}
+		s.m.deposits[p] = &mDeposit{paymentID: p, customerID: acc.customerID, amount: amount, state: "pending", direct: true}
 		b.payments = append(b.payments, p)
 		op := s.ops.Add(1)
 		switch truth := rapid.SampledFrom([]string{"success", "success", "decline", "processing", "mismatch", "refund",
