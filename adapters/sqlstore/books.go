@@ -327,31 +327,33 @@ func (r reader) CreditedAmounts(ctx context.Context, ids []string) (map[string]d
 	out := make(map[string]domain.Amount, len(ids))
 	for len(ids) > 0 {
 		n := min(len(ids), 500)
-		rows, err := r.db.QueryContext(ctx, `SELECT t.deposit_id, p.amount_minor, p.currency FROM transfers t
-			JOIN postings p ON p.transfer_id = t.id AND p.amount_minor > 0
-			WHERE t.kind = 'deposit_credit' AND t.deposit_id IN (?`+strings.Repeat(", ?", n-1)+`)`, anySlice(ids[:n])...)
-		if err != nil {
-			return nil, classify(err)
-		}
-		for rows.Next() {
-			var (
-				id, cur string
-				minor   int64
-			)
-			if err := rows.Scan(&id, &minor, &cur); err != nil {
-				rows.Close()
-				return nil, classify(err)
-			}
-			out[id] = domain.NewAmount(minor, domain.CurrencyOf(cur))
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, classify(err)
+		if err := r.creditedAmounts(ctx, ids[:n], out); err != nil {
+			return nil, err
 		}
 		ids = ids[n:]
 	}
 	return out, nil
+}
+
+func (r reader) creditedAmounts(ctx context.Context, ids []string, out map[string]domain.Amount) error {
+	rows, err := r.db.QueryContext(ctx, `SELECT t.deposit_id, p.amount_minor, p.currency FROM transfers t
+		JOIN postings p ON p.transfer_id = t.id AND p.amount_minor > 0
+		WHERE t.kind = 'deposit_credit' AND t.deposit_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, anySlice(ids)...)
+	if err != nil {
+		return classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, cur string
+			minor   int64
+		)
+		if err := rows.Scan(&id, &minor, &cur); err != nil {
+			return classify(err)
+		}
+		out[id] = domain.NewAmount(minor, domain.CurrencyOf(cur))
+	}
+	return classify(rows.Err())
 }
 
 func (t *tx) CreditedAmounts(ctx context.Context, ids []string) (map[string]domain.Amount, error) {
