@@ -609,11 +609,29 @@ func (r *reconRun) reconcilePayment(ctx context.Context, tx ports.Tx, items []po
 			RawBody: dec.Raw, ReceivedAt: now, Limits: r.cmd.Limits,
 		}
 		cmd.DedupeKey = DedupeKey(cmd.Channel, cmd.PaymentID, cmd.Outcome)
-		res, _, err := s.settle(ctx, tx, cmd)
-		if err != nil {
-			return reconResult{}, err
+		var (
+			res ports.SettleResult
+			exc *domain.Exception
+			err error
+		)
+		if !r.cmd.Source.Authenticated() {
+			// A report's row is not the platform's word: if the platform's
+			// own evidence of this operation raised an exception, that is
+			// the break's; otherwise the row is applied under a key of its
+			// own, so it never stands for the callback (which, arriving
+			// later, is decided afresh), and any exception it raises is
+			// unverified: it justifies no credit.
+			if exc, err = exceptionOfEvidence(ctx, tx, cmd.PaymentID, cmd.DedupeKey); err != nil {
+				return reconResult{}, err
+			}
+			cmd.DedupeKey, cmd.Unverified = "report:"+cmd.DedupeKey, true
 		}
-		exc := res.Exception
+		if exc == nil {
+			if res, _, err = s.settle(ctx, tx, cmd); err != nil {
+				return reconResult{}, err
+			}
+			exc = res.Exception
+		}
 		if exc == nil && res.Effect == domain.EffectReplay && v.Class.IsBreak() {
 			// Applied before (a callback, an earlier run): the exception it
 			// raised is the break's.

@@ -200,7 +200,7 @@ func (s *Service) raise(ctx context.Context, tx ports.Tx, cmd ports.SettleDeposi
 		ID: s.ids.NewID("exc"), Reason: res.Decision.Reason, Detail: res.Decision.Detail,
 		Channel: cmd.Channel, PaymentID: cmd.PaymentID, OperationID: cmd.Outcome.OperationID,
 		Status: cmd.Outcome.Status, Outcome: cmd.Outcome.Kind, Amount: cmd.Outcome.Amount,
-		MaxCredit: cmd.Limits.MaxMinor, Evidence: cmd.RawBody,
+		MaxCredit: cmd.Limits.MaxMinor, Unverified: cmd.Unverified, Evidence: cmd.RawBody,
 		DedupeKey: cmd.DedupeKey, State: domain.ExceptionOpen, CreatedAt: now,
 	}
 	if res.Deposit != nil {

@@ -71,7 +71,11 @@ type Exception struct {
 	Amount      Amount      // what the evidence claims
 	// MaxCredit is the method's per-payment maximum, in minor units of the
 	// evidence's currency, when the exception was raised (0: not known).
-	MaxCredit  int64
+	MaxCredit int64
+	// Unverified: the evidence is not the platform's authenticated word
+	// (a row of an uploaded report, which anyone holding an operator token
+	// can write): it justifies no credit. CreditBound is zero.
+	Unverified bool
 	Evidence   string // the raw callback body
 	DedupeKey  string // the same callback redelivered maps to the same exception
 	State      ExceptionStatus
@@ -109,7 +113,7 @@ const MaxNoteLen = 1000
 // show a successful payment (a decline, a reversal, a body that could not
 // be read) justifies nothing: its bound is zero.
 func (e Exception) CreditBound() Amount {
-	if e.Outcome != OutcomeSuccess || !e.Amount.currency.Known() {
+	if e.Outcome != OutcomeSuccess || !e.Amount.currency.Known() || e.Unverified {
 		return NewAmount(0, e.Amount.currency)
 	}
 	bound := e.Amount.minor
@@ -129,11 +133,16 @@ type CreditBoundError struct {
 	Outcome     OutcomeKind
 	Status      string
 	MaxCredit   Amount // zero when the method's maximum is not known
+	Unverified  bool   // the evidence is not the platform's authenticated word
 }
 
 func (e *CreditBoundError) Error() string {
 	cur := e.Credit.currency.code
 	switch {
+	case e.Unverified:
+		return fmt.Sprintf("a credit is refused: the evidence of exception %s is a row of an uploaded report, not the platform's signed word; "+
+			"reconcile the day from the Data API, or wait for the platform's callback or status answer, which raise an exception of their own",
+			e.ExceptionID)
 	case e.Outcome != OutcomeSuccess:
 		return fmt.Sprintf("a credit is refused: the evidence of exception %s does not show a collected payment (payment status %q)",
 			e.ExceptionID, e.Status)
@@ -160,7 +169,7 @@ func (e *CreditBoundError) Unwrap() error { return ErrExceedsEvidence }
 // amount in the evidence's currency, no more than CreditBound. It returns
 // ErrCurrencyMismatch, an *AmountError or a *CreditBoundError.
 func (e Exception) CheckCredit(amount Amount) error {
-	be := &CreditBoundError{ExceptionID: e.ID, Credit: amount, Evidence: e.Amount, Outcome: e.Outcome, Status: e.Status}
+	be := &CreditBoundError{ExceptionID: e.ID, Credit: amount, Evidence: e.Amount, Outcome: e.Outcome, Status: e.Status, Unverified: e.Unverified}
 	if e.MaxCredit > 0 {
 		be.MaxCredit = NewAmount(e.MaxCredit, e.Amount.currency)
 	}

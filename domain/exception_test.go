@@ -117,6 +117,8 @@ func TestCreditBoundAndCheckCredit(t *testing.T) {
 		{"a decline justifies nothing", func(e *domain.Exception) { e.Outcome, e.Status = domain.OutcomeDecline, "decline" }, kzt(1),
 			domain.ErrExceedsEvidence, `does not show a collected payment (payment status "decline")`},
 		{"a reversal justifies nothing", func(e *domain.Exception) { e.Outcome = domain.OutcomeReversal }, kzt(1), domain.ErrExceedsEvidence, ""},
+		{"an uploaded report's row justifies nothing", func(e *domain.Exception) { e.Unverified = true }, kzt(1), domain.ErrExceedsEvidence,
+			"is a row of an uploaded report, not the platform's signed word"},
 		{"no recorded outcome justifies nothing", func(e *domain.Exception) { e.Outcome = domain.OutcomeKind{} }, kzt(1), domain.ErrExceedsEvidence, ""},
 		{"the ceiling bounds a huge claim", func(e *domain.Exception) { e.Amount = kzt(1 << 62) }, kzt(domain.MaxBalanceMinor + 1),
 			domain.ErrExceedsEvidence, "balance ceiling"},

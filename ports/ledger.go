@@ -193,6 +193,11 @@ type SettleDeposit struct {
 	// Limits are the method's per-payment limits; an exception raised
 	// keeps the maximum, which bounds what an operator may credit for it.
 	Limits domain.AmountLimits
+	// Unverified: the outcome comes from evidence Tiyn cannot authenticate
+	// (a row of an uploaded report). It may settle a deposit as the
+	// platform's word would, but an exception it raises is marked
+	// unverified and justifies no operator credit.
+	Unverified bool
 }
 
 // RecordUnreadable is an authentic callback that cannot be read as an

@@ -16,6 +16,14 @@ import (
 type OperationSource interface {
 	// Kind names the source as a run records it: "csv" or "data_api".
 	Kind() string
+	// Authenticated reports whether the source is the platform's own,
+	// authenticated word (the Data API, signed or over HTTPS to the
+	// platform's host) rather than a file anyone with an operator token can
+	// write (a CSV report). A row of an unauthenticated source may heal a
+	// deposit Tiyn issued, within the deposit's own amount, but an
+	// exception it raises justifies no operator credit, and it never stands
+	// in for the platform's callback about the same operation.
+	Authenticated() bool
 	// Operations streams the day's operations, in the source's order, to
 	// row. A row that cannot be read is passed to bad (with its line and
 	// column) and the others go on. An error returned by row or bad stops

@@ -179,6 +179,10 @@ func validDataToken(t string) error {
 // Kind is "data_api".
 func (s *DataSource) Kind() string { return SourceKindDataAPI }
 
+// Authenticated is true: the pages come from the platform's Data API, over
+// HTTPS to its host (and with their signature verified when they carry one).
+func (s *DataSource) Authenticated() bool { return true }
+
 // Endpoint is the URL the source posts to.
 func (s *DataSource) Endpoint() string { return s.endpoint }
 

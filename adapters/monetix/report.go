@@ -203,6 +203,9 @@ func cloneColumns(c Columns) Columns {
 // Kind is "csv".
 func (s *ReportSource) Kind() string { return SourceKindCSV }
 
+// Authenticated is false: a report is a file, whoever wrote it.
+func (s *ReportSource) Authenticated() bool { return false }
+
 // ErrReportHeader: the report's header lacks a column (or has one twice),
 // or there is no header at all. Nothing of the file was read as rows.
 var ErrReportHeader = errors.New("report header")

@@ -205,6 +205,8 @@ type kindSource string
 
 func (k kindSource) Kind() string { return string(k) }
 
+func (k kindSource) Authenticated() bool { return k == "data_api" }
+
 func (k kindSource) Operations(context.Context, domain.BusinessDay, func(ports.SourceRow) error, func(ports.RowError) error) (ports.SourceSummary, error) {
 	return ports.SourceSummary{}, nil
 }

@@ -409,6 +409,8 @@ type fakeData struct {
 
 func (f *fakeData) Kind() string { return "data_api" }
 
+func (f *fakeData) Authenticated() bool { return true }
+
 func (f *fakeData) Operations(ctx context.Context, day domain.BusinessDay, row func(ports.SourceRow) error, _ func(ports.RowError) error) (ports.SourceSummary, error) {
 	if f.started != nil {
 		f.once.Do(func() { close(f.started) })

@@ -254,6 +254,7 @@ type exceptionView struct {
 	Amount        string          `json:"amount"`
 	Currency      string          `json:"currency"`
 	Evidence      string          `json:"evidence"`
+	Unverified    bool            `json:"unverified"`
 	CreatedAt     string          `json:"created_at"`
 	Proposal      *proposalView   `json:"proposal"`
 	Resolution    *resolutionView `json:"resolution"`
@@ -288,6 +289,7 @@ func viewException(e domain.Exception) exceptionView {
 		Amount:        e.Amount.String(),
 		Currency:      e.Amount.Currency().Code(),
 		Evidence:      e.Evidence,
+		Unverified:    e.Unverified,
 		CreatedAt:     mustTime(e.CreatedAt),
 	}
 	if p := e.Proposal; p != nil {

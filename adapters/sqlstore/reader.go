@@ -328,7 +328,7 @@ const exceptionColumns = `id, reason, detail, provider, method, project, payment
 	outcome, deposit_id, account_id, amount_minor, currency, max_credit_minor, evidence, dedupe_key, state,
 	proposed_account_id, proposed_amount_minor, proposed_note, proposed_by, proposed_at_us, resolution_credit,
 	resolution_account_id, resolution_amount_minor, resolution_transfer_id, resolution_note, resolved_by,
-	resolved_at_us, created_at_us`
+	resolved_at_us, created_at_us, unverified`
 
 func scanException(row interface{ Scan(...any) error }) (domain.Exception, error) {
 	var (
@@ -344,7 +344,7 @@ func scanException(row interface{ Scan(...any) error }) (domain.Exception, error
 	if err := row.Scan(&e.ID, &reason, &e.Detail, &e.Channel.Provider, &e.Channel.Method, &e.Channel.Project,
 		&e.PaymentID, &e.OperationID, &e.Status, &outcome, &e.DepositID, &e.AccountID, &amount, &cur, &e.MaxCredit,
 		&evidence, &e.DedupeKey, &state, &propAccount, &propAmount, &propNote, &propBy, &propAt,
-		&resCredit, &resAccount, &resAmount, &resTransfer, &resNote, &resolvedBy, &resolvedAt, &createdAt); err != nil {
+		&resCredit, &resAccount, &resAmount, &resTransfer, &resNote, &resolvedBy, &resolvedAt, &createdAt, &e.Unverified); err != nil {
 		return e, classify(err)
 	}
 	var err error

@@ -296,10 +296,10 @@ func (t *tx) CreditByKey(ctx context.Context, creditKey string) (string, error) 
 func (t *tx) InsertException(ctx context.Context, e domain.Exception) (domain.Exception, bool, error) {
 	n, err := t.exec(ctx, `INSERT INTO exceptions (id, reason, detail, provider, method, project, payment_id, operation_id,
 		callback_status, outcome, deposit_id, account_id, amount_minor, currency, max_credit_minor, evidence, dedupe_key,
-		state, created_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
+		state, created_at_us, unverified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
 		e.ID, e.Reason.String(), e.Detail, e.Channel.Provider, e.Channel.Method, e.Channel.Project, e.PaymentID,
 		e.OperationID, e.Status, e.Outcome.String(), e.DepositID, e.AccountID, e.Amount.Minor(), e.Amount.Currency().Code(),
-		e.MaxCredit, []byte(e.Evidence), e.DedupeKey, e.State.String(), us(e.CreatedAt))
+		e.MaxCredit, []byte(e.Evidence), e.DedupeKey, e.State.String(), us(e.CreatedAt), e.Unverified)
 	if err != nil {
 		return e, false, fmt.Errorf("insert exception for %s: %w", e.PaymentID, err)
 	}

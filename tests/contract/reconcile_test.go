@@ -24,8 +24,11 @@ import (
 // and optionally a failure after some rows or a gate that holds the
 // stream.
 type fakeSource struct {
-	rows []ports.SourceRow
-	bad  []ports.RowError
+	// report: the source is an uploaded report, not the platform's own
+	// authenticated record.
+	report bool
+	rows   []ports.SourceRow
+	bad    []ports.RowError
 	// failAfter > 0: the stream breaks after that many rows.
 	failAfter int
 	// hold, when set, is waited on before the first row (entered is
@@ -34,7 +37,16 @@ type fakeSource struct {
 	reads         atomic.Int64
 }
 
-func (s *fakeSource) Kind() string { return "csv" }
+func (s *fakeSource) Kind() string {
+	if s.report {
+		return "csv"
+	}
+	return "data_api"
+}
+
+// Authenticated: the fake stands for the platform's own record of the day
+// (TestReconcileUploadedReportJustifiesNoCredit drops it for a report).
+func (s *fakeSource) Authenticated() bool { return !s.report }
 
 func (s *fakeSource) Operations(ctx context.Context, day domain.BusinessDay, row func(ports.SourceRow) error, bad func(ports.RowError) error) (ports.SourceSummary, error) {
 	s.reads.Add(1)
@@ -254,7 +266,7 @@ func TestReconcileEveryClass(t *testing.T) {
 		before := re.tally(t)
 		re.clock.advance(20 * time.Hour) // the day has ended
 		run := re.reconcile(t, src)
-		if run.Status != ports.RunFinished || run.Unchanged || run.ID == "" || run.InputHash == "" || run.Source != "csv" ||
+		if run.Status != ports.RunFinished || run.Unchanged || run.ID == "" || run.InputHash == "" || run.Source != "data_api" ||
 			run.Day != re.day || run.StartedBy != "operator-1" || run.FinishedAt.IsZero() || run.Rows != int64(len(src.rows)+1) || run.BadRows != 1 {
 			t.Fatalf("run = %+v", run)
 		}
@@ -984,6 +996,78 @@ func TestReconcileOperatorOvercredit(t *testing.T) {
 		items2 := re.items(t, run2.ID, domain.ClassAmountMismatch)
 		if len(items2) != 1 || items2[0].ExceptionID != items[0].ExceptionID {
 			t.Fatalf("rerun items %+v, first %+v", items2, items)
+		}
+		re.healthy(t)
+	})
+}
+
+// An uploaded report is not the platform's word: anyone with an operator
+// token can write one. Its rows may heal deposits Tiyn issued (within the
+// deposit's own amount), but an exception a row raises justifies no credit
+// — an invented payment id at 500,000.00 must not become money by one
+// operator's click — and a row never stands in for the platform's callback
+// about the same operation, which is decided afresh when it comes.
+func TestReconcileUploadedReportJustifiesNoCredit(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		re := newReconEnv(t, e)
+		kzt := func(m int64) domain.Amount { return domain.NewAmount(m, domain.KZT) }
+		target := re.openAccount(t, "u-target")
+		re.openAccount(t, "u-1")
+		healed := re.openDeposit(t, "u-1", 100_00)
+		mismatch := re.openDeposit(t, "u-1", 200_00)
+		src := &fakeSource{report: true, rows: []ports.SourceRow{
+			re.row("pay-invented", "op-x", "sale", "success", kzt(500_000_00)),
+			re.row(mismatch.PaymentID, "op-m", "sale", "success", kzt(200_01)),
+			re.sale(healed, "op-h", "success"),
+		}}
+		re.clock.advance(20 * time.Hour)
+		run := re.reconcile(t, src)
+		if run.Source != "csv" || run.Count(domain.ClassOrphanOperation) != 1 || run.Count(domain.ClassAmountMismatch) != 1 ||
+			run.Count(domain.ClassHealed) != 1 {
+			t.Fatalf("run %+v", run.Classes)
+		}
+		// The heal stands: the deposit Tiyn issued, for its own amount.
+		if got := re.balance(t, healed.AccountID); got != 100_00 {
+			t.Fatalf("healed account balance %d, want 100_00", got)
+		}
+		for _, it := range re.items(t, run.ID, domain.ReconClass{}) {
+			if it.Class == domain.ClassHealed || it.Class == domain.ClassMatched {
+				continue
+			}
+			x, err := re.svc.Exception(t.Context(), it.ExceptionID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !x.Unverified || x.CreditBound().IsPositive() {
+				t.Fatalf("%s exception %s: unverified %v, bound %s", it.Class, x.ID, x.Unverified, x.CreditBound())
+			}
+			if _, err := re.credit(t, x.ID, domain.Amount{}, target.ID()); !errors.Is(err, domain.ErrExceedsEvidence) {
+				t.Fatalf("credit of the report's %s exception: %v, want ErrExceedsEvidence", it.Class, err)
+			}
+			if _, err := re.credit(t, x.ID, kzt(1), target.ID()); !errors.Is(err, domain.ErrExceedsEvidence) {
+				t.Fatalf("credit of 0.01 on the report's %s exception: %v, want ErrExceedsEvidence", it.Class, err)
+			}
+		}
+		if got := re.balance(t, target.ID()); got != 0 {
+			t.Fatalf("the named account holds %d after refused credits", got)
+		}
+		// The platform's own callback for the mismatched operation is not a
+		// replay of the report's row: it raises its own exception, which an
+		// operator may credit within the evidence, once.
+		res := re.settle(t, re.callback(mismatch.PaymentID, domain.OutcomeSuccess, "success", "op-m", kzt(200_01)))
+		if res.Effect != domain.EffectException || res.Exception == nil || res.Exception.Unverified {
+			t.Fatalf("the platform's callback after the report: %+v", res)
+		}
+		if _, err := re.credit(t, res.Exception.ID, domain.Amount{}, ""); err != nil {
+			t.Fatalf("credit of the platform's own evidence: %v", err)
+		}
+		if got := re.balance(t, mismatch.AccountID); got != 100_00+200_01 {
+			t.Fatalf("account after the operator's credit: %d, want %d (the platform's evidence, once)", got, 100_00+200_01)
+		}
+		// A rerun of the same report finds the same exceptions.
+		if again := re.reconcile(t, src); !again.Unchanged && again.Count(domain.ClassOrphanOperation) != 1 {
+			t.Fatalf("rerun %+v", again.Classes)
 		}
 		re.healthy(t)
 	})

@@ -44,7 +44,11 @@ type reconBook struct {
 // memSource is a day's record in memory, read in order.
 type memSource struct{ rows []ports.SourceRow }
 
-func (m *memSource) Kind() string { return "csv" }
+func (m *memSource) Kind() string { return "data_api" }
+
+// Authenticated: the record is the platform's own (an uploaded report's
+// rows justify no credit; tests/contract holds that rule).
+func (m *memSource) Authenticated() bool { return true }
 
 func (m *memSource) Operations(ctx context.Context, _ domain.BusinessDay, row func(ports.SourceRow) error, _ func(ports.RowError) error) (ports.SourceSummary, error) {
 	h := sha256.New()

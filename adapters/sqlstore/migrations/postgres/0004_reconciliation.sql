@@ -159,3 +159,7 @@ CREATE TRIGGER transfers_closed_day AFTER INSERT ON transfers REFERENCING NEW TA
     FOR EACH STATEMENT EXECUTE FUNCTION tiyn_refuse_closed_day();
 CREATE TRIGGER postings_closed_day AFTER INSERT ON postings REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION tiyn_refuse_closed_day();
+
+-- An exception raised on evidence Tiyn cannot authenticate (an uploaded
+-- report, not the platform's signed word) justifies no operator credit.
+ALTER TABLE exceptions ADD COLUMN unverified BOOLEAN NOT NULL DEFAULT FALSE;

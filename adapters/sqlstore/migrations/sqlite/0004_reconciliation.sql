@@ -122,3 +122,7 @@ BEGIN SELECT RAISE(ABORT, 'tiyn_day_closed: a transfer dated inside a closed bus
 CREATE TRIGGER postings_closed_day BEFORE INSERT ON postings
 WHEN NEW.created_at_us < (SELECT frozen_until_us FROM ledger_freeze WHERE id = 1)
 BEGIN SELECT RAISE(ABORT, 'tiyn_day_closed: a posting dated inside a closed business day'); END;
+
+-- An exception raised on evidence Tiyn cannot authenticate (an uploaded
+-- report, not the platform's signed word) justifies no operator credit.
+ALTER TABLE exceptions ADD COLUMN unverified INTEGER NOT NULL DEFAULT 0;
