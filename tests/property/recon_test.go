@@ -157,7 +157,28 @@ func (s *machine) expectRecon(paymentID string, rows []ports.SourceRow) []string
 		}
 		return []string{"pending_both"} // nothing final on either side
 	}
-	mismatch := d != nil && amount != d.amount
+	// The ledger's side of a credited deposit is what it credited, which
+	// an operator's credit within its evidence may have made other than
+	// the deposit's amount: the platform's word is compared with that.
+	ledger := int64(0)
+	if d != nil {
+		ledger = d.amount
+	}
+	over := credited && d.creditedAmount != d.amount
+	if over {
+		ledger = d.creditedAmount
+	}
+	mismatch := d != nil && amount != ledger
+	if over && mismatch {
+		// The ledger paid another amount than the platform collected: an
+		// exception that claims nothing, raised once per deposit.
+		key := "credited-amount|" + paymentID
+		if _, ok := s.m.exceptions[key]; !ok {
+			s.m.exceptions[key] = &mException{paymentID: paymentID, operationID: d.operationID, status: "succeeded",
+				currency: "KZT", reason: "amount_mismatch", accountID: s.m.accounts[d.customerID].id, state: "open"}
+		}
+		return []string{"amount_mismatch"}
+	}
 	switch {
 	case !mismatch && credited && word != "success":
 		return cwp() // a decline or a refund of a credited deposit: never reversed
