@@ -290,3 +290,22 @@ func TestBuildOnceAndItsErrors(t *testing.T) {
 		t.Fatal("the failed build's error is not kept")
 	}
 }
+
+func TestNoonZoneIsNoonThere(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for m := range 24 * 4 {
+		now := base.Add(time.Duration(m) * 15 * time.Minute)
+		name, loc, err := testkit.NoonZone(now)
+		if err != nil {
+			t.Fatalf("%s: %v", now, err)
+		}
+		local := now.In(loc)
+		if local.Hour() != 12 || local.Minute() != now.Minute() {
+			t.Fatalf("%s is %s in %s, want between noon and one", now, local, name)
+		}
+		if later := now.Add(11 * time.Hour).In(loc); later.YearDay() != local.YearDay() {
+			t.Fatalf("%s: eleven hours on is %s in %s, another day", now, later, name)
+		}
+	}
+}
