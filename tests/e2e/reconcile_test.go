@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -67,7 +66,7 @@ func TestReconcileSimulatedDay(t *testing.T) {
 		dataFirst := i == 0
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
-			gate := reconFreeAddr(t)
+			gate := freeLoopbackAddr(t)
 			s := startServer(t, st.url(t),
 				"TIYN_MONETIX_DATA_URL=http://"+gate,
 				"TIYN_MONETIX_DATA_TOKEN="+reconDataToken,
@@ -333,21 +332,6 @@ func reconSameLedger(t *testing.T, s *server, prefix string, want map[string]int
 	if c := requireHealthy(t, s); c.Transfers != check.Transfers || c.CustomerBalanceTotal != check.CustomerBalanceTotal {
 		t.Fatalf("ledger %+v, want %+v unchanged", c, check)
 	}
-}
-
-// reconFreeAddr is a loopback address free a moment ago, for the
-// simulator's Gate and Data API (the server must know it first).
-func reconFreeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 // startReconSimulation runs `tiyn simulate --recon-faults` against s as

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -11,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -307,5 +310,30 @@ func TestNoonZoneIsNoonThere(t *testing.T) {
 		if later := now.Add(11 * time.Hour).In(loc); later.YearDay() != local.YearDay() {
 			t.Fatalf("%s: eleven hours on is %s in %s, another day", now, later, name)
 		}
+	}
+}
+
+func TestWaitReady(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int64
+	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			t.Errorf("asked %s", r.URL.Path)
+		}
+		if asked.Add(1) < 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer ready.Close()
+	if err := testkit.WaitReady(ready.Client(), ready.URL, 5*time.Second, time.Millisecond); err != nil || asked.Load() != 3 {
+		t.Fatalf("ready on the third probe: %v after %d probes", err, asked.Load())
+	}
+	never := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer never.Close()
+	err := testkit.WaitReady(never.Client(), never.URL, 20*time.Millisecond, time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 503") {
+		t.Fatalf("never ready: %v, want a timeout naming HTTP 503", err)
 	}
 }
