@@ -504,6 +504,10 @@ func (r *reconRun) reconcilePayments(ctx context.Context, tx ports.Tx, groups []
 	for _, d := range deps {
 		byKey[ports.PaymentKey{Project: d.Channel.Project, PaymentID: d.PaymentID}] = d
 	}
+	credited, err := creditedAmounts(ctx, tx, deps)
+	if err != nil {
+		return err
+	}
 	var items []ports.ReconItem
 	for i, g := range groups {
 		var (
@@ -517,7 +521,7 @@ func (r *reconRun) reconcilePayments(ctx context.Context, tx ports.Tx, groups []
 			if d, ok := byKey[keys[i]]; ok {
 				dep = &d
 			}
-			res, err = r.reconcilePayment(ctx, tx, g, dep)
+			res, err = r.reconcilePayment(ctx, tx, g, dep, credited)
 		}
 		if err != nil {
 			return err
@@ -528,10 +532,45 @@ func (r *reconRun) reconcilePayments(ctx context.Context, tx ports.Tx, groups []
 	return tx.InsertReconItems(ctx, items)
 }
 
+// creditedAmounts reads what the credited deposits among deps were
+// credited with (ports.Tx.CreditedAmounts).
+func creditedAmounts(ctx context.Context, tx ports.Tx, deps []domain.Deposit) (map[string]domain.Amount, error) {
+	var ids []string
+	for _, d := range deps {
+		if d.Status == domain.DepositSucceeded {
+			ids = append(ids, d.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return tx.CreditedAmounts(ctx, ids)
+}
+
+// ledgerSide is the deposit as the ledger's record of the payment: a
+// credited deposit with the amount it was credited. A callback credits
+// the deposit's amount; an operator resolving an exception may have
+// credited another one (within the exception's evidence), and the
+// platform's record is compared with what the ledger paid, not with what
+// the deposit asked for. over reports that the two differ.
+func ledgerSide(dep *domain.Deposit, credited map[string]domain.Amount) (side *domain.Deposit, over bool) {
+	if dep == nil || dep.Status != domain.DepositSucceeded {
+		return dep, false
+	}
+	amt, ok := credited[dep.ID]
+	if !ok || amt == dep.Amount {
+		return dep, false
+	}
+	d := *dep
+	d.Amount = amt
+	return &d, true
+}
+
 // reconcilePayment decides one payment's operations against its deposit
 // (nil: none has its payment id) and applies the verdict in tx. It returns
 // the items with their classes; the caller stores them.
-func (r *reconRun) reconcilePayment(ctx context.Context, tx ports.Tx, items []ports.ReconItem, dep *domain.Deposit) (reconResult, error) {
+func (r *reconRun) reconcilePayment(ctx context.Context, tx ports.Tx, items []ports.ReconItem, dep *domain.Deposit,
+	credited map[string]domain.Amount) (reconResult, error) {
 	s := r.svc
 	now := s.clock.Now()
 	first := items[0]
@@ -544,7 +583,17 @@ func (r *reconRun) reconcilePayment(ctx context.Context, tx ports.Tx, items []po
 		ops[i] = domain.PlatformOperation{Seq: it.Seq, OperationID: it.OperationID, Type: it.OperationType,
 			Status: it.OperationStatus, Amount: it.Platform, CompletedAt: it.CompletedAt}
 	}
-	v := domain.DecideReconciliation(dep, ops)
+	side, over := ledgerSide(dep, credited)
+	v := domain.DecideReconciliation(side, ops)
+	if over && v.Action == domain.ActionSettle && (v.Class == domain.ClassAmountMismatch || v.Class == domain.ClassCurrencyMismatch) {
+		// The settle path compares the platform's operation with the
+		// deposit's amount and would call it a replay of the credit: the
+		// break is the reconciliation's to raise.
+		v.Action = domain.ActionRaise
+		v.Detail = fmt.Sprintf("platform amount %s %s, the ledger credited %s %s (deposit amount %s)", ops[v.Decider].Amount,
+			ops[v.Decider].Amount.Currency(), side.Amount, side.Amount.Currency(), dep.Amount)
+		v.Notes[v.Decider] = v.Detail
+	}
 	out := make([]ports.ReconItem, len(items))
 	copy(out, items)
 	for i := range out {
@@ -596,6 +645,16 @@ func (r *reconRun) reconcilePayment(ctx context.Context, tx ports.Tx, items []po
 		}
 	case domain.ActionRaise:
 		e := domain.CreditedWithoutPlatformSuccessException(s.ids.NewID("exc"), *dep, v.Detail, dec.Raw, now)
+		if v.Class == domain.ClassAmountMismatch || v.Class == domain.ClassCurrencyMismatch {
+			// What the ledger credited differs from what the platform
+			// collected: an exception that, like credited_without_platform_success,
+			// claims nothing (it justifies no credit), once per deposit.
+			e.Reason = domain.ReasonAmountMismatch
+			if v.Class == domain.ClassCurrencyMismatch {
+				e.Reason = domain.ReasonCurrencyMismatch
+			}
+			e.DedupeKey = "recon:credited_" + e.Reason.String() + ":" + dep.ID
+		}
 		stored, _, err := tx.InsertException(ctx, e)
 		if err != nil {
 			return reconResult{}, err
@@ -607,6 +666,9 @@ func (r *reconRun) reconcilePayment(ctx context.Context, tx ports.Tx, items []po
 		it := &out[i]
 		if dep != nil {
 			it.DepositID, it.DepositStatus, it.Ledger = dep.ID, dep.Status.String(), dep.Amount
+			if side, _ := ledgerSide(dep, credited); side != nil {
+				it.Ledger = side.Amount
+			}
 		}
 		if it.Class == domain.ClassDuplicateInSource && it.ExceptionID == "" {
 			accountID := ""
@@ -693,10 +755,14 @@ func (r *reconRun) ledgerPass(ctx context.Context, bySettled bool) error {
 			if deps, err = tx.ListUnreconciled(ctx, q); err != nil {
 				return err
 			}
+			credited, err := creditedAmounts(ctx, tx, deps)
+			if err != nil {
+				return err
+			}
 			seq := r.seq
 			for _, d := range deps {
 				seq++
-				res, err := r.reconcileDeposit(ctx, tx, d, seq)
+				res, err := r.reconcileDeposit(ctx, tx, d, seq, credited)
 				if err != nil {
 					return err
 				}
@@ -723,7 +789,7 @@ func (r *reconRun) ledgerPass(ctx context.Context, bySettled bool) error {
 	}
 }
 
-func (r *reconRun) reconcileDeposit(ctx context.Context, tx ports.Tx, d domain.Deposit, seq int64) (reconResult, error) {
+func (r *reconRun) reconcileDeposit(ctx context.Context, tx ports.Tx, d domain.Deposit, seq int64, credited map[string]domain.Amount) (reconResult, error) {
 	elsewhere := false
 	if d.Status == domain.DepositSucceeded && d.OperationID != "" {
 		var err error
@@ -736,6 +802,9 @@ func (r *reconRun) reconcileDeposit(ctx context.Context, tx ports.Tx, d domain.D
 		RunID: r.run.ID, Seq: seq, Class: v.Class, ProjectID: d.Channel.Project, PaymentID: d.PaymentID,
 		OperationID: d.OperationID, Platform: domain.NewAmount(0, d.Amount.Currency()), Ledger: d.Amount,
 		DepositID: d.ID, DepositStatus: d.Status.String(), Note: v.Detail,
+	}
+	if side, _ := ledgerSide(&d, credited); side != nil {
+		it.Ledger = side.Amount
 	}
 	if v.Action == domain.ActionRaise {
 		evidence := fmt.Sprintf("no operation for payment %s in the %s source of %s (run %s)", d.PaymentID, r.run.Source, r.cmd.Day, r.run.ID)

@@ -149,6 +149,11 @@ type Reader interface {
 	// DepositsByPayment returns the deposits of the provider with these
 	// (project, payment id) pairs, in any order; unknown ones are missing.
 	DepositsByPayment(ctx context.Context, provider string, keys []PaymentKey) ([]domain.Deposit, error)
+	// CreditedAmounts returns, for each deposit among ids that has its
+	// deposit_credit, the amount it credited: the deposit's amount for a
+	// callback's credit, what the operator chose for a resolution's. A
+	// deposit without a credit is absent.
+	CreditedAmounts(ctx context.Context, ids []string) (map[string]domain.Amount, error)
 	// ListUnreconciled returns the deposits of the query's provider (and
 	// projects) created (or settled) within [From, To) that have no item
 	// in the run, ordered by that time and id.

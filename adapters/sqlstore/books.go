@@ -323,6 +323,46 @@ func (t *tx) DepositsByPayment(ctx context.Context, provider string, keys []port
 	return t.reader.DepositsByPayment(ctx, provider, keys)
 }
 
+func (r reader) CreditedAmounts(ctx context.Context, ids []string) (map[string]domain.Amount, error) {
+	out := make(map[string]domain.Amount, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		if err := r.creditedAmounts(ctx, ids[:n], out); err != nil {
+			return nil, err
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+func (r reader) creditedAmounts(ctx context.Context, ids []string, out map[string]domain.Amount) error {
+	rows, err := r.db.QueryContext(ctx, `SELECT t.deposit_id, p.amount_minor, p.currency FROM transfers t
+		JOIN postings p ON p.transfer_id = t.id AND p.amount_minor > 0
+		WHERE t.kind = 'deposit_credit' AND t.deposit_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, anySlice(ids)...)
+	if err != nil {
+		return classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, cur string
+			minor   int64
+		)
+		if err := rows.Scan(&id, &minor, &cur); err != nil {
+			return classify(err)
+		}
+		out[id] = domain.NewAmount(minor, domain.CurrencyOf(cur))
+	}
+	return classify(rows.Err())
+}
+
+func (t *tx) CreditedAmounts(ctx context.Context, ids []string) (map[string]domain.Amount, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.reader.CreditedAmounts(ctx, ids)
+}
+
 func anySlice(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {

@@ -935,3 +935,56 @@ func TestCloseDayRacesCredits(t *testing.T) {
 		re.healthy(t)
 	})
 }
+
+// TestReconcileOperatorOvercredit: an operator credited a deposit more than
+// its amount (an amount_mismatch exception whose callback claimed more,
+// within that evidence); the platform's report of the same operation then
+// says the deposit's own amount. The ledger paid more than the platform
+// collected: that is a break, never "matched", and the day cannot close
+// without an operator explaining it.
+func TestReconcileOperatorOvercredit(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		re := newReconEnv(t, e)
+		ctx := t.Context()
+		re.openAccount(t, "c1")
+		d := re.openDeposit(t, "c1", 500_00)
+		res := re.settle(t, re.callback(d.PaymentID, domain.OutcomeSuccess, "success", "op-1", kzt(600_00)))
+		if res.Exception == nil || res.Exception.Reason != domain.ReasonAmountMismatch {
+			t.Fatalf("a 600.00 success for a 500.00 deposit: %+v", res)
+		}
+		if _, err := re.svc.ResolveException(ctx, ports.ResolveException{ExceptionID: res.Exception.ID, Credit: true,
+			Note: "the callback says 600.00", Actor: "operator-1"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := re.deposit(t, d); got.Status != domain.DepositSucceeded || got.OperationID != "op-1" {
+			t.Fatalf("deposit after the operator's credit: %+v", got)
+		}
+		// The platform's record: operation op-1 collected 500.00.
+		run := re.reconcile(t, &fakeSource{rows: []ports.SourceRow{re.sale(d, "op-1", "success")}})
+		if run.Count(domain.ClassMatched) != 0 || run.Breaks() != 1 {
+			t.Fatalf("a deposit credited 600.00 for a platform sale of 500.00 reconciled as %+v", run.Classes)
+		}
+		items := re.items(t, run.ID, domain.ClassAmountMismatch)
+		if len(items) != 1 || items[0].ExceptionID == "" || items[0].Ledger.Minor() != 600_00 || items[0].Platform.Minor() != 500_00 {
+			t.Fatalf("amount_mismatch items %+v", items)
+		}
+		// Its exception claims nothing: it justifies no further credit.
+		_, err := re.svc.ResolveException(ctx, ports.ResolveException{ExceptionID: items[0].ExceptionID, Credit: true,
+			Note: "try", Actor: "operator-1"})
+		if err == nil {
+			t.Fatal("the break's exception was credited")
+		}
+		rerun := &fakeSource{rows: []ports.SourceRow{re.sale(d, "op-1", "success"), re.row("pay-x", "op-x", "sale", "decline", kzt(1_00))}}
+		re.clock.t = re.day.End().Add(time.Minute)
+		_, err = re.closeDay(ports.CloseDay{})
+		wantErr(t, "close with the over-credit unexplained", err, ports.ErrOpenBreaks)
+		// A rerun finds the same exception, not a second one.
+		run2 := re.reconcile(t, rerun)
+		items2 := re.items(t, run2.ID, domain.ClassAmountMismatch)
+		if len(items2) != 1 || items2[0].ExceptionID != items[0].ExceptionID {
+			t.Fatalf("rerun items %+v, first %+v", items2, items)
+		}
+		re.healthy(t)
+	})
+}
