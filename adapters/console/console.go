@@ -261,35 +261,56 @@ func (c *Console) page(h handler) http.Handler {
 func (c *Console) action(need rest.Role, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-		sess := c.session(r)
-		rc := c.reqCtx(r, sess)
+		sess, rc := c.postSession(w, r)
 		if sess == nil {
-			c.renderStatus(w, r, rc, http.StatusForbidden, "err.session_expired")
-			return
-		}
-		rest.SetActor(r.Context(), sess.token.Name)
-		if !sameOrigin(r) {
-			c.renderStatus(w, r, rc, http.StatusForbidden, "err.cross_origin")
 			return
 		}
 		if err := r.ParseForm(); err != nil {
 			c.renderStatus(w, r, rc, http.StatusBadRequest, "err.bad_form")
 			return
 		}
-		if !validCSRF(sess, r.PostForm.Get("csrf")) {
-			c.log.WarnContext(r.Context(), "console: form refused without its CSRF token",
-				"path", r.URL.Path, "actor", sess.token.Name)
-			c.renderStatus(w, r, rc, http.StatusForbidden, "err.csrf")
-			return
-		}
-		if !sess.token.Role.Allows(need) {
-			c.renderStatus(w, r, rc, http.StatusForbidden, "err.role")
+		if !c.postAllowed(w, r, rc, need, r.PostForm.Get("csrf")) {
 			return
 		}
 		if err := h(w, r, rc); err != nil {
 			c.renderError(w, r, rc, err)
 		}
 	})
+}
+
+// postSession is a POST's first check, before its body is read: a live
+// session (whose token becomes the request's actor) and a same-origin
+// request. Otherwise it answers 403 and returns a nil session.
+func (c *Console) postSession(w http.ResponseWriter, r *http.Request) (*session, *reqCtx) {
+	sess := c.session(r)
+	rc := c.reqCtx(r, sess)
+	if sess == nil {
+		c.renderStatus(w, r, rc, http.StatusForbidden, "err.session_expired")
+		return nil, rc
+	}
+	rest.SetActor(r.Context(), sess.token.Name)
+	if !sameOrigin(r) {
+		c.renderStatus(w, r, rc, http.StatusForbidden, "err.cross_origin")
+		return nil, rc
+	}
+	return sess, rc
+}
+
+// postAllowed is a POST's last check before it acts, once its fields are
+// read: the session's CSRF token (csrf, the form's) and a role at least
+// need. Otherwise it answers 403 and returns false.
+func (c *Console) postAllowed(w http.ResponseWriter, r *http.Request, rc *reqCtx, need rest.Role, csrf string) bool {
+	if !validCSRF(rc.sess, csrf) {
+		c.log.WarnContext(r.Context(), "console: form refused without its CSRF token",
+			"path", r.URL.Path, "actor", rc.sess.token.Name)
+		c.renderStatus(w, r, rc, http.StatusForbidden, "err.csrf")
+		return false
+	}
+	if !rc.sess.token.Role.Allows(need) {
+		c.renderStatus(w, r, rc, http.StatusForbidden, "err.role")
+		return false
+	}
+	return true
 }
 
 // session returns the request's live session, or nil.

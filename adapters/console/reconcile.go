@@ -218,15 +218,8 @@ func (e *sourceError) Unwrap() error { return errSourceFailed }
 // report reader, never held whole.
 func (c *Console) upload(w http.ResponseWriter, r *http.Request) {
 	back := Prefix + "/reconciliations"
-	sess := c.session(r)
-	rc := c.reqCtx(r, sess)
+	sess, rc := c.postSession(w, r)
 	if sess == nil {
-		c.renderStatus(w, r, rc, http.StatusForbidden, "err.session_expired")
-		return
-	}
-	rest.SetActor(r.Context(), sess.token.Name)
-	if !sameOrigin(r) {
-		c.renderStatus(w, r, rc, http.StatusForbidden, "err.cross_origin")
 		return
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -260,13 +253,7 @@ func (c *Console) upload(w http.ResponseWriter, r *http.Request) {
 		}
 		fields.Set(name, string(b))
 	}
-	if !validCSRF(sess, fields.Get("csrf")) {
-		c.log.WarnContext(r.Context(), "console: upload refused without its CSRF token", "actor", sess.token.Name)
-		c.renderStatus(w, r, rc, http.StatusForbidden, "err.csrf")
-		return
-	}
-	if !sess.token.Role.Allows(rest.RoleOperator) {
-		c.renderStatus(w, r, rc, http.StatusForbidden, "err.role")
+	if !c.postAllowed(w, r, rc, rest.RoleOperator, fields.Get("csrf")) {
 		return
 	}
 	if c.recon.CSV == nil {

@@ -111,24 +111,12 @@ func (w *BodyWriter) format(t time.Time) string {
 // AppendCallback appends the signed callback of BuildCallback(p). The
 // writer's project is the callback's: p.ProjectID is not read.
 func (w *BodyWriter) AppendCallback(dst []byte, p CallbackParams) []byte {
-	opType := p.OperationType
-	if opType == "" {
-		opType = OperationSale
-	}
-	opStatus := p.OperationStatus
-	if opStatus == "" {
-		opStatus = p.PaymentStatus
-	}
-	date := p.Date
-	if date.IsZero() {
-		date = time.Now()
-	}
-	when := w.format(date)
+	p = p.withDefaults()
+	when := w.format(p.Date)
 	created := when
 	if !p.CreatedDate.IsZero() {
 		created = p.CreatedDate.UTC().Format(CallbackDateLayout)
 	}
-	requestID, code, message := callbackDefaults(p, opStatus)
 
 	w.cbSum["amount"], w.cbSum["currency"] = p.AmountMinor, p.Currency
 	pay := w.cbPayment
@@ -145,8 +133,8 @@ func (w *BodyWriter) AppendCallback(dst []byte, p CallbackParams) []byte {
 		delete(w.cbRoot, "account")
 	}
 	op := w.cbOp
-	op["id"], op["type"], op["status"], op["date"], op["created_date"] = p.OperationID, opType, opStatus, when, created
-	op["request_id"], op["code"], op["message"] = requestID, code, message
+	op["id"], op["type"], op["status"], op["date"], op["created_date"] = p.OperationID, p.OperationType, p.OperationStatus, when, created
+	op["request_id"], op["code"], op["message"] = p.RequestID, p.Code, p.Message
 	if p.ProviderPayment != "" {
 		w.cbProvider["payment_id"] = p.ProviderPayment
 	} else {
@@ -185,15 +173,15 @@ func (w *BodyWriter) AppendCallback(dst []byte, p CallbackParams) []byte {
 	dst = append(dst, `,"operation":{"id":`...)
 	dst = strconv.AppendInt(dst, p.OperationID, 10)
 	dst = append(dst, `,"type":`...)
-	dst = AppendJSONString(dst, opType)
+	dst = AppendJSONString(dst, p.OperationType)
 	dst = append(dst, `,"status":`...)
-	dst = AppendJSONString(dst, opStatus)
+	dst = AppendJSONString(dst, p.OperationStatus)
 	dst = append(dst, `,"date":"`...)
 	dst = append(dst, when...)
 	dst = append(dst, `","created_date":"`...)
 	dst = append(dst, created...)
 	dst = append(dst, `","request_id":`...)
-	dst = AppendJSONString(dst, requestID)
+	dst = AppendJSONString(dst, p.RequestID)
 	dst = append(dst, `,"sum_initial":`...)
 	dst = sum(dst)
 	dst = append(dst, `,"sum_converted":`...)
@@ -205,9 +193,9 @@ func (w *BodyWriter) AppendCallback(dst []byte, p CallbackParams) []byte {
 		dst = AppendJSONString(dst, p.ProviderPayment)
 	}
 	dst = append(dst, `,"auth_code":""},"code":`...)
-	dst = AppendJSONString(dst, code)
+	dst = AppendJSONString(dst, p.Code)
 	dst = append(dst, `,"message":`...)
-	dst = AppendJSONString(dst, message)
+	dst = AppendJSONString(dst, p.Message)
 	dst = append(dst, `},"signature":`...)
 	dst = AppendJSONString(dst, sig)
 	return append(dst, '}')

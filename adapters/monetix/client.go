@@ -95,19 +95,8 @@ const ProviderIDKassa24 = 1217
 // example (payment, account, operation with sums and provider), to be
 // signed with SignedJSON.
 func BuildCallback(p CallbackParams) map[string]any {
-	opType := p.OperationType
-	if opType == "" {
-		opType = OperationSale
-	}
-	opStatus := p.OperationStatus
-	if opStatus == "" {
-		opStatus = p.PaymentStatus
-	}
-	date := p.Date
-	if date.IsZero() {
-		date = time.Now()
-	}
-	when := date.UTC().Format(CallbackDateLayout)
+	p = p.withDefaults()
+	when := p.Date.UTC().Format(CallbackDateLayout)
 	created := when
 	if !p.CreatedDate.IsZero() {
 		created = p.CreatedDate.UTC().Format(CallbackDateLayout)
@@ -124,18 +113,17 @@ func BuildCallback(p CallbackParams) map[string]any {
 	if p.ProviderPayment != "" {
 		provider["payment_id"] = p.ProviderPayment
 	}
-	requestID, code, message := callbackDefaults(p, opStatus)
 	cb := map[string]any{
 		"project_id": json.Number(p.ProjectID),
 		"payment":    payment,
 		"operation": map[string]any{
-			"id": p.OperationID, "type": opType, "status": opStatus, "date": when, "created_date": created,
-			"request_id":    requestID,
+			"id": p.OperationID, "type": p.OperationType, "status": p.OperationStatus, "date": when, "created_date": created,
+			"request_id":    p.RequestID,
 			"sum_initial":   sum(),
 			"sum_converted": sum(),
 			"provider":      provider,
-			"code":          code,
-			"message":       message,
+			"code":          p.Code,
+			"message":       p.Message,
 		},
 	}
 	if p.CustomerID != "" {
@@ -144,22 +132,32 @@ func BuildCallback(p CallbackParams) map[string]any {
 	return cb
 }
 
-// callbackDefaults fills operation.request_id, code and message.
-func callbackDefaults(p CallbackParams, opStatus string) (requestID, code, message string) {
-	requestID, code, message = p.RequestID, p.Code, p.Message
-	if requestID == "" {
-		requestID = "req-" + strconv.FormatInt(p.OperationID, 10)
+// withDefaults is p with what is left empty filled as CallbackParams
+// says: the operation's type, status, request_id, code and message, and
+// the date. CreatedDate stays as given (zero: the date).
+func (p CallbackParams) withDefaults() CallbackParams {
+	if p.OperationType == "" {
+		p.OperationType = OperationSale
 	}
-	if code == "" {
-		code = "0"
+	if p.OperationStatus == "" {
+		p.OperationStatus = p.PaymentStatus
 	}
-	if message == "" {
-		message = opStatus
-		if opStatus == StatusSuccess {
-			message = "Success"
+	if p.Date.IsZero() {
+		p.Date = time.Now()
+	}
+	if p.RequestID == "" {
+		p.RequestID = "req-" + strconv.FormatInt(p.OperationID, 10)
+	}
+	if p.Code == "" {
+		p.Code = "0"
+	}
+	if p.Message == "" {
+		p.Message = p.OperationStatus
+		if p.OperationStatus == StatusSuccess {
+			p.Message = "Success"
 		}
 	}
-	return requestID, code, message
+	return p
 }
 
 // Answer is a verify / check_deposit answer as the platform reads it.

@@ -210,21 +210,10 @@ func startServer(t *testing.T) *server {
 	s := &server{base: "http://" + addr, log: logs,
 		client: &http.Client{Timeout: requestTimeout, Transport: &http.Transport{Proxy: nil}}}
 	t.Cleanup(s.client.CloseIdleConnections)
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := s.client.Get(s.base + "/readyz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready within %s: %v", startTimeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testkit.WaitReady(s.client, s.base, startTimeout, 50*time.Millisecond); err != nil {
+		t.Fatalf("tiyn serve: %v", err)
 	}
+	return s
 }
 
 func tail(s string, n int) string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tiyn/tiyn/tests/testkit"
+	"github.com/tiyn/tiyn/tools/platformsim"
 )
 
 // simWaitSlack is how long a simulation may run past its planned load:
@@ -25,31 +26,6 @@ type simOptions struct {
 	rate        float64 // payments per second; 0 = as fast as possible
 	retryFor    time.Duration
 	seed        int64
-}
-
-// simReport is the part of simulate's --json report the drills check.
-type simReport struct {
-	Payments        int               `json:"payments"`
-	Succeeded       int               `json:"succeeded"`
-	LateSuccesses   int               `json:"late_successes"`
-	Declined        int               `json:"declined"`
-	Failed          int               `json:"failed"`
-	Uncertain       int               `json:"uncertain"`
-	Callbacks       int               `json:"callbacks"`
-	Retries         int               `json:"retries"`
-	Effects         map[string]int    `json:"effects"`
-	Errors          int               `json:"errors"`
-	ErrorSamples    []string          `json:"error_samples"`
-	BalancesChecked int               `json:"balances_checked"`
-	ExpectedMinor   int64             `json:"expected_total_minor"`
-	ActualMinor     int64             `json:"actual_total_minor"`
-	Mismatches      []json.RawMessage `json:"mismatches"`
-	Latency         map[string]struct {
-		Count int     `json:"count"`
-		P50   float64 `json:"p50_ms"`
-		P99   float64 `json:"p99_ms"`
-		Max   float64 `json:"max_ms"`
-	} `json:"latency"`
 }
 
 // simRun is a simulation running in the background.
@@ -121,7 +97,7 @@ func (r *simRun) finished() bool {
 }
 
 // wait waits for the simulation and decodes its report.
-func (r *simRun) wait(t testing.TB) simReport {
+func (r *simRun) wait(t testing.TB) platformsim.Report {
 	t.Helper()
 	select {
 	case <-r.done:
@@ -132,7 +108,7 @@ func (r *simRun) wait(t testing.TB) simReport {
 		t.Fatalf("tiyn simulate still running after %s (server /readyz %d); simulate stderr:\n%s\nserver log tail:\n%s",
 			r.deadline, code, r.stderr.String(), r.srv.logTail())
 	}
-	var rep simReport
+	var rep platformsim.Report
 	if err := json.Unmarshal(r.stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("tiyn simulate (%v): unreadable report %q: %v; stderr:\n%s", r.err, r.stdout.String(), err, r.stderr.String())
 	}
@@ -142,7 +118,7 @@ func (r *simRun) wait(t testing.TB) simReport {
 // checkSim fails the test unless the simulation found every balance as
 // expected with nothing uncertain: in platform mode every payment must
 // get through in the end.
-func checkSim(t testing.TB, r *simRun, rep simReport) {
+func checkSim(t testing.TB, r *simRun, rep platformsim.Report) {
 	t.Helper()
 	var problems []string
 	if r.err != nil {
@@ -152,7 +128,7 @@ func checkSim(t testing.TB, r *simRun, rep simReport) {
 		problems = append(problems, fmt.Sprintf("%d errors %q", rep.Errors, rep.ErrorSamples))
 	}
 	if len(rep.Mismatches) != 0 {
-		problems = append(problems, fmt.Sprintf("%d balance mismatches %s", len(rep.Mismatches), rep.Mismatches))
+		problems = append(problems, fmt.Sprintf("%d balance mismatches %+v", len(rep.Mismatches), rep.Mismatches))
 	}
 	if rep.Uncertain != 0 || rep.Failed != 0 {
 		problems = append(problems, fmt.Sprintf("%d uncertain and %d failed payments", rep.Uncertain, rep.Failed))
@@ -173,7 +149,7 @@ func checkSim(t testing.TB, r *simRun, rep simReport) {
 // without a credit, doubled are credits beyond one per payment. extra is
 // the number of transfers the drill made itself (its own funding and
 // debits).
-func lostDoubled(rep simReport, lc ledgerCheck, extra int64) (lost, doubled int64) {
+func lostDoubled(rep platformsim.Report, lc ledgerCheck, extra int64) (lost, doubled int64) {
 	credits := lc.Transfers - extra
 	lost = lc.SucceededWithoutCredit
 	doubled = lc.DuplicateCredits

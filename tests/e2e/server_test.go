@@ -182,21 +182,10 @@ func startServer(t *testing.T, dbURL string, extraEnv ...string) *server {
 		},
 	}
 	t.Cleanup(s.client.CloseIdleConnections)
-	deadline := time.Now().Add(StartTimeout)
-	for {
-		resp, err := s.client.Get(s.base + "/readyz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tiyn serve on %s not ready within %s (last: %v)", addr, StartTimeout, err)
-		}
-		time.Sleep(ReadyPoll)
+	if err := testkit.WaitReady(s.client, s.base, StartTimeout, ReadyPoll); err != nil {
+		t.Fatalf("tiyn serve: %v", err)
 	}
+	return s
 }
 
 // stop sends SIGTERM and waits for the exit, SIGKILL after StopTimeout.

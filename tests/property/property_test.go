@@ -33,8 +33,19 @@ var counts = &actionCounts{n: map[string]int{}}
 // TIYN_PROP_MIN_ACTIONS=N (make test-prop sets it) it fails the run when
 // any action kind ran fewer than N times, so a silently skipped action
 // cannot pass a long run either.
+// businessZone is the instances' business time zone: one where it was
+// noon when the run started (testkit.NoonZone), so no check sees the
+// business day change under its reconciliation book (a run is bounded by
+// its -timeout, an hour at most).
+var businessZone *time.Location
+
 func TestMain(m *testing.M) {
 	flag.Parse()
+	var err error
+	if _, businessZone, err = testkit.NoonZone(time.Now()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	// 30 steps (rapid's default) rarely gets past opening accounts to
 	// debits and resolutions; 60 does, at twice the cost per check.
 	stepsSet := false

@@ -104,7 +104,7 @@ type instance struct {
 
 func newInstance(store *sqlstore.Store, fourEyes bool) (*instance, error) {
 	fs := &faultStore{Store: store}
-	svc := app.NewService(fs, system.Clock{}, &system.IDs{}, app.WithFourEyes(fourEyes))
+	svc := app.NewService(fs, system.Clock{}, &system.IDs{}, app.WithFourEyes(fourEyes), app.WithBusinessZone(businessZone))
 	mux := http.NewServeMux()
 	rest.Register(mux, svc, rest.Options{Tokens: []rest.Token{
 		{Name: "prop", Role: rest.RoleWrite, Secret: apiToken},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -11,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -288,5 +291,49 @@ func TestBuildOnceAndItsErrors(t *testing.T) {
 	}
 	if _, err := bad.Path(); err == nil {
 		t.Fatal("the failed build's error is not kept")
+	}
+}
+
+func TestNoonZoneIsNoonThere(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for m := range 24 * 4 {
+		now := base.Add(time.Duration(m) * 15 * time.Minute)
+		name, loc, err := testkit.NoonZone(now)
+		if err != nil {
+			t.Fatalf("%s: %v", now, err)
+		}
+		local := now.In(loc)
+		if local.Hour() != 12 || local.Minute() != now.Minute() {
+			t.Fatalf("%s is %s in %s, want between noon and one", now, local, name)
+		}
+		if later := now.Add(11 * time.Hour).In(loc); later.YearDay() != local.YearDay() {
+			t.Fatalf("%s: eleven hours on is %s in %s, another day", now, later, name)
+		}
+	}
+}
+
+func TestWaitReady(t *testing.T) {
+	t.Parallel()
+	var asked atomic.Int64
+	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			t.Errorf("asked %s", r.URL.Path)
+		}
+		if asked.Add(1) < 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer ready.Close()
+	if err := testkit.WaitReady(ready.Client(), ready.URL, 5*time.Second, time.Millisecond); err != nil || asked.Load() != 3 {
+		t.Fatalf("ready on the third probe: %v after %d probes", err, asked.Load())
+	}
+	never := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer never.Close()
+	err := testkit.WaitReady(never.Client(), never.URL, 20*time.Millisecond, time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 503") {
+		t.Fatalf("never ready: %v, want a timeout naming HTTP 503", err)
 	}
 }
