@@ -155,6 +155,13 @@ func exceptionKey(paymentID string, op int64, status string, amount int64, curre
 	return fmt.Sprintf("%s|%d|%s|%d|%s", paymentID, op, status, amount, currency)
 }
 
+// ledgerExceptionKey is the key of an exception a reconciliation raises
+// about a credited deposit itself (its status "succeeded", claiming
+// nothing): one per deposit and reason, so the reason is part of it.
+func ledgerExceptionKey(d *mDeposit, reason string) string {
+	return exceptionKey(d.paymentID, d.operationID, "succeeded", 0, "KZT") + "|" + reason
+}
+
 // expect is the model's verdict on one well-signed callback: the effect
 // the service must report. It applies the effect to the model.
 func (m *model) expect(paymentID string, op int64, status string, amount int64, currency string) string {

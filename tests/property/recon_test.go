@@ -135,7 +135,7 @@ func (s *machine) expectRecon(paymentID string, rows []ports.SourceRow) []string
 	credited := d != nil && d.state == "succeeded"
 	cwp := func() []string {
 		// Raised once per deposit, whatever run finds it again.
-		key := exceptionKey(paymentID, d.operationID, "succeeded", 0, "KZT")
+		key := ledgerExceptionKey(d, "credited_without_platform_success")
 		if _, ok := s.m.exceptions[key]; !ok {
 			acc := s.m.accounts[d.customerID]
 			s.m.exceptions[key] = &mException{paymentID: paymentID, operationID: d.operationID, status: "succeeded",
@@ -173,7 +173,7 @@ func (s *machine) expectRecon(paymentID string, rows []ports.SourceRow) []string
 	if over && mismatch {
 		// The ledger paid another amount than the platform collected: an
 		// exception that claims nothing, raised once per deposit.
-		key := "credited-amount|" + paymentID
+		key := ledgerExceptionKey(d, "amount_mismatch")
 		if _, ok := s.m.exceptions[key]; !ok {
 			s.m.exceptions[key] = &mException{paymentID: paymentID, operationID: d.operationID, status: "succeeded",
 				currency: "KZT", reason: "amount_mismatch", accountID: s.m.accounts[d.customerID].id, state: "open"}
